@@ -1,0 +1,34 @@
+"""What every personagen command line shares: an argparse parser whose errors are `UsageError`s, and a runner
+that turns a `UsageError` into one line on stderr and exit code 2."""
+import argparse
+import sys
+from collections.abc import Callable
+
+from model.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the usage block and exit itself
+        raise UsageError(message)
+
+
+def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    try:
+        code = main(argv) or 0
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        code = 130
+    return code
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -1,0 +1,104 @@
+"""Strings at the edge: decode sampled codes into records, and write them as JSONL or CSV atomically."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from model.emotions import assign, resolve_emotions
+from model.errors import UsageError
+from model.persona import sample_codes
+from model.profile import STAGES, Profile
+
+FORMATS = ("jsonl", "csv")
+
+
+def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: int, attempt: int,
+           emotions: list[str]) -> list[dict]:
+    """One record per row: id, seed, attempt, profile, domain, stage1/2/3 attributes, emotion, log_prob."""
+    labels = {name: np.array(a.categories, dtype=object)[codes[:, j]].tolist()
+              for j, (name, a) in enumerate(profile.attributes.items())}
+    stage_names = profile.stages
+    emotion_labels = np.array(emotions, dtype=object)[assign(ids, emotions)].tolist()
+    domain = profile.domain.name if profile.domain else None
+    records = []
+    for r, i in enumerate(np.asarray(ids).tolist()):
+        rec = {"id": i, "seed": seed, "attempt": attempt, "profile": profile.name, "domain": domain}
+        for s in STAGES:
+            rec[f"stage{s}"] = {name: labels[name][r] for name in stage_names[s]}
+        rec["emotion"] = emotion_labels[r]
+        rec["log_prob"] = round(float(log_prob[r]), 4)
+        records.append(rec)
+    return records
+
+
+def sample_records(profile: Profile, ids, seed: int = 0, emotions: list[str] | None = None,
+                   attempt: int = 0) -> list[dict]:
+    """Records for the given ids (record i is a pure function of profile, seed, i and attempt)."""
+    emotions = emotions or resolve_emotions()
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    codes, log_prob = sample_codes(profile, ids, seed, attempt)
+    return decode(profile, ids, codes, log_prob, seed, attempt, emotions)
+
+
+def flatten(record: dict) -> dict:
+    """A record with its stage groups spread into top-level columns (for CSV)."""
+    flat = {k: v for k, v in record.items() if not k.startswith("stage")}
+    for s in STAGES:
+        flat.update(record.get(f"stage{s}", {}))
+    return flat
+
+
+def _jsonl(records: Iterable[dict], out) -> None:
+    for rec in records:
+        out.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+
+
+def _csv(records: Iterable[dict], out) -> None:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = None
+    for rec in records:
+        flat = flatten(rec)
+        if writer is None:
+            writer = csv.DictWriter(text, fieldnames=list(flat))
+            writer.writeheader()
+        writer.writerow(flat)
+    text.detach()
+
+
+@contextmanager
+def atomic_binary(path: str | Path | None) -> Iterator:
+    """A binary file object that becomes `path` only if the block finishes (temp file + fsync + os.replace);
+    stdout when path is None."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"output path {path} is a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"output directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write(records: Iterable[dict], path: str | Path | None, fmt: str = "jsonl") -> None:
+    with atomic_binary(path) as out:
+        (_jsonl if fmt == "jsonl" else _csv)(records, out)
