@@ -37,14 +37,25 @@ class TableCategorical(Distribution):
         return constraints.integer_interval(0, self.log_table.shape[-1] - 1)
 
     def icdf(self, u):
-        """The category whose CDF interval holds u (u in [0, 1)): the number of CDF entries <= u."""
-        return jnp.sum(self.cdf[self.rows] <= u[..., None], axis=-1, dtype=jnp.int32)
+        """The category whose CDF interval holds u (u in [0, 1)): the number of the row's CDF entries <= u, found by
+        a branchless binary search (log2 K scalar gathers per element instead of gathering the whole [.., K] row)."""
+        k = self.cdf.shape[-1]
+        flat, base = self.cdf.reshape(-1), self.rows * k
+        count = jnp.zeros(jnp.shape(u), jnp.int32)
+        step = 1 << (k.bit_length() - 1)
+        while step:
+            candidate = count + step
+            below = jnp.take(flat, base + jnp.minimum(candidate, k) - 1, mode="clip") <= u
+            count = jnp.where((candidate <= k) & below, candidate, count)
+            step >>= 1
+        return count
 
     def sample(self, key, sample_shape=()):
         return self.icdf(jax.random.uniform(key, sample_shape + self.batch_shape))
 
     def log_prob(self, value):
-        return self.log_table[self.rows, value]
+        k = self.log_table.shape[-1]
+        return jnp.take(self.log_table.reshape(-1), self.rows * k + value, mode="clip")
 
     def enumerate_support(self, expand=True):
         values = jnp.arange(self.log_table.shape[-1], dtype=jnp.int32).reshape((-1,) + (1,) * len(self.batch_shape))

@@ -3,7 +3,7 @@
 `persona_model(profile, n)` is a plain NumPyro model: every attribute is a `numpyro.sample` site whose
 distribution is a `TableCategorical` indexed by its parents' sampled codes. Run it under any handler (`seed`,
 `trace`, `substitute`, enumeration). `sample_codes` runs it jitted under `inverse_cdf`, a handler that feeds each
-site caller-supplied uniforms: record i's uniforms come from `fold_in(fold_in(PRNGKey(seed), i), attempt)`, so
+site caller-supplied uniforms: record i's uniforms are Threefry counters (i, j) under `fold_in(PRNGKey(seed), attempt)`, so
 record i is the same whatever n, chunking or sharding, and `attempt` k gives slot i an independent replacement.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+from jax.extend.random import threefry_2x32
 from numpyro.primitives import Messenger
 
 from model.distributions import TableCategorical, cdf_table
@@ -67,31 +68,40 @@ class inverse_cdf(Messenger):
             msg["value"] = msg["fn"].icdf(self.uniforms[msg["name"]])
 
 
-def record_uniforms(seed: int, ids: jnp.ndarray, attempt: int, count: int) -> jnp.ndarray:
-    """[len(ids), count] uniforms; row i depends only on (seed, ids[i], attempt)."""
-    root = jax.random.PRNGKey(seed)
-
-    def one(i):
-        key = jax.random.fold_in(jax.random.fold_in(root, i), attempt)
-        return jax.random.uniform(key, (count,))
-
-    return jax.vmap(one)(ids)
+def record_uniforms(seed, ids: jnp.ndarray, attempt, count: int) -> jnp.ndarray:
+    """[count, len(ids)] uniforms in [0, 1): column r is Threefry-2x32 under the key fold_in(PRNGKey(seed), attempt)
+    applied to the counters (ids[r], 0..count/2), so it depends only on (seed, attempt, ids[r])."""
+    key = jax.random.key_data(jax.random.fold_in(jax.random.PRNGKey(seed), attempt))
+    n, blocks = ids.shape[0], (count + 1) // 2
+    hi = jnp.broadcast_to(ids[None, :].astype(jnp.uint32), (blocks, n))
+    lo = jnp.broadcast_to(jnp.arange(blocks, dtype=jnp.uint32)[:, None], (blocks, n))
+    x0, x1 = threefry_2x32((key[0], key[1]), jnp.stack([hi, lo]))
+    bits = jnp.concatenate([x0, x1], axis=0)[:count]
+    # 23 random mantissa bits under exponent 0 give a float in [1, 2): the same construction as jax.random.uniform
+    return jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
 
 
 @lru_cache(maxsize=8)
 def _compiled(profile: Profile):
+    """Two jitted programs: `draw` (codes [A, n] from uniforms) and `score` (each record's log-probability, by
+    NumPyro's own trace of the model with the codes substituted). Kept apart so XLA cannot fuse the inverse-CDF
+    search into the scoring gathers, which made one combined program twice as slow."""
     order = profile.order
 
     @jax.jit
-    def run(seed, ids, attempt):
+    def draw(seed, ids, attempt):
         u = record_uniforms(seed, ids, attempt, len(order))
-        uniforms = {name: u[:, j] for j, name in enumerate(order)}
-        tr = numpyro.handlers.trace(inverse_cdf(persona_model, uniforms=uniforms)).get_trace(profile, ids.shape[0])
-        codes = jnp.stack([tr[name]["value"] for name in order], axis=1)
-        log_prob = sum(tr[name]["fn"].log_prob(tr[name]["value"]) for name in order)
-        return codes, log_prob
+        codes = inverse_cdf(persona_model, uniforms={name: u[j] for j, name in enumerate(order)})(profile, ids.shape[0])
+        return jnp.stack([codes[name] for name in order])
 
-    return run
+    @jax.jit
+    def score(codes):
+        data = {name: codes[j] for j, name in enumerate(order)}
+        tr = numpyro.handlers.trace(numpyro.handlers.substitute(persona_model, data=data)).get_trace(
+            profile, codes.shape[1])
+        return sum(tr[name]["fn"].log_prob(tr[name]["value"]) for name in order)
+
+    return draw, score
 
 
 def _bucket(n: int) -> int:
@@ -103,14 +113,15 @@ def sample_codes(profile: Profile, ids, seed: int = 0, attempt: int = 0) -> tupl
 
     Calls are padded to power-of-two buckets (at most CHUNK) so repeated calls reuse a few compiled shapes."""
     ids = np.asarray(ids, dtype=np.uint32).reshape(-1)
-    run = _compiled(profile)
+    draw, score = _compiled(profile)
     codes, logp = [], []
     for start in range(0, len(ids), CHUNK):
         part = ids[start:start + CHUNK]
         padded = np.zeros(_bucket(len(part)), dtype=np.uint32)
         padded[: len(part)] = part
-        c, lp = run(np.uint32(seed), padded, np.uint32(attempt))
-        codes.append(np.asarray(c)[: len(part)])
+        c = draw(np.uint32(seed), padded, np.uint32(attempt))
+        lp = score(c)
+        codes.append(np.asarray(c)[:, : len(part)].T)
         logp.append(np.asarray(lp)[: len(part)])
     if not codes:
         return np.zeros((0, len(profile.order)), np.int32), np.zeros(0, np.float32)
