@@ -18,7 +18,7 @@ from model.errors import UsageError
 from model.persona import sample_codes
 from model.profile import STAGES, Profile
 
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "parquet")
 
 
 def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: int, attempt: int,
@@ -87,7 +87,10 @@ def atomic_binary(path: str | Path | None) -> Iterator:
         raise UsageError(f"output path {path} is a directory")
     if not path.parent.is_dir():
         raise UsageError(f"output directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 is for the temp file, not for the result
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
@@ -102,3 +105,44 @@ def atomic_binary(path: str | Path | None) -> Iterator:
 def write(records: Iterable[dict], path: str | Path | None, fmt: str = "jsonl") -> None:
     with atomic_binary(path) as out:
         (_jsonl if fmt == "jsonl" else _csv)(records, out)
+
+
+def table(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: int, attempt: int,
+          emotions: list[str]):
+    """The columnar form of `decode` (one flat column per attribute, dictionary-encoded straight from the codes,
+    no Python object per record): what parquet output is built from."""
+    import pyarrow as pa
+
+    def labelled(codes_, categories):
+        return pa.DictionaryArray.from_arrays(pa.array(codes_, pa.int32()), pa.array(categories, pa.string()))
+
+    n = len(ids)
+    cols = {
+        "id": pa.array(np.asarray(ids, dtype=np.int64)),
+        "seed": pa.array(np.full(n, seed, dtype=np.int64)),
+        "attempt": pa.array(np.full(n, attempt, dtype=np.int32)),
+        "profile": labelled(np.zeros(n, np.int32), [profile.name]),
+        "domain": labelled(np.zeros(n, np.int32), [profile.domain.name]) if profile.domain else pa.nulls(n, pa.string()),
+    }
+    for j, (name, a) in enumerate(profile.attributes.items()):
+        cols[name] = labelled(codes[:, j], list(a.categories))
+    cols["emotion"] = labelled(assign(ids, emotions).astype(np.int32), emotions)
+    cols["log_prob"] = pa.array(np.asarray(log_prob, dtype=np.float32))
+    return pa.table(cols)
+
+
+def write_parquet(tables: Iterable, path: str | Path) -> None:
+    """Stream tables into one parquet file, one row group each, so memory stays bounded by a chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_binary(path) as out:
+        writer = None
+        for t in tables:
+            if writer is None:
+                labelled = [f.name for f in t.schema if pa.types.is_dictionary(f.type)]
+                writer = pq.ParquetWriter(out, t.schema, compression="zstd", compression_level=1,
+                                          use_dictionary=labelled, write_statistics=False)
+            writer.write_table(t)
+        if writer is not None:
+            writer.close()

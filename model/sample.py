@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
 from model.cli import Parser, positive_int, run
+from model.records import FORMATS
 
 CACHE_DIR = Path(os.environ.get("PERSONAGEN_CACHE", Path.home() / ".cache" / "personagen"))
-WRITE_CHUNK = 1 << 16
+WRITE_CHUNK = 1 << 18
 
 
 def parse(argv: list[str] | None):
@@ -23,12 +25,15 @@ def parse(argv: list[str] | None):
                    help=f"preset ({', '.join(PRESETS)}) or comma-separated labels; default {DEFAULT}")
     p.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
     p.add_argument("--out", help="output file (default: stdout)")
-    p.add_argument("--format", choices=("jsonl", "csv"), help="default: from --out's extension, else jsonl")
+    p.add_argument("--format", choices=FORMATS, help="default: from --out's extension, else jsonl")
     args = p.parse_args(argv)
     if not 0 <= args.seed < 2**32:
         p.error(f"argument --seed: must be in [0, 2**32), got {args.seed}")
     if args.format is None:
-        args.format = "csv" if args.out and args.out.endswith(".csv") else "jsonl"
+        suffix = Path(args.out).suffix.lstrip(".") if args.out else ""
+        args.format = suffix if suffix in FORMATS else "jsonl"
+    if args.format == "parquet" and not args.out:
+        p.error("--format parquet needs --out FILE")
     return args
 
 
@@ -45,18 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from model.emotions import resolve_emotions
+    from model.persona import sample_codes
     from model.profile import load_profile
-    from model.records import sample_records, write
+    from model.records import decode, table, write, write_parquet
 
     emotions = resolve_emotions(args.emotions)
     profile = load_profile(args.profile, args.domain)
 
-    def records() -> Iterator[dict]:
-        for start in range(0, args.n, WRITE_CHUNK):
-            ids = np.arange(start, min(start + WRITE_CHUNK, args.n))
-            yield from sample_records(profile, ids, args.seed, emotions)
+    def draw(start: int) -> tuple:
+        ids = np.arange(start, min(start + WRITE_CHUNK, args.n))
+        return (profile, ids, *sample_codes(profile, ids, args.seed), args.seed, 0, emotions)
 
-    write(records(), args.out, args.format)
+    def chunks() -> Iterator[tuple]:
+        """Chunks in order, the next one sampled (JAX releases the GIL) while the caller writes this one."""
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(draw, 0)
+            for start in range(WRITE_CHUNK, args.n + WRITE_CHUNK, WRITE_CHUNK):
+                chunk = pending.result()
+                if start < args.n:
+                    pending = pool.submit(draw, start)
+                yield chunk
+
+    if args.format == "parquet":
+        write_parquet((table(*chunk) for chunk in chunks()), args.out)
+    else:
+        write((rec for chunk in chunks() for rec in decode(*chunk)), args.out, args.format)
     return 0
 
 

@@ -86,3 +86,26 @@ def test_module_entry_point_is_byte_identical_across_runs(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "model.sample", "--n", "-3"], cwd=REPO, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: argument --n: must be at least 1, got -3"
+
+
+def test_parquet_holds_the_same_records_as_jsonl(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from model.records import flatten
+
+    for domain in (["--domain", "sns"], []):
+        code, out, _ = sample(["--n", "300", "--seed", "4"] + domain, capsys)
+        assert code == 0
+        expected = [flatten(orjson.loads(line)) for line in out.splitlines()]
+        path = tmp_path / "p.parquet"
+        assert sample(["--n", "300", "--seed", "4", "--out", str(path)] + domain, capsys)[0] == 0
+        rows = pq.read_table(path).to_pylist()
+        assert len(rows) == 300
+        for got, want in zip(rows, expected):
+            assert got["log_prob"] == pytest.approx(want.pop("log_prob"), abs=1e-4)
+            assert {k: v for k, v in got.items() if k != "log_prob"} == want
+
+
+def test_parquet_needs_an_output_file(capsys):
+    code, _, err = sample(["--n", "5", "--format", "parquet"], capsys)
+    assert code == 2 and "needs --out" in err
