@@ -1,0 +1,175 @@
+"""The engine: validated personas flow into text generation, slot by slot, all slots concurrently.
+
+Each slot (one output text) runs stage 1 -> 2 -> 3 validation then stage 4 generation; a persona
+rejected anywhere (implausible, unparseable answers, or no acceptable text) is replaced by a fresh
+draw for the same slot, so the emotion of every slot stays fixed. Different slots sit at different
+stages at the same time; the client's limiter decides what goes out.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .answers import parse_label, parse_text, text_problem
+from .client import Client, RequestFailed
+from .prompts import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, stages, validation_messages
+from .stats import RunStats
+
+Redraw = Callable[[dict, int], dict]  # (record, attempt) -> a fresh record for the same slot
+
+
+@dataclass(frozen=True)
+class Settings:
+    labels: Mapping[str, str] = field(default_factory=dict)
+    text_format: str = "short message"
+    context: str | None = None  # a domain description for the generation prompt
+    temperature: float = 1.2
+    validate: bool = True
+    forbid_label: bool = False
+    max_draws: int = 20  # personas tried per slot
+    max_texts: int = 4  # generations per persona before it is replaced
+    max_parse: int = 3  # requests per question before an unreadable answer counts as a failure
+    validation_tokens: int = 128
+    text_tokens: int = 160
+
+
+class SlotFailed(Exception):
+    """A slot that ends without a text; the run goes on and the summary lists it."""
+
+
+class _Rejected(Exception):
+    """This persona will not do: draw another."""
+
+
+def _seed(*parts) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big") >> 1
+
+
+async def generate_texts(
+    records: Iterable[dict],
+    client: Client,
+    *,
+    settings: Settings = Settings(),
+    redraw: Redraw | None = None,
+    stats: RunStats | None = None,
+    workers: int | None = None,
+) -> AsyncIterator[dict]:
+    """Yield one result per record, in completion order. Failed slots are recorded in `stats`."""
+    engine = _Engine(client, settings, redraw, stats if stats is not None else RunStats())
+    todo = iter(records)
+    results: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def worker() -> None:
+        try:
+            for record in todo:
+                try:
+                    result = await engine.run(record)
+                except SlotFailed as exc:
+                    engine.stats.failures[record["id"]] = str(exc)
+                    continue
+                results.put_nowait(result)
+        except Exception as exc:  # fatal for the run (e.g. the key was refused): hand it to the consumer
+            results.put_nowait(exc)
+        finally:
+            results.put_nowait(done)
+
+    n = workers or 2 * client.limiter.concurrency
+    tasks = [asyncio.create_task(worker()) for _ in range(n)]
+    try:
+        while n:
+            item = await results.get()
+            if item is done:
+                n -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                engine.stats.done += 1
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _Engine:
+    def __init__(self, client: Client, settings: Settings, redraw: Redraw | None, stats: RunStats):
+        self.client, self.settings, self.redraw, self.stats = client, settings, redraw, stats
+
+    async def run(self, record: dict) -> dict:
+        first, why = record.get("attempt", 0), ""
+        for draw in range(self.settings.max_draws):
+            if draw:
+                if self.redraw is None:
+                    raise SlotFailed(f"slot {record['id']}: persona rejected ({why}) and nothing to redraw from")
+                self.stats.redraws += 1
+                record = self.redraw(record, first + draw)
+            usage = Counter()
+            try:
+                verdicts = await self._validate(record, usage) if self.settings.validate else {}
+                text, messages, tries = await self._write(record, usage)
+            except _Rejected as exc:
+                why = str(exc)
+                continue
+            except RequestFailed as exc:
+                raise SlotFailed(f"slot {record['id']}: {exc}") from None
+            return {
+                **record,
+                "text": text,
+                "validation": verdicts,
+                "prompt": messages,
+                "model": self.client.model,
+                "usage": dict(usage),
+                "persona_draws": draw + 1,
+                "text_attempts": tries,
+            }
+        raise SlotFailed(f"slot {record['id']}: no acceptable persona in {self.settings.max_draws} draws; last: {why}")
+
+    async def _ask(self, messages, schema, parse, usage: Counter, *, temperature, max_tokens, seed):
+        completion = await self.client.chat(
+            messages, schema=schema, temperature=temperature, max_tokens=max_tokens, seed=seed
+        )
+        usage["requests"] += 1
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            usage[key] += int(completion.usage.get(key, 0))
+        return parse(completion.content)
+
+    async def _validate(self, record: dict, usage: Counter) -> dict:
+        verdicts = {}
+        for stage in stages(record):
+            messages = validation_messages(record, stage, self.settings.labels)
+            for attempt in range(self.settings.max_parse):
+                verdict = await self._ask(
+                    messages, VALIDATION_SCHEMA, parse_label, usage,
+                    temperature=0.0 if attempt == 0 else 0.7, max_tokens=self.settings.validation_tokens, seed=attempt,
+                )
+                if verdict is not None:
+                    break
+            label = verdict["label"] if verdict else "unparseable"
+            self.stats.verdicts[stage][label] += 1
+            if verdict is None:
+                raise _Rejected(f"stage {stage}: no parseable answer in {self.settings.max_parse} requests")
+            if label == "implausible":
+                raise _Rejected(f"stage {stage}: implausible ({verdict['reason']})")
+            verdicts[f"stage{stage}"] = verdict
+        return verdicts
+
+    async def _write(self, record: dict, usage: Counter) -> tuple[str, list[dict], int]:
+        s = self.settings
+        messages = generation_messages(
+            record, s.labels, text_format=s.text_format, context=s.context, forbid_label=s.forbid_label
+        )
+        problem = ""
+        for attempt in range(s.max_texts):
+            text = await self._ask(
+                messages, TEXT_SCHEMA, parse_text, usage, temperature=s.temperature, max_tokens=s.text_tokens,
+                seed=_seed(record["id"], record.get("attempt", 0), attempt),
+            )
+            problem = "unparseable" if text is None else text_problem(text, record["emotion"], forbid_label=s.forbid_label)
+            self.stats.texts[problem or "accepted"] += 1
+            if problem is None:
+                return text, messages, attempt + 1
+        raise _Rejected(f"no acceptable text in {s.max_texts} generations; last: {problem}")

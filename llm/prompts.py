@@ -1,0 +1,91 @@
+"""Every prompt and answer schema the engine sends, in one place.
+
+A record is `{"id", "emotion", "stage1": {...}, "stage2": {...}, "stage3": {...}, ...}`; `labels`
+maps attribute names to how prompts name them (a profile's `labels`).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LABELS = ("natural", "rare but plausible", "implausible")
+ACCEPTED = LABELS[:2]
+
+VALIDATION_SCHEMA = {
+    "type": "object",
+    "properties": {"label": {"type": "string", "enum": list(LABELS)}, "reason": {"type": "string"}},
+    "required": ["label", "reason"],
+    "additionalProperties": False,
+}
+TEXT_SCHEMA = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+    "additionalProperties": False,
+}
+
+_SUBJECT = {
+    1: "a person's basic attributes",
+    2: "a person's basic attributes and socio-cultural background",
+    3: "a person, their background, and the situation and style in which they are writing",
+}
+
+
+def stages(record: Mapping) -> list[int]:
+    """The validation stages a record has attributes for, in order."""
+    return [k for k in (1, 2, 3) if record.get(f"stage{k}")]
+
+
+def _lines(attributes: Mapping, labels: Mapping[str, str]) -> str:
+    return "\n".join(f"- {labels.get(name, name.replace('_', ' '))}: {value}" for name, value in attributes.items())
+
+
+def validation_messages(record: Mapping, stage: int, labels: Mapping[str, str]) -> list[dict]:
+    """Stage-k check: are the attributes of stages 1..k, taken together, a realistic combination?"""
+    described = "\n".join(_lines(record[f"stage{k}"], labels) for k in range(1, stage + 1) if record.get(f"stage{k}"))
+    return [
+        {
+            "role": "system",
+            "content": "You judge whether descriptions of people are realistic. Answer only with a JSON object "
+            '{"label": ..., "reason": ...} where label is "natural", "rare but plausible" or "implausible" '
+            "and reason is one short sentence.",
+        },
+        {
+            "role": "user",
+            "content": f"Here is {_SUBJECT[stage]}:\n{described}\n\n"
+            "Taken together, is this combination natural, rare but plausible, or implausible?",
+        },
+    ]
+
+
+def generation_messages(
+    record: Mapping,
+    labels: Mapping[str, str],
+    *,
+    text_format: str = "short message",
+    context: str | None = None,
+    forbid_label: bool = False,
+) -> list[dict]:
+    """prompt = f(z, s, v, e): persona z, scenario s and style v, emotion e."""
+    persona = "\n".join(_lines(record[k], labels) for k in ("stage1", "stage2") if record.get(k))
+    situation = _lines(record.get("stage3") or {}, labels)
+    emotion = record["emotion"]
+    parts = [f"You are this person:\n{persona}"]
+    if situation:
+        parts.append(f"Your situation and writing style:\n{situation}")
+    if context:
+        parts.append(f"Setting: {context}")
+    ask = (
+        f"Write one {text_format} of one or two short sentences that you would write right now, "
+        f"clearly expressing {emotion}."
+    )
+    if forbid_label:
+        ask += f' Do not use the word "{emotion}".'
+    parts.append(ask + " Write only the message itself, in your own voice.")
+    return [
+        {
+            "role": "system",
+            "content": "You write realistic short texts in the voice of the person described. "
+            'Answer only with a JSON object {"text": ...}.',
+        },
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]

@@ -1,0 +1,39 @@
+"""Run counters and the end-of-run summary."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from .client import ClientStats
+from .prompts import ACCEPTED
+
+
+@dataclass
+class RunStats:
+    started: float = field(default_factory=time.monotonic)
+    verdicts: dict[int, Counter] = field(default_factory=lambda: {k: Counter() for k in (1, 2, 3)})
+    texts: Counter = field(default_factory=Counter)  # "accepted", "unparseable" or why it was rejected
+    redraws: int = 0
+    done: int = 0
+    resumed: int = 0  # already in the output before this run
+    failures: dict[int, str] = field(default_factory=dict)  # slot id -> why it has no text
+
+    def summary(self, client: ClientStats) -> dict:
+        validation = {}
+        for stage, counts in self.verdicts.items():
+            checked = sum(counts.values())
+            if checked:
+                accepted = sum(counts[label] for label in ACCEPTED)
+                validation[f"stage{stage}"] = {**counts, "acceptance_rate": round(accepted / checked, 4)}
+        return {
+            "texts": self.done,
+            "resumed": self.resumed,
+            "failed": len(self.failures),
+            "failures": {str(k): v for k, v in sorted(self.failures.items())},
+            "persona_redraws": self.redraws,
+            "validation": validation,
+            "generation": dict(self.texts),
+            **asdict(client),
+            "wall_s": round(time.monotonic() - self.started, 3),
+        }

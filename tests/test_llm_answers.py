@@ -1,0 +1,54 @@
+"""Defensive parsing of answers and the post-checks on generated texts."""
+import pytest
+
+from llm.answers import parse_label, parse_text, sentence_count, text_problem
+
+
+@pytest.mark.parametrize(
+    "content, label",
+    [
+        ('{"label": "natural", "reason": "ok"}', "natural"),
+        ('```json\n{"label": "Rare but Plausible", "reason": "x"}\n```', "rare but plausible"),
+        ('Sure: {"label": "rare-but-plausible"} hope that helps', "rare but plausible"),
+        ('{"label": "implausible", "reason": "a 15-year-old lawyer"}', "implausible"),
+    ],
+)
+def test_labels_are_read_through_noise(content, label):
+    assert parse_label(content)["label"] == label
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["natural", "Sure! Here is my answer: natural", '{"label": "maybe"}', '{"reason": "no label"}', "[1, 2]", ""],
+)
+def test_anything_else_is_unparseable_not_guessed(content):
+    assert parse_label(content) is None
+
+
+def test_texts_come_out_of_their_json():
+    assert parse_text('{"text": "  Finally home!  "}') == "Finally home!"
+    assert parse_text("Finally home!") is None
+    assert parse_text('{"text": 3}') is None
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("Finally home after 3.5 hours... what a day!", None),
+        ("Best. Day. Ever.", "more than 2 sentences"),
+        ("   ", "empty"),
+        ("As an AI, I cannot feel joy.", "meta text"),
+        ("Here is a tweet: I love rain.", "meta text"),
+        ("I am so full of joy today!", "emotion word leaked"),
+        ("電車が止まった。最悪！", None),
+        ("電車が止まった。最悪！もう嫌だ。", "more than 2 sentences"),
+    ],
+)
+def test_post_checks(text, problem):
+    assert text_problem(text, "joy", forbid_label=True) == problem
+
+
+def test_the_emotion_word_is_allowed_unless_forbidden():
+    assert text_problem("Pure joy!", "joy") is None
+    assert text_problem("Enjoying it!", "joy", forbid_label=True) is None  # whole words only
+    assert sentence_count("Wait... what?! No way.") == 3
