@@ -41,7 +41,11 @@ class SlotFailed(Exception):
 
 
 class _Rejected(Exception):
-    """This persona will not do: draw another."""
+    """This persona will not do: draw another. `verdicts` holds the validation answers it got."""
+
+    def __init__(self, why: str, verdicts: dict | None = None):
+        super().__init__(why)
+        self.verdicts = verdicts or {}
 
 
 def _seed(*parts) -> int:
@@ -100,19 +104,23 @@ class _Engine:
         self.client, self.settings, self.redraw, self.stats = client, settings, redraw, stats
 
     async def run(self, record: dict) -> dict:
-        first, why = record.get("attempt", 0), ""
+        first, why, rejected = record.get("attempt", 0), "", []
         for draw in range(self.settings.max_draws):
             if draw:
                 if self.redraw is None:
                     raise SlotFailed(f"slot {record['id']}: persona rejected ({why}) and nothing to redraw from")
                 self.stats.redraws += 1
                 record = self.redraw(record, first + draw)
-            usage = Counter()
+            usage, verdicts = Counter(), {}
             try:
                 verdicts = await self._validate(record, usage) if self.settings.validate else {}
                 text, messages, tries = await self._write(record, usage)
             except _Rejected as exc:
                 why = str(exc)
+                if exc.verdicts or verdicts:  # what `model.priors learn` fits plausibility from
+                    rejected.append({"attempt": record.get("attempt", 0),
+                                     **{f"stage{k}": record[f"stage{k}"] for k in stages(record)},
+                                     "validation": exc.verdicts or verdicts, "why": why})
                 continue
             except RequestFailed as exc:
                 raise SlotFailed(f"slot {record['id']}: {exc}") from None
@@ -124,6 +132,7 @@ class _Engine:
                 "model": self.client.model,
                 "usage": dict(usage),
                 "persona_draws": draw + 1,
+                "rejected_draws": rejected,
                 "text_attempts": tries,
             }
         raise SlotFailed(f"slot {record['id']}: no acceptable persona in {self.settings.max_draws} draws; last: {why}")
@@ -138,7 +147,7 @@ class _Engine:
         return parse(completion.content)
 
     async def _validate(self, record: dict, usage: Counter) -> dict:
-        verdicts = {}
+        verdicts: dict = {}
         for stage in stages(record):
             messages = validation_messages(record, stage, self.settings.labels)
             for attempt in range(self.settings.max_parse):
@@ -151,10 +160,10 @@ class _Engine:
             label = verdict["label"] if verdict else "unparseable"
             self.stats.verdicts[stage][label] += 1
             if verdict is None:
-                raise _Rejected(f"stage {stage}: no parseable answer in {self.settings.max_parse} requests")
-            if label == "implausible":
-                raise _Rejected(f"stage {stage}: implausible ({verdict['reason']})")
+                raise _Rejected(f"stage {stage}: no parseable answer in {self.settings.max_parse} requests", verdicts)
             verdicts[f"stage{stage}"] = verdict
+            if label == "implausible":
+                raise _Rejected(f"stage {stage}: implausible ({verdict['reason']})", verdicts)
         return verdicts
 
     async def _write(self, record: dict, usage: Counter) -> tuple[str, list[dict], int]:

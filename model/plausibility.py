@@ -40,13 +40,40 @@ LABELS = ("natural", "rare but plausible", "implausible")
 # ---------------------------------------------------------------- reading records
 
 def read_records(path: str | Path, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
-    """(codes [N, A] in profile.order, implausible [N] 0/1) from a records JSONL file."""
+    """(codes [N, A] in profile.order, implausible [N] 0/1) from a records JSONL file. An engine result line also
+    contributes the personas it rejected before the accepted one (its `rejected_draws`)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"records file not found: {path}")
     index = {name: {c: i for i, c in enumerate(a.categories)} for name, a in profile.attributes.items()}
     stage_of = {name: a.stage for name, a in profile.attributes.items()}
     codes, labels = [], []
+
+    def _persona(rec: dict, where: str) -> tuple[list[int], int]:
+        if not isinstance(rec, dict):
+            raise UsageError(f"{where}: not a JSON object")
+        row = []
+        for name in profile.order:
+            group = rec.get(f"stage{stage_of[name]}")
+            value = group.get(name) if isinstance(group, dict) else None
+            if value is None:
+                raise UsageError(f"{where}: no value for attribute {name!r} (in 'stage{stage_of[name]}')")
+            if value not in index[name]:
+                raise UsageError(f"{where}: unknown category {value!r} for attribute {name!r}")
+            row.append(index[name][value])
+        validation = rec.get("validation")
+        if not isinstance(validation, dict) or not validation:
+            raise UsageError(f"{where}: needs a non-empty 'validation' object (stage1/stage2/stage3 labels)")
+        verdicts = []
+        for key, v in validation.items():
+            if key not in {f"stage{s}" for s in STAGES}:
+                raise UsageError(f"{where}: unknown validation stage {key!r}")
+            label = v.get("label") if isinstance(v, dict) else v
+            if label not in LABELS:
+                raise UsageError(f"{where}: validation {key} label must be one of {', '.join(LABELS)}")
+            verdicts.append(label)
+        return row, int("implausible" in verdicts)
+
     with path.open("rb") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -58,28 +85,10 @@ def read_records(path: str | Path, profile: Profile) -> tuple[np.ndarray, np.nda
                 raise UsageError(f"{where}: not a JSON object") from None
             if not isinstance(rec, dict):
                 raise UsageError(f"{where}: not a JSON object")
-            row = []
-            for name in profile.order:
-                group = rec.get(f"stage{stage_of[name]}")
-                value = group.get(name) if isinstance(group, dict) else None
-                if value is None:
-                    raise UsageError(f"{where}: no value for attribute {name!r} (in 'stage{stage_of[name]}')")
-                if value not in index[name]:
-                    raise UsageError(f"{where}: unknown category {value!r} for attribute {name!r}")
-                row.append(index[name][value])
-            validation = rec.get("validation")
-            if not isinstance(validation, dict) or not validation:
-                raise UsageError(f"{where}: needs a non-empty 'validation' object (stage1/stage2/stage3 labels)")
-            verdicts = []
-            for key, v in validation.items():
-                if key not in {f"stage{s}" for s in STAGES}:
-                    raise UsageError(f"{where}: unknown validation stage {key!r}")
-                label = v.get("label") if isinstance(v, dict) else v
-                if label not in LABELS:
-                    raise UsageError(f"{where}: validation {key} label must be one of {', '.join(LABELS)}")
-                verdicts.append(label)
-            codes.append(row)
-            labels.append(int("implausible" in verdicts))
+            for k, persona in enumerate([rec] + list(rec.get("rejected_draws") or [])):
+                row, implausible = _persona(persona, where if k == 0 else f"{where} rejected draw {k}")
+                codes.append(row)
+                labels.append(implausible)
     if not codes:
         raise UsageError(f"records file {path} holds no records")
     return np.array(codes, dtype=np.int32), np.array(labels, dtype=np.int8)

@@ -51,6 +51,11 @@ async def test_every_slot_completes_exactly_once_through_every_fault():
         assert r["persona_draws"] >= 1 and r["usage"]["requests"] >= 4
         assert r["stage1"] == record(r["id"], r["attempt"])["stage1"]  # the persona that was validated
     assert stats.redraws > 0 and any(c["implausible"] for c in stats.verdicts.values())
+    rejected = [(r["id"], d) for r in results for d in r["rejected_draws"]]
+    assert sum(r["persona_draws"] - 1 for r in results) >= len(rejected) > 0
+    for i, d in rejected:  # each rejected persona is kept with the answers it got, for `model.priors learn`
+        assert d["stage1"] == record(i, d["attempt"])["stage1"] and d["validation"]
+    assert any("implausible" in {v["label"] for v in d["validation"].values()} for _, d in rejected)
     assert any(c["unparseable"] for c in stats.verdicts.values()) or stats.texts["unparseable"]
     assert client.stats.retries > 0
 

@@ -13,6 +13,7 @@ from model.plausibility import read_records, refactor
 from model.priors import main
 from model.priors_io import tv
 from model.priors_simulate import Validator
+from model.errors import UsageError
 from model.profile import compile_profile, load_profile
 from model.records import sample_records
 
@@ -59,6 +60,23 @@ def test_reader_accepts_labels_and_verdict_objects_and_missing_later_stages(tmp_
     write_jsonl(path, recs)
     codes, y = read_records(path, prof)
     assert codes.shape == (3, 3) and y.tolist() == [0, 1, 1]
+
+
+def test_reader_expands_the_engines_rejected_draws(tmp_path):
+    prof = load_profile(TOY)
+    accepted, rejected = sample_records(prof, [0], seed=0)[0], sample_records(prof, [0], seed=0, attempt=1)[0]
+    accepted["validation"] = {f"stage{k}": {"label": "natural", "reason": ""} for k in (1, 2)}
+    accepted["rejected_draws"] = [{"attempt": 1, "stage1": rejected["stage1"], "stage2": rejected["stage2"],
+                                   "validation": {"stage1": {"label": "implausible", "reason": "no"}}}]
+    path = tmp_path / "run.jsonl"
+    write_jsonl(path, [accepted])
+    codes, y = read_records(path, prof)
+    assert y.tolist() == [0, 1]
+    assert codes[1, 0] == prof.attributes["age"].categories.index(rejected["stage1"]["age"])
+    accepted["rejected_draws"][0]["stage1"]["job"] = "astronaut"
+    write_jsonl(path, [accepted])
+    with pytest.raises(UsageError, match="rejected draw 1: unknown category 'astronaut'"):
+        read_records(path, prof)
 
 
 def _bad(recs, i, change):
