@@ -1,0 +1,74 @@
+"""python -m model.dialogue fit / sample: files written, reruns identical, bad input -> one line, exit 2, no file."""
+import csv
+
+import orjson
+import pytest
+
+from model.cli import run
+from model.dialogue import load_chain, main
+
+
+@pytest.fixture(scope="module")
+def meld_dir(shared_data, tmp_path_factory):
+    """The first 150 dialogues of MELD train."""
+    root = tmp_path_factory.mktemp("meld")
+    with (shared_data / "meld" / "train_sent_emo.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with (root / "train_sent_emo.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if int(r["Dialogue_ID"]) < 150)
+    return root
+
+
+def cli(argv, capsys):
+    code = run(main, argv)
+    return code, capsys.readouterr()
+
+
+def test_fit_then_sample(meld_dir, tmp_path, capsys):
+    chain_file, report = tmp_path / "chain.json", tmp_path / "report"
+    code, _ = cli(["fit", "--data", str(meld_dir), "--out", str(chain_file), "--report", str(report)], capsys)
+    assert code == 0
+    chain = load_chain(chain_file)
+    assert chain.labels[0] == "neutral" and chain.benchmark == "meld"
+    data = orjson.loads(chain_file.read_bytes())
+    assert 140 < data["source"]["dialogues"] == sum(data["counts"]["initial"]) <= 150  # MELD skips some ids
+    analysis = orjson.loads((report / "chain_report.json").read_bytes())
+    lo, mean, hi = (analysis["persistence"]["overall"][k] for k in ("lo", "mean", "hi"))
+    assert 0 < lo < mean < hi < 1 and abs(sum(analysis["stationary"]["mean"]) - 1) < 1e-9
+    assert "Persistence" in (report / "chain_report.md").read_text()
+
+    outs = [tmp_path / f"d{i}.jsonl" for i in range(2)]
+    for out in outs:
+        code, _ = cli(["sample", "--chain", str(chain_file), "--n-dialogues", "5", "--labels", "balanced",
+                       "--seed", "3", "--out", str(out)], capsys)
+        assert code == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    rows = [orjson.loads(line) for line in outs[0].read_bytes().splitlines()]
+    assert [r["id"] for r in rows] == list(range(5)) and all(r["labels"] == "balanced" for r in rows)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "--data", "{meld}", "--benchmark", "friends"], "unknown benchmark 'friends'"),
+    (["fit", "--data", "{tmp}/nowhere"], "does not exist"),
+    (["fit", "--data", "{bad}"], "missing column(s) Dialogue_ID"),
+    (["fit", "--data", "{label}"], "emotion 'bored' is not in the label set"),
+    (["fit", "--data", "{meld}", "--benchmark", "iemocap6"], "is not in the label set"),
+    (["sample", "--chain", "{tmp}/none.json", "--n-dialogues", "2"], "chain file not found"),
+    (["sample", "--chain", "{bad}/train_sent_emo.csv", "--n-dialogues", "2"], "not valid JSON"),
+    (["sample", "--chain", "{meld}/x.json", "--n-dialogues", "2", "--labels", "skewed"], "argument --labels"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_file(argv, message, meld_dir, tmp_path, capsys):
+    bad, label = tmp_path / "bad", tmp_path / "label"
+    bad.mkdir()
+    label.mkdir()
+    (bad / "train_sent_emo.csv").write_text("Utterance,Speaker,Emotion,Utterance_ID\nhi,A,joy,0\n")
+    (label / "train_sent_emo.csv").write_text("Utterance,Speaker,Emotion,Dialogue_ID,Utterance_ID\nhi,A,bored,0,0\n")
+    out = tmp_path / "out" / "o.json"
+    out.parent.mkdir()
+    argv = [a.format(meld=meld_dir, tmp=tmp_path, bad=bad, label=label) for a in argv] + ["--out", str(out)]
+    code, captured = cli(argv, capsys)
+    assert code == 2 and captured.err.count("\n") == 1 and captured.err.startswith("error: ")
+    assert message in captured.err
+    assert list(out.parent.iterdir()) == []
