@@ -1,0 +1,1 @@
+"""Evaluation of synthetic emotion text (the paper's section IV): embeddings, JAX metrics, LightGBM, report."""

@@ -1,0 +1,248 @@
+"""Embedding metrics of the paper's section IV, vectorised in JAX (jitted; vmapped over emotions and seeds).
+
+All functions take NumPy arrays of L2-normalised embeddings (rows) and return Python floats / NumPy arrays.
+They run with JAX 64-bit types enabled (see x64.py): the moments, the eigendecompositions and every reduction
+whose result is reported are float64; the k-means distance computations keep the input dtype (float32).
+
+Diversity inside one set (Table IV), per emotion:
+- MCD, mean cosine distance over all unordered pairs of distinct texts of the emotion. For unit vectors
+  sum_{i != j} x_i . x_j = |sum_i x_i|^2 - n, so MCD = 1 - (|s|^2 - n) / (n (n - 1)): O(n d), not O(n^2 d).
+- CE, cluster entropy: k-means with k = 5 (k-means++ then Lloyd, cluster.py) on the emotion's embeddings alone;
+  CE is the Shannon entropy in nats of the fraction of the emotion's texts in each cluster, averaged over
+  `runs` seeds. It lies in [0, ln 5 = 1.609] (the paper's 1.54-1.60 fit this reading).
+- CD, centroid distance: cosine distance between emotion centroids (mean embeddings). Per emotion, the mean
+  distance from its centroid to the other emotions' centroids; overall, the mean over all pairs of emotions
+  (the paper's single CD figure).
+
+Synthetic against gold (Table VI):
+- FID, the Frechet distance between Gaussians fitted to the two embedding sets (means, unbiased covariances):
+  |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2), where S1 S2 is similar to the symmetric PSD matrix
+  S1^1/2 S2 S1^1/2, so tr sqrt(S1 S2) is the sum of the square roots of the latter's eigenvalues (two `eigh`).
+- Cluster histograms: as in prd_score.py, the larger set is first subsampled (seeded) to the size of the
+  smaller, then the union is clustered with k = 20 k-means in `runs` = 10 independent seeded runs. In each run a
+  set's histogram is the fraction of its points in each cluster.
+- PRD (Sajjadi et al. 2018), synthetic = eval, gold = ref: the PRD curve on 1001 angles in [eps, pi/2 - eps]
+  per run, precision and recall averaged over the runs, then F_8 and F_1/8 are the maxima of F_beta over that
+  curve (prd_score.prd_to_max_f_beta_pair).
+- KL, KL(gold || synthetic) in nats between the add-one-smoothed histograms (count + 1) / (n + k), averaged
+  over runs (the smoothing keeps an empty synthetic cluster finite).
+- HC, histogram cosine: cosine similarity of the two (unsmoothed) histograms, averaged over runs.
+"""
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eval.cluster import kmeans, weighted_counts
+from eval.x64 import x64
+
+CE_CLUSTERS = 5
+CE_RUNS = 10
+PRD_CLUSTERS = 20
+PRD_RUNS = 10
+PRD_ANGLES = 1001
+PRD_BETA = 8.0
+
+
+def _unit64(x):
+    x = x.astype(jnp.float64)
+    return x / jnp.linalg.norm(x, axis=1, keepdims=True)
+
+
+# ---- diversity within one set ----
+
+@partial(jax.jit, static_argnames=("n_classes",))
+def _mean_cosine_distance(x, labels, n_classes: int):
+    x = _unit64(x)
+    s = jax.ops.segment_sum(x, labels, num_segments=n_classes)
+    n = jax.ops.segment_sum(jnp.ones(x.shape[0], jnp.float64), labels, num_segments=n_classes)
+    return 1.0 - (jnp.sum(s * s, axis=1) - n) / (n * (n - 1.0))
+
+
+@x64
+def mean_cosine_distance(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """MCD per class [n_classes] (NaN for a class with fewer than 2 members)."""
+    return np.asarray(_mean_cosine_distance(jnp.asarray(x), jnp.asarray(labels), n_classes))
+
+
+@partial(jax.jit, static_argnames=("n_classes",))
+def _centroid_distances(x, labels, n_classes: int):
+    c = _unit64(jax.ops.segment_sum(x.astype(jnp.float64), labels, num_segments=n_classes))
+    return 1.0 - c @ c.T
+
+
+@x64
+def centroid_distances(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Cosine distances between class centroids [n_classes, n_classes]."""
+    return np.asarray(_centroid_distances(jnp.asarray(x), jnp.asarray(labels), n_classes))
+
+
+@partial(jax.jit, static_argnames=("k", "runs"))
+def _class_cluster_counts(key, xb, wb, k: int, runs: int):
+    keys = jax.random.split(key, runs)
+
+    def one(key, x, w):
+        labels, _ = kmeans(key, x, w, k)
+        return weighted_counts(labels, w, k)
+
+    return jax.vmap(lambda x, w: jax.vmap(lambda kk: one(kk, x, w))(keys))(xb, wb)
+
+
+def _padded_classes(x: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by class and padded to the largest class: [C, m, d] plus 0/1 weights [C, m]."""
+    counts = np.bincount(labels, minlength=n_classes)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    pos = np.arange(len(labels)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[sorted_labels]
+    xb = np.zeros((n_classes, counts.max(), x.shape[1]), x.dtype)
+    wb = np.zeros((n_classes, counts.max()), x.dtype)
+    xb[sorted_labels, pos] = x[order]
+    wb[sorted_labels, pos] = 1
+    return xb, wb
+
+
+@x64
+def class_cluster_counts(x: np.ndarray, labels: np.ndarray, n_classes: int, k: int = CE_CLUSTERS,
+                         runs: int = CE_RUNS, seed: int = 0) -> np.ndarray:
+    """Cluster sizes [n_classes, runs, k] of k-means run on each class separately (all classes and seeds in one
+    vmapped call over the classes padded to equal size)."""
+    xb, wb = _padded_classes(np.asarray(x), np.asarray(labels), n_classes)
+    return np.asarray(_class_cluster_counts(jax.random.key(seed), jnp.asarray(xb), jnp.asarray(wb), k, runs))
+
+
+@jax.jit
+def _mean_entropy(counts):
+    p = counts / jnp.sum(counts, axis=-1, keepdims=True)
+    return -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0), axis=-1).mean(axis=-1)
+
+
+@x64
+def cluster_entropy(counts: np.ndarray) -> np.ndarray:
+    """CE per class from cluster sizes [n_classes, runs, k]: entropy in nats, averaged over runs."""
+    return np.asarray(_mean_entropy(jnp.asarray(counts, jnp.float64)))
+
+
+def diversity(x: np.ndarray, labels: np.ndarray, names: list[str], seed: int = 0) -> dict:
+    """Table IV: {name: {mcd, ce, cd}} plus {"cd": mean pairwise centroid distance} under key "overall"."""
+    c = len(names)
+    mcd = mean_cosine_distance(x, labels, c)
+    ce = cluster_entropy(class_cluster_counts(x, labels, c, seed=seed))
+    cd = centroid_distances(x, labels, c)
+    off = ~np.eye(c, dtype=bool)
+    per = {name: {"mcd": float(mcd[i]), "ce": float(ce[i]), "cd": float(cd[i][off[i]].mean())}
+           for i, name in enumerate(names)}
+    return {"per_emotion": per, "overall": {"cd": float(cd[off].mean())}}
+
+
+# ---- synthetic against gold ----
+
+@jax.jit
+def _moments(x):
+    x = x.astype(jnp.float64)
+    mu = jnp.mean(x, axis=0)
+    xc = x - mu
+    return mu, xc.T @ xc / (x.shape[0] - 1)
+
+
+@jax.jit
+def _frechet(mu1, s1, mu2, s2):
+    w, v = jnp.linalg.eigh(s1)
+    root = (v * jnp.sqrt(jnp.clip(w, 0.0))) @ v.T
+    m = root @ s2 @ root
+    ev = jnp.linalg.eigvalsh((m + m.T) / 2)
+    d = mu1 - mu2
+    return d @ d + jnp.trace(s1) + jnp.trace(s2) - 2.0 * jnp.sum(jnp.sqrt(jnp.clip(ev, 0.0)))
+
+
+@x64
+def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """FID between the embedding sets x [n, d] and y [m, d]."""
+    return float(_frechet(*_moments(jnp.asarray(x)), *_moments(jnp.asarray(y))))
+
+
+@partial(jax.jit, static_argnames=("k", "runs"))
+def _union_counts(key, x, y, k: int, runs: int):
+    z = jnp.concatenate([x, y])
+    w = jnp.ones(z.shape[0], z.dtype)
+    n = x.shape[0]
+
+    def one(key):
+        labels, _ = kmeans(key, z, w, k)
+        return weighted_counts(labels[:n], w[:n], k), weighted_counts(labels[n:], w[n:], k)
+
+    return jax.vmap(one)(jax.random.split(key, runs))
+
+
+@x64
+def union_cluster_counts(x: np.ndarray, y: np.ndarray, k: int = PRD_CLUSTERS, runs: int = PRD_RUNS,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per cluster [runs, k] of x and of y, from k-means on their balanced union (see module doc)."""
+    rng = np.random.default_rng(seed)
+    m = min(len(x), len(y))
+    x = x if len(x) == m else x[np.sort(rng.choice(len(x), m, replace=False))]
+    y = y if len(y) == m else y[np.sort(rng.choice(len(y), m, replace=False))]
+    cx, cy = _union_counts(jax.random.key(seed), jnp.asarray(x), jnp.asarray(y), k, runs)
+    return np.asarray(cx), np.asarray(cy)
+
+
+def _prd_curve(eval_dist, ref_dist, num_angles: int, epsilon: float = 1e-10):
+    slopes = jnp.tan(jnp.linspace(epsilon, jnp.pi / 2 - epsilon, num_angles))
+    precision = jnp.minimum(ref_dist[None, :] * slopes[:, None], eval_dist[None, :]).sum(axis=1)
+    return precision, precision / slopes
+
+
+def _max_f_beta(precision, recall, beta, epsilon: float = 1e-10):
+    return jnp.max((1 + beta**2) * precision * recall / (beta**2 * precision + recall + epsilon))
+
+
+@partial(jax.jit, static_argnames=("num_angles",))
+def _prd(eval_counts, ref_counts, beta, num_angles: int):
+    eval_dist = eval_counts / eval_counts.sum(axis=1, keepdims=True)
+    ref_dist = ref_counts / ref_counts.sum(axis=1, keepdims=True)
+    precision, recall = jax.vmap(lambda e, r: _prd_curve(e, r, num_angles))(eval_dist, ref_dist)
+    precision, recall = precision.mean(axis=0), recall.mean(axis=0)
+    return _max_f_beta(precision, recall, beta), _max_f_beta(precision, recall, 1.0 / beta), precision, recall
+
+
+@x64
+def prd(eval_counts: np.ndarray, ref_counts: np.ndarray, beta: float = PRD_BETA,
+        num_angles: int = PRD_ANGLES) -> dict:
+    """PRD from cluster counts [runs, k]: {"f_beta", "f_inv_beta", "precision", "recall"} (curves averaged
+    over runs before taking the maxima, as prd_score.compute_prd_from_embedding does)."""
+    f, f_inv, p, r = _prd(jnp.asarray(eval_counts, jnp.float64), jnp.asarray(ref_counts, jnp.float64),
+                          beta, num_angles)
+    return {"f_beta": float(f), "f_inv_beta": float(f_inv), "precision": np.asarray(p), "recall": np.asarray(r)}
+
+
+@jax.jit
+def _kl(p_counts, q_counts):
+    k = p_counts.shape[-1]
+    p = (p_counts + 1) / (p_counts.sum(axis=-1, keepdims=True) + k)
+    q = (q_counts + 1) / (q_counts.sum(axis=-1, keepdims=True) + k)
+    return jnp.sum(p * jnp.log(p / q), axis=-1).mean()
+
+
+@x64
+def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """KL(p || q) in nats of the add-one-smoothed histograms, from counts [runs, k], averaged over runs."""
+    return float(_kl(jnp.asarray(p_counts, jnp.float64), jnp.asarray(q_counts, jnp.float64)))
+
+
+@jax.jit
+def _cosine(p, q):
+    return (jnp.sum(p * q, axis=-1) / (jnp.linalg.norm(p, axis=-1) * jnp.linalg.norm(q, axis=-1))).mean()
+
+
+@x64
+def histogram_cosine(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """Cosine similarity of the two histograms, from counts [runs, k], averaged over runs."""
+    return float(_cosine(jnp.asarray(p_counts, jnp.float64), jnp.asarray(q_counts, jnp.float64)))
+
+
+def gold_similarity(synthetic: np.ndarray, gold: np.ndarray, seed: int = 0) -> dict:
+    """Table VI: {fid, prd_f8, prd_f1_8, kl, hc} of the synthetic embeddings against the gold embeddings."""
+    cs, cg = union_cluster_counts(synthetic, gold, seed=seed)
+    curve = prd(cs, cg)
+    return {"fid": frechet_distance(synthetic, gold), "prd_f8": curve["f_beta"], "prd_f1_8": curve["f_inv_beta"],
+            "kl": kl_divergence(cg, cs), "hc": histogram_cosine(cs, cg)}

@@ -1,0 +1,56 @@
+"""The report's figures as PNG files (written atomically): t-SNE of the embeddings coloured by emotion (the
+paper's Fig. 2) and the classifier's confusion matrix (Fig. 3)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from model.records import atomic_binary  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_binary(path) as out:
+        fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def tsne_png(path: Path, x: np.ndarray, codes: np.ndarray, names: list[str], seed: int = 0) -> None:
+    """2-D t-SNE (PCA init, perplexity min(30, (n - 1) / 3)) of the embeddings, one colour per emotion.
+    On one thread: with the several OpenMP runtimes this process loads (torch, LightGBM, scikit-learn), two
+    threads spin against each other and ran 15x slower."""
+    with threadpool_limits(1):
+        xy = TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca",
+                  random_state=seed).fit_transform(x)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for i, name in enumerate(names):
+        sel = codes == i
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=name)
+    ax.set_title("t-SNE of sentence embeddings")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=3, fontsize=8, loc="best")
+    _save(fig, path)
+
+
+def confusion_png(path: Path, matrix: list[list[int]], names: list[str]) -> None:
+    """Confusion matrix (rows: true emotion, columns: predicted), counts annotated."""
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(names), 0.6 + 0.8 * len(names)))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i, j in np.ndindex(m.shape):
+        ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                color="white" if m[i, j] > m.max() / 2 else "black", fontsize=8)
+    ax.set_title("LightGBM confusion matrix (20 % hold-out)")
+    _save(fig, path)

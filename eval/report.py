@@ -1,0 +1,159 @@
+"""`python -m eval.report DATA.jsonl [--gold DIR] [--out DIR]`: the paper's section IV in one command.
+
+Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII) and the figures
+(`tsne.png`, `confusion.png`). Sections render in SECTIONS order when their key is in the report, so a further
+section (the LLM judge) is one more (key, renderer) pair and one more entry in the report dict.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from eval.classify import check_holdout, holdout, transfer
+from eval.data import check_classes, check_within, read_gold, read_jsonl
+from eval.embed import DEFAULT_CACHE, Embedder
+from eval.metrics import diversity, gold_similarity
+from eval.plots import confusion_png, tsne_png
+from model.errors import UsageError
+from model.records import atomic_binary
+
+FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png"}
+
+
+def build_report(data_path: Path, out_dir: Path, gold_dir: Path | None = None, embedder: Embedder | None = None,
+                 seed: int = 0) -> dict:
+    """Validate the inputs, embed, compute every section, draw the figures into out_dir; return the report."""
+    data = read_jsonl(data_path)
+    check_classes(data, str(data_path))
+    check_holdout(len(data), len(data.names))
+    gold = read_gold(gold_dir) if gold_dir is not None else None
+    if gold is not None:
+        check_within(data, list(dict.fromkeys(gold["train"].names + gold["test"].names)), str(data_path))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"output path {out_dir} is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or Embedder()
+
+    names = data.names
+    codes = data.codes(names)
+    x = embedder(data.texts)
+    div = diversity(x, codes, names, seed=seed)
+    report = {
+        "input": {"path": str(data_path), "method": data_path.stem, "n": len(data),
+                  "emotions": {name: int((codes == i).sum()) for i, name in enumerate(names)}},
+        "diversity": div["per_emotion"],
+        "diversity_overall": div["overall"],
+        "classification": holdout(x, data.emotions, names, seed=seed),
+        "figures": dict(FIGURES),
+        "seed": seed,
+    }
+    tsne_png(out_dir / FIGURES["tsne"], x, codes, names, seed=seed)
+    confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
+
+    if gold is not None:
+        train, test = gold["train"], gold["test"]
+        x_train, x_test = embedder(train.texts), embedder(test.texts)
+        report["gold"] = {**gold_similarity(x, x_train, seed=seed), "reference": f"{gold_dir} train split",
+                          "n_synthetic": len(data), "n_gold": len(train)}
+        report["tstr"] = transfer(x, data.emotions, x_test, test.emotions, seed=seed)
+        report["gold_trained"] = transfer(x_train, train.emotions, x_test, test.emotions, seed=seed)
+    return report
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *map(_row, rows)]
+
+
+def _f(v: float) -> str:
+    return f"{v:.4f}"
+
+
+def _diversity(r: dict) -> list[str]:
+    rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"])] for e, m in r["diversity"].items()]
+    rows.append(["all (mean over emotion pairs)", "", "", _f(r["diversity_overall"]["cd"])])
+    return ["## Table IV. Semantic diversity", "",
+            "MCD: mean pairwise cosine distance; CE: entropy (nats) of k=5 k-means cluster sizes within the "
+            "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids.", "",
+            *_table(["Emotion", "MCD", "CE", "CD"], rows)]
+
+
+def _classification(r: dict) -> list[str]:
+    c = r["classification"]
+    rows = [[e, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"])]
+            for e, m in c["per_class"].items()]
+    rows.append(["Total (macro)", f"{c['precision']:.2f}", f"{c['recall']:.2f}", f"{c['f1']:.2f}", str(c["n_test"])])
+    return ["## Table V. Classification of the synthetic texts", "",
+            f"LightGBM on embeddings, stratified 80/20 split ({c['n_train']} train / {c['n_test']} test), "
+            f"accuracy {c['accuracy']:.3f}.", "",
+            *_table(["Emotion", "Precision", "Recall", "F1", "Support"], rows), "",
+            f"![t-SNE]({r['figures']['tsne']})", "", f"![confusion matrix]({r['figures']['confusion']})"]
+
+
+def _gold(r: dict) -> list[str]:
+    g = r["gold"]
+    return ["## Table VI. Similarity to the gold data", "",
+            f"Reference: {g['reference']} ({g['n_gold']} texts) against {g['n_synthetic']} synthetic texts.", "",
+            *_table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑"],
+                    [[r["input"]["method"], _f(g["fid"]), _f(g["prd_f8"]), _f(g["prd_f1_8"]), _f(g["kl"]),
+                      _f(g["hc"])]])]
+
+
+def _tstr(r: dict) -> list[str]:
+    rows = [[name, *(f"{m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1")), str(m["n_train"])]
+            for name, m in (("Gold data", r["gold_trained"]), (r["input"]["method"], r["tstr"]))]
+    return ["## Table VII. Gold test split, LightGBM trained on each set", "",
+            "Precision, recall and F1 are support-weighted.", "",
+            *_table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Train size"], rows)]
+
+
+SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold", _gold), ("tstr", _tstr))
+
+
+def render_markdown(report: dict) -> str:
+    parts = [f"# Evaluation of {report['input']['path']}", "",
+             f"{report['input']['n']} texts; " + ", ".join(f"{e}: {n}" for e, n in report["input"]["emotions"].items())]
+    for key, render in SECTIONS:
+        if key in report:
+            parts += ["", *render(report)]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(report: dict, out_dir: Path) -> None:
+    with atomic_binary(out_dir / "report.json") as out:
+        out.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    with atomic_binary(out_dir / "report.md") as out:
+        out.write(render_markdown(report).encode("utf-8"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
+    p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
+    p.add_argument("--gold", type=Path, help="gold directory with train.txt / test.txt (`text;label` lines)")
+    p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"embedding cache (default: {DEFAULT_CACHE})")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        report = build_report(args.data, args.out, args.gold, Embedder(args.cache_dir), seed=args.seed)
+        write_report(report, args.out)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'} and figures", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,230 @@
+"""eval.metrics and eval.cluster against independent references (scipy, sklearn, a NumPy port of prd_score.py)
+on identical inputs, plus hand-made cases with known answers."""
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import linalg
+from scipy.spatial.distance import pdist
+from scipy.stats import entropy
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics.pairwise import cosine_distances
+
+from eval import metrics
+from eval.cluster import kmeans_pp, lloyd
+
+RTOL = 1e-4
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def blobs(rng, sizes, d=16, spread=0.05, centers=None):
+    centers = unit(rng.normal(size=(len(sizes), d))) if centers is None else centers
+    x = np.concatenate([c + spread * rng.normal(size=(n, d)) for c, n in zip(centers, sizes)])
+    return unit(x).astype(np.float32), np.repeat(np.arange(len(sizes)), sizes)
+
+
+# ---- references ----
+
+def fid_reference(x, y):
+    """pytorch-fid: calculate_frechet_distance on np.mean / np.cov(rowvar=False) statistics."""
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x.astype(np.float64), rowvar=False), np.cov(y.astype(np.float64), rowvar=False)
+    covmean = linalg.sqrtm(s1.dot(s2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(s1.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
+    covmean = covmean.real
+    diff = mu1 - mu2
+    return diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+
+
+def prd_reference(eval_labels_runs, ref_labels_runs, k, num_angles=1001, beta=8, epsilon=1e-10):
+    """NumPy port of prd_score.py (compute_prd, _cluster_into_bins's histograms, the mean over runs,
+    prd_to_max_f_beta_pair), fed with given cluster labels instead of its own MiniBatchKMeans."""
+    precisions, recalls = [], []
+    for eval_labels, ref_labels in zip(eval_labels_runs, ref_labels_runs):
+        eval_dist = np.histogram(eval_labels, bins=k, range=[0, k], density=True)[0]
+        ref_dist = np.histogram(ref_labels, bins=k, range=[0, k], density=True)[0]
+        slopes_2d = np.expand_dims(np.tan(np.linspace(epsilon, np.pi / 2 - epsilon, num=num_angles)), 1)
+        precision = np.minimum(np.expand_dims(ref_dist, 0) * slopes_2d, np.expand_dims(eval_dist, 0)).sum(axis=1)
+        precisions.append(precision)
+        recalls.append(precision / slopes_2d[:, 0])
+    precision, recall = np.mean(precisions, axis=0), np.mean(recalls, axis=0)
+
+    def f_beta(b):
+        return (1 + b**2) * (precision * recall) / ((b**2 * precision) + recall + epsilon)
+    return np.max(f_beta(beta)), np.max(f_beta(1 / beta)), precision, recall
+
+
+def rel(a, b):
+    return np.max(np.abs(np.asarray(a) - np.asarray(b)) / np.maximum(np.abs(np.asarray(b)), 1e-12))
+
+
+# ---- FID ----
+
+def test_fid_matches_pytorch_fid_reference():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(32, 32)) / 6
+    x = unit(rng.normal(size=(600, 32)) @ a + 0.3).astype(np.float32)
+    y = unit(rng.normal(size=(500, 32)) @ a.T + 0.2 * rng.normal(size=32)).astype(np.float32)
+    assert rel(metrics.frechet_distance(x, y), fid_reference(x, y)) < RTOL
+
+
+def test_fid_identical_sets_is_zero_and_a_shift_costs_its_squared_length():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 12)).astype(np.float64)
+    assert abs(metrics.frechet_distance(x, x)) < 1e-9
+    delta = rng.normal(size=12)
+    assert metrics.frechet_distance(x, x + delta) == pytest.approx(delta @ delta, rel=1e-9)
+
+
+# ---- PRD / KL / HC on identical cluster assignments ----
+
+@pytest.fixture(scope="module")
+def assignments():
+    """Cluster labels of two overlapping sets from the reference's own clustering (MiniBatchKMeans), 10 runs."""
+    rng = np.random.default_rng(2)
+    centers = unit(rng.normal(size=(5, 16)))
+    x, _ = blobs(rng, [150, 100, 50, 100, 0], centers=centers, spread=0.3)
+    y, _ = blobs(rng, [80, 120, 100, 40, 60], centers=centers, spread=0.3)
+    z = np.vstack([x, y])
+    runs = [MiniBatchKMeans(n_clusters=20, n_init=3, random_state=r).fit(z).labels_ for r in range(10)]
+    return [lab[:len(x)] for lab in runs], [lab[len(x):] for lab in runs]
+
+
+def counts(labels_runs, k=20):
+    return np.stack([np.bincount(lab, minlength=k) for lab in labels_runs])
+
+
+def test_prd_matches_numpy_port_of_prd_score(assignments):
+    ev, rf = assignments
+    f8, f18, p_ref, r_ref = prd_reference(ev, rf, 20)
+    got = metrics.prd(counts(ev), counts(rf))
+    assert 0 < f8 < 1 and 0 < f18 < 1
+    assert rel(got["f_beta"], f8) < RTOL and rel(got["f_inv_beta"], f18) < RTOL
+    assert rel(got["precision"], p_ref) < RTOL and np.max(np.abs(got["recall"] - r_ref)) < 1e-9
+
+
+def test_kl_and_histogram_cosine_match_scipy(assignments):
+    ev, rf = assignments
+    ce, cr = counts(ev), counts(rf)
+    smooth = lambda c: (c + 1) / (c.sum() + len(c))  # noqa: E731
+    kl_ref = np.mean([entropy(smooth(p), smooth(q)) for p, q in zip(cr, ce)])
+    hc_ref = np.mean([1 - pdist(np.stack([p, q]), "cosine")[0] for p, q in zip(ce, cr)])
+    assert kl_ref > 0.01
+    assert rel(metrics.kl_divergence(cr, ce), kl_ref) < RTOL
+    assert rel(metrics.histogram_cosine(ce, cr), hc_ref) < RTOL
+
+
+def test_histogram_metrics_known_answers():
+    same = np.array([[5, 0, 3, 2]] * 3)
+    assert metrics.histogram_cosine(same, same) == pytest.approx(1.0)
+    assert metrics.kl_divergence(same, same) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.prd(same, same)["f_beta"] == pytest.approx(1.0, abs=1e-6)
+    disjoint_a, disjoint_b = np.array([[4, 6, 0, 0]]), np.array([[0, 0, 7, 3]])
+    assert metrics.prd(disjoint_a, disjoint_b)["f_beta"] == 0.0
+    assert metrics.histogram_cosine(disjoint_a, disjoint_b) == 0.0
+
+
+def test_gold_similarity_end_to_end_identical_and_disjoint_sets():
+    rng = np.random.default_rng(4)
+    x, _ = blobs(rng, [100, 100, 100], d=8)
+    same = metrics.gold_similarity(x, x)
+    assert abs(same["fid"]) < 1e-6 and same["hc"] == pytest.approx(1.0) and same["kl"] == pytest.approx(0, abs=1e-12)
+    assert same["prd_f8"] == pytest.approx(1.0, abs=1e-6)
+    # two sets in orthogonal subspaces: no k-means cluster can hold points of both
+    a, _ = blobs(rng, [100, 100, 100], d=4)
+    b, _ = blobs(rng, [150, 150], d=4)
+    zeros = np.zeros_like(a)
+    apart = metrics.gold_similarity(np.hstack([a, zeros]), np.hstack([zeros[:300], b]))
+    assert apart["prd_f8"] == 0.0 and apart["prd_f1_8"] == 0.0 and apart["hc"] == 0.0 and apart["fid"] > 1.0
+
+
+def test_union_cluster_counts_balances_and_is_deterministic():
+    rng = np.random.default_rng(5)
+    x, _ = blobs(rng, [60, 60], d=8)
+    y, _ = blobs(rng, [200, 100], d=8)
+    cx, cy = metrics.union_cluster_counts(x, y, k=6, runs=3)
+    assert cx.shape == cy.shape == (3, 6)
+    assert (cx.sum(1) == 120).all() and (cy.sum(1) == 120).all()
+    cx2, cy2 = metrics.union_cluster_counts(x, y, k=6, runs=3)
+    assert (cx == cx2).all() and (cy == cy2).all()
+
+
+# ---- diversity ----
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_mean_cosine_distance_matches_pdist(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 8)).astype(np.float32) + rng.normal(size=8).astype(np.float32)
+    labels = np.concatenate([np.arange(3), rng.integers(0, 3, 57)])
+    ref = [pdist(x[labels == c].astype(np.float64), "cosine").mean() if (labels == c).sum() > 1 else np.nan
+           for c in range(3)]
+    got = metrics.mean_cosine_distance(x, labels, 3)
+    ok = ~np.isnan(ref)
+    assert rel(got[ok], np.array(ref)[ok]) < RTOL
+    assert np.isnan(got[~ok]).all()
+
+
+def test_centroid_distances_match_sklearn():
+    rng = np.random.default_rng(6)
+    x, labels = blobs(rng, [30, 50, 20, 40], spread=0.5)
+    centroids = np.stack([x[labels == c].astype(np.float64).mean(0) for c in range(4)])
+    assert np.max(np.abs(metrics.centroid_distances(x, labels, 4) - cosine_distances(centroids))) < 1e-9
+
+
+def test_cluster_entropy_matches_scipy_on_the_same_counts():
+    c = np.random.default_rng(7).integers(0, 40, size=(3, 4, 5))
+    c[0, 0] = [10, 0, 0, 5, 0]
+    ref = [np.mean([entropy(run) for run in cls]) for cls in c]
+    assert rel(metrics.cluster_entropy(c), ref) < RTOL
+
+
+def test_cluster_entropy_finds_known_blobs_in_padded_classes():
+    """Two classes of different sizes, each made of 5 tight, far-apart blobs of known sizes: k=5 k-means must
+    recover the blobs, so CE is the entropy of the blob sizes (padding rows must not count)."""
+    rng = np.random.default_rng(8)
+    centers = np.eye(16)[:5] * 1.0
+    sizes = [[40, 30, 20, 6, 4], [10, 10, 10, 10, 10]]
+    xa, _ = blobs(rng, sizes[0], centers=centers, spread=0.01)
+    xb, _ = blobs(rng, sizes[1], centers=centers, spread=0.01)
+    x = np.concatenate([xa, xb])
+    labels = np.repeat([0, 1], [100, 50])
+    got = metrics.cluster_entropy(metrics.class_cluster_counts(x, labels, 2, k=5, runs=4))
+    assert rel(got, [entropy(sizes[0]), entropy(sizes[1])]) < RTOL
+    assert got[1] == pytest.approx(np.log(5))
+
+
+def test_diversity_shape():
+    rng = np.random.default_rng(9)
+    x, labels = blobs(rng, [30, 40, 25])
+    d = metrics.diversity(x, labels, ["joy", "fear", "anger"])
+    assert set(d["per_emotion"]) == {"joy", "fear", "anger"}
+    assert all(set(v) == {"mcd", "ce", "cd"} for v in d["per_emotion"].values())
+    assert 0 < d["overall"]["cd"] <= 2
+
+
+# ---- the clustering itself ----
+
+def test_lloyd_gives_sklearn_lloyd_labels_from_the_same_init():
+    rng = np.random.default_rng(10)
+    x, _ = blobs(rng, [80, 60, 90, 70], d=8, spread=0.4)
+    x = x.astype(np.float64)
+    with jax.enable_x64(True):
+        init = np.asarray(kmeans_pp(jax.random.key(0), x, np.ones(len(x)), 6))
+        labels, centers = (np.asarray(a) for a in lloyd(x, np.ones(len(x)), init, tol=0.0))
+    ref = KMeans(n_clusters=6, init=init, n_init=1, tol=0.0, algorithm="lloyd").fit(x)
+    assert (labels == ref.labels_).all()
+    assert np.max(np.abs(centers - ref.cluster_centers_)) < 1e-9
+
+
+def test_kmeans_pp_ignores_zero_weight_points():
+    x = np.vstack([np.zeros((5, 2)), np.full((5, 2), 100.0)]).astype(np.float32)
+    w = np.array([1] * 5 + [0] * 5, np.float32)
+    centers = np.asarray(kmeans_pp(jax.random.key(1), x, w, 3))
+    assert (centers == 0).all()
