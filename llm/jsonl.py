@@ -55,3 +55,14 @@ class Appender:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+MATCHING = ("profile", "domain", "seed", "emotion")  # what a resumed result must share with its slot
+
+
+def check_resumable(records: list[dict], done: dict[int, dict], path: str | Path) -> None:
+    """Refuse to resume from `path` when a finished result there belongs to another run."""
+    for record in records:
+        if record["id"] in done and (bad := [k for k in MATCHING if done[record["id"]].get(k) != record[k]]):
+            raise UsageError(f"{path} holds text {record['id']} from another run (different {', '.join(bad)}); "
+                             "give another --out")
