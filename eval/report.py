@@ -1,8 +1,9 @@
 """`python -m eval.report DATA.jsonl [--gold DIR] [--out DIR]`: the paper's section IV in one command.
 
 Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII) and the figures
-(`tsne.png`, `confusion.png`). Sections render in SECTIONS order when their key is in the report, so a further
-section (the LLM judge) is one more (key, renderer) pair and one more entry in the report dict.
+(`tsne.png`, `confusion.png`). Sections render in SECTIONS order when their key is in the report. With `--judge`
+(and the judge's `--base-url`/`--model`, see `eval.judge`) the LLM judge scores every text first (IV.C): its
+`judge.json`/`judge.png` go into DIR too, and `report["judge"]` holds each criterion's mean.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import orjson
 from eval.classify import check_holdout, holdout, transfer
 from eval.data import check_classes, check_within, read_gold, read_jsonl
 from eval.embed import DEFAULT_CACHE, Embedder
+from eval.judge import FIGURE, add_judge_options, report_entry, report_section, run_judge
 from eval.metrics import diversity, gold_similarity
 from eval.plots import confusion_png, tsne_png
 from model.errors import UsageError
@@ -113,7 +115,8 @@ def _tstr(r: dict) -> list[str]:
             *_table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Train size"], rows)]
 
 
-SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold", _gold), ("tstr", _tstr))
+SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold", _gold), ("tstr", _tstr),
+            ("judge", report_section))
 
 
 def render_markdown(report: dict) -> str:
@@ -139,13 +142,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"embedding cache (default: {DEFAULT_CACHE})")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
+    add_judge_options(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
         report = build_report(args.data, args.out, args.gold, Embedder(args.cache_dir), seed=args.seed)
+        if judged is not None:
+            report["judge"] = report_entry(judged)
+            report["figures"]["judge"] = FIGURE
         write_report(report, args.out)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -5,7 +5,7 @@ import re
 
 import orjson
 
-from .prompts import LABELS
+from .prompts import LABELS, SCALE
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 # A sentence ends at a run of terminators followed by whitespace or the end (ASCII), or at CJK ones.
@@ -39,6 +39,25 @@ def parse_label(content: str) -> dict | None:
     if label not in LABELS:
         return None
     return {"label": label, "reason": str(obj.get("reason", ""))}
+
+
+def parse_scores(content: str, keys, scale: range = SCALE) -> dict[str, int] | None:
+    """{key: integer score in `scale`} for every key, or None when one is missing, fractional or out of range
+    (a "4" string or 4.0 counts as 4)."""
+    obj = parse_object(content)
+    if obj is None:
+        return None
+    scores = {}
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, str) and value.strip().isdecimal():
+            value = int(value.strip())
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if type(value) is not int or value not in scale:  # bool is not int here
+            return None
+        scores[key] = value
+    return scores
 
 
 def parse_text(content: str) -> str | None:

@@ -2,9 +2,7 @@
 stages, each turned into a short text expressing its emotion. Rerun the same command to resume."""
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import signal
 import sys
 from contextlib import AsyncExitStack
@@ -13,29 +11,16 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from model.cli import Parser, positive_int, run
+from model.baselines import METHODS
+from model.cli import Parser, non_negative, positive_int, run
 from model.errors import UsageError
 from model.records import atomic_binary
 
-from .cache import Cache
-from .client import Client
-from .dialects import DIALECTS
-from .jsonl import Appender, recover
-from .limiter import Limiter
+from .jsonl import Appender, check_resumable, recover
 from .pipeline import Settings, generate_texts
+from .session import add_client_options, connect
+from .shards import parse_endpoint
 from .stats import RunStats
-
-_MATCHING = ("profile", "domain", "seed", "emotion")  # what a resumed result must share with its slot
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def parse(argv: list[str] | None):
@@ -48,26 +33,53 @@ def parse(argv: list[str] | None):
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
     p.add_argument("--emotions", default=DEFAULT, help=f"preset ({', '.join(PRESETS)}) or comma-separated labels")
     p.add_argument("--seed", type=int, default=0, help="root seed of the persona model")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
-                   "(default: start the embedded SmolLM2 llama.cpp server)")
-    p.add_argument("--model", help="model name at --base-url")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
-    p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
-    p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
-    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 2 embedded)")
-    p.add_argument("--timeout", type=_non_negative, default=60.0, help="seconds per request")
-    p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
+    p.add_argument("--base-url", dest="endpoints", action="append", type=parse_endpoint, metavar="URL[=WEIGHT]",
+                   help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: start the embedded "
+                   "SmolLM2 llama.cpp server); with --ray repeatable, WEIGHT (default 1) scaling its share of "
+                   "requests and its --rpm/--tpm/--concurrency")
+    p.add_argument("--model", help="model name at --base-url (every endpoint serves it)")
+    add_client_options(p)
+    p.add_argument("--method", default="personagen", choices=METHODS,
+                   help="personagen, or a baseline of the paper's IV.D (see model/baselines.py)")
+    p.add_argument("--threshold", type=int, choices=range(1, 6), metavar="{1..5}",
+                   help="priorwork: keep texts the LLM scores at least this for their emotion (default 3)")
     p.add_argument("--max-draws", type=positive_int, default=20, help="personas tried per text")
-    p.add_argument("--temperature", type=_non_negative, default=1.2, help="generation temperature (paper: 1.2)")
+    p.add_argument("--temperature", type=non_negative, default=1.2, help="generation temperature (paper: 1.2)")
     p.add_argument("--no-validate", action="store_true", help="skip the three LLM validation stages")
     p.add_argument("--no-label-leak", action="store_true", help="regenerate texts that name their emotion")
     p.add_argument("--cache", help="request cache (default: OUT.cache.sqlite)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stderr")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run shards as Ray tasks on the cluster at ADDRESS ('auto': the one `ray start` made; "
+                   "none: a new local instance) and merge them into OUT")
+    p.add_argument("--shards", type=positive_int, help="with --ray: id-range shards (default: max(CPUs, n/50000))")
+    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="with --ray: format of OUT")
     args = p.parse_args(argv)
+    args.base_url = args.endpoints[0].url if args.endpoints else None
+    if args.ray is None and (len(args.endpoints or ()) > 1 or any(e.weight != 1 for e in args.endpoints or ())):
+        p.error("several --base-url, or URL=WEIGHT, need --ray")
+    if args.ray is None and (args.shards or args.format != "jsonl"):
+        p.error(f"{'--shards' if args.shards else '--format parquet'} needs --ray (a local instance is fine)")
+    if args.threshold is not None and args.method != "priorwork":
+        p.error("--threshold is priorwork's text filter: it needs --method priorwork")
     if (args.base_url is None) != (args.model is None):
         p.error("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
     return args
+
+
+def settings_for(profile, args) -> Settings:
+    domain = profile.domain
+    return Settings(
+        labels=profile.labels,
+        text_format=domain.format if domain else "short message",
+        context=domain.description if domain else None,
+        temperature=args.temperature,
+        method=args.method,
+        validate=args.method == "personagen" and not args.no_validate,
+        min_score=(args.threshold or 3) if args.method == "priorwork" else None,
+        forbid_label=args.no_label_leak,
+        max_draws=args.max_draws,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if out.is_dir() or not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: {'it is a directory' if out.is_dir() else 'no such directory'}")
 
+    from model.baselines import persona_profile
     from model.emotions import resolve_emotions
     from model.profile import load_profile
     from model.records import sample_records
@@ -83,28 +96,22 @@ def main(argv: list[str] | None = None) -> int:
 
     enable_compilation_cache()
     emotions = resolve_emotions(args.emotions)
-    profile = load_profile(args.profile, args.domain)
+    profile = persona_profile(load_profile(args.profile, args.domain), args.method)
+    settings = settings_for(profile, args)
+    if args.ray is not None:
+        from .distributed import main_ray
+
+        return main_ray(args, out, emotions, settings)
     records = sample_records(profile, range(args.n), args.seed, emotions)
     done = recover(out)
-    for record in records:
-        if record["id"] in done and (bad := [k for k in _MATCHING if done[record["id"]].get(k) != record[k]]):
-            raise UsageError(f"{out} holds text {record['id']} from another run (different {', '.join(bad)}); "
-                             "give another --out")
+    check_resumable(records, done, out)
+    if other := {r.get("method") for r in done.values()} - {args.method}:
+        raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
 
     def redraw(record: dict, attempt: int) -> dict:
         return sample_records(profile, [record["id"]], args.seed, emotions, attempt=attempt)[0]
 
     redraw(records[0], 1)  # compile the one-record sampler now rather than stall the event loop mid-run
-    domain = profile.domain
-    settings = Settings(
-        labels=profile.labels,
-        text_format=domain.format if domain else "short message",
-        context=domain.description if domain else None,
-        temperature=args.temperature,
-        validate=not args.no_validate,
-        forbid_label=args.no_label_leak,
-        max_draws=args.max_draws,
-    )
     todo = [r for r in records if r["id"] not in done]
     try:
         return asyncio.run(_generate(args, out, todo, settings, redraw, len(records) - len(todo)))
@@ -116,23 +123,7 @@ async def _generate(args, out: Path, todo: list[dict], settings: Settings, redra
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     stats = RunStats(resumed=resumed)
     async with AsyncExitStack() as stack:
-        base_url, model, scope = args.base_url, args.model, None
-        if base_url is None:
-            from .embedded import GGUF, MODEL, embedded_server
-
-            base_url, model, scope = await stack.enter_async_context(embedded_server()), MODEL, f"embedded:{GGUF}"
-        concurrency = args.concurrency or (16 if args.base_url else 2)
-        client = await stack.enter_async_context(Client(
-            base_url, model,
-            api_key=os.environ.get(args.api_key_env) if args.base_url else None,
-            dialect=args.dialect,
-            limiter=Limiter(rpm=args.rpm, tpm=args.tpm, concurrency=concurrency),
-            cache=Cache(args.cache or f"{out}.cache.sqlite"),
-            scope=scope,
-            timeout=args.timeout,
-            max_attempts=args.max_attempts,
-        ))
-        stack.callback(client.cache.close)
+        client = await stack.enter_async_context(connect(args, args.cache or f"{out}.cache.sqlite"))
         writer = stack.enter_context(Appender(out))
         bar = stack.enter_context(tqdm(total=args.n, initial=args.n - len(todo), unit="text",
                                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True))

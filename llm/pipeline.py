@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .answers import parse_label, parse_text, text_problem
+from .answers import parse_label, parse_scores, parse_text, text_problem
 from .client import Client, RequestFailed
-from .prompts import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, stages, validation_messages
+from .prompts import (SCORE_SCHEMA, TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, score_messages, stages,
+                      validation_messages)
 from .stats import RunStats
 
 Redraw = Callable[[dict, int], dict]  # (record, attempt) -> a fresh record for the same slot
@@ -27,7 +28,9 @@ class Settings:
     text_format: str = "short message"
     context: str | None = None  # a domain description for the generation prompt
     temperature: float = 1.2
+    method: str = "personagen"  # written into every result (see model.baselines)
     validate: bool = True
+    min_score: int | None = None  # keep only texts the LLM scores >= this for their emotion (1-5; priorwork)
     forbid_label: bool = False
     max_draws: int = 20  # personas tried per slot
     max_texts: int = 4  # generations per persona before it is replaced
@@ -99,6 +102,26 @@ async def generate_texts(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def ask(client: Client, messages, schema, parse, usage: Counter, *, temperature, max_tokens, seed):
+    """One request; its token usage added to `usage`; the answer through `parse` (None when unreadable)."""
+    completion = await client.chat(messages, schema=schema, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    usage["requests"] += 1
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        usage[key] += int(completion.usage.get(key, 0))
+    return parse(completion.content)
+
+
+async def ask_parsed(client: Client, messages, schema, parse, usage: Counter, *, tries: int, max_tokens: int):
+    """A question with one right answer (a label, a score): asked again, warmer, while the answer is unreadable;
+    None after `tries` requests."""
+    for attempt in range(tries):
+        answer = await ask(client, messages, schema, parse, usage, temperature=0.0 if attempt == 0 else 0.7,
+                           max_tokens=max_tokens, seed=attempt)
+        if answer is not None:
+            return answer
+    return None
+
+
 class _Engine:
     def __init__(self, client: Client, settings: Settings, redraw: Redraw | None, stats: RunStats):
         self.client, self.settings, self.redraw, self.stats = client, settings, redraw, stats
@@ -114,7 +137,7 @@ class _Engine:
             usage, verdicts = Counter(), {}
             try:
                 verdicts = await self._validate(record, usage) if self.settings.validate else {}
-                text, messages, tries = await self._write(record, usage)
+                text, messages, tries, score = await self._write(record, usage)
             except _Rejected as exc:
                 why = str(exc)
                 if exc.verdicts or verdicts:  # what `model.priors learn` fits plausibility from
@@ -126,7 +149,9 @@ class _Engine:
                 raise SlotFailed(f"slot {record['id']}: {exc}") from None
             return {
                 **record,
+                "method": self.settings.method,
                 "text": text,
+                **({} if score is None else {"score": score}),
                 "validation": verdicts,
                 "prompt": messages,
                 "model": self.client.model,
@@ -137,26 +162,15 @@ class _Engine:
             }
         raise SlotFailed(f"slot {record['id']}: no acceptable persona in {self.settings.max_draws} draws; last: {why}")
 
-    async def _ask(self, messages, schema, parse, usage: Counter, *, temperature, max_tokens, seed):
-        completion = await self.client.chat(
-            messages, schema=schema, temperature=temperature, max_tokens=max_tokens, seed=seed
-        )
-        usage["requests"] += 1
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            usage[key] += int(completion.usage.get(key, 0))
-        return parse(completion.content)
+    async def _ask_parsed(self, messages, schema, parse, usage: Counter):
+        return await ask_parsed(self.client, messages, schema, parse, usage, tries=self.settings.max_parse,
+                                max_tokens=self.settings.validation_tokens)
 
     async def _validate(self, record: dict, usage: Counter) -> dict:
         verdicts: dict = {}
         for stage in stages(record):
             messages = validation_messages(record, stage, self.settings.labels)
-            for attempt in range(self.settings.max_parse):
-                verdict = await self._ask(
-                    messages, VALIDATION_SCHEMA, parse_label, usage,
-                    temperature=0.0 if attempt == 0 else 0.7, max_tokens=self.settings.validation_tokens, seed=attempt,
-                )
-                if verdict is not None:
-                    break
+            verdict = await self._ask_parsed(messages, VALIDATION_SCHEMA, parse_label, usage)
             label = verdict["label"] if verdict else "unparseable"
             self.stats.verdicts[stage][label] += 1
             if verdict is None:
@@ -166,19 +180,27 @@ class _Engine:
                 raise _Rejected(f"stage {stage}: implausible ({verdict['reason']})", verdicts)
         return verdicts
 
-    async def _write(self, record: dict, usage: Counter) -> tuple[str, list[dict], int]:
+    async def _write(self, record: dict, usage: Counter) -> tuple[str, list[dict], int, int | None]:
+        """An acceptable text, its prompt, the generations it took, and its score when texts are filtered by one."""
         s = self.settings
         messages = generation_messages(
             record, s.labels, text_format=s.text_format, context=s.context, forbid_label=s.forbid_label
         )
         problem = ""
         for attempt in range(s.max_texts):
-            text = await self._ask(
-                messages, TEXT_SCHEMA, parse_text, usage, temperature=s.temperature, max_tokens=s.text_tokens,
-                seed=_seed(record["id"], record.get("attempt", 0), attempt),
+            text = await ask(
+                self.client, messages, TEXT_SCHEMA, parse_text, usage, temperature=s.temperature,
+                max_tokens=s.text_tokens, seed=_seed(record["id"], record.get("attempt", 0), attempt),
             )
             problem = "unparseable" if text is None else text_problem(text, record["emotion"], forbid_label=s.forbid_label)
+            score = None
+            if problem is None and s.min_score is not None:
+                scored = await self._ask_parsed(score_messages(text, record["emotion"]), SCORE_SCHEMA,
+                                                lambda content: parse_scores(content, ["score"]), usage)
+                score = scored["score"] if scored else None
+                problem = ("score unparseable" if score is None
+                           else f"score below {s.min_score}" if score < s.min_score else None)
             self.stats.texts[problem or "accepted"] += 1
             if problem is None:
-                return text, messages, attempt + 1
+                return text, messages, attempt + 1, score
         raise _Rejected(f"no acceptable text in {s.max_texts} generations; last: {problem}")

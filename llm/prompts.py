@@ -23,6 +23,18 @@ TEXT_SCHEMA = {
     "additionalProperties": False,
 }
 
+SCALE = range(1, 6)  # the 5-point scale of scores asked for (the priorwork filter, the judge)
+
+
+def score_schema(keys) -> dict:
+    """An object of integer scores on SCALE, one per key."""
+    score = {"type": "integer", "enum": list(SCALE)}
+    return {"type": "object", "properties": {k: score for k in keys}, "required": list(keys),
+            "additionalProperties": False}
+
+
+SCORE_SCHEMA = score_schema(["score"])
+
 _SUBJECT = {
     1: "a person's basic attributes",
     2: "a person's basic attributes and socio-cultural background",
@@ -88,4 +100,17 @@ def generation_messages(
             'Answer only with a JSON object {"text": ...}.',
         },
         {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+def score_messages(text: str, emotion: str) -> list[dict]:
+    """The priorwork threshold filter: how well does a generated text express its target emotion, 1-5?"""
+    return [
+        {
+            "role": "system",
+            "content": "You rate short texts. Answer only with a JSON object {\"score\": n} where n is an integer "
+            "from 1 (does not express the emotion at all) to 5 (expresses it clearly and naturally).",
+        },
+        {"role": "user", "content": f"Target emotion: {emotion}\nText: {text}\n\n"
+         "How well does the text express the target emotion?"},
     ]

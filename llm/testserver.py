@@ -52,6 +52,7 @@ class Faults:
     latency: tuple[float, float] = (0.0, 0.0)
     implausible: float = 0.0  # share of validation prompts answered "implausible" (by hash)
     implausible_marker: str | None = None  # ... and every prompt containing this text
+    low_score_marker: str | None = None  # score requests whose prompt contains this get the lowest score
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
@@ -114,6 +115,7 @@ class Record:
             "arrivals": len(self.arrivals),
             "over_limit": over_limit(self.arrivals, window, rpm) if rpm else 0,
             "served": len(self.served),
+            "kinds": dict(Counter(kind for _, _, kind in self.served)),  # "text", "validation", "score" answers
             "max_requests_in_window": max_in_window([(t, 1) for t in self.arrivals], window),
             "max_tokens_in_window": max_in_window([(t, n) for t, n, _ in self.served], window),
             "repeated_completions": sum(c - 1 for c in self.completed.values() if c > 1),
@@ -233,11 +235,17 @@ class FaultServer:
         )
 
     def _content(self, body: dict) -> tuple[str, str]:
-        """("validation" or "text", the answer)."""
+        """("score", "validation" or "text", the answer). A schema of integer fields (a 1-5 rating) gets, per field,
+        a value of its enum picked by hash of the prompt."""
         fmt = body.get("response_format") or {}
         schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema") or {}
         fields = schema.get("properties", {})
         prompt = "\n".join(m["content"] for m in body["messages"])
+        if fields and all(v.get("type") == "integer" for v in fields.values()):
+            low = (self.faults.low_score_marker or "\0") in prompt
+            scores = {k: min(v["enum"]) if low else v["enum"][int(_fraction(prompt, k) * len(v["enum"]))]
+                      for k, v in fields.items()}
+            return "score", orjson.dumps(scores).decode()
         if "label" in fields:
             f = self.faults
             bad = _fraction(prompt) < f.implausible or (f.implausible_marker or "\0") in prompt

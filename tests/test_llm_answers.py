@@ -1,7 +1,7 @@
 """Defensive parsing of answers and the post-checks on generated texts."""
 import pytest
 
-from llm.answers import parse_label, parse_text, sentence_count, text_problem
+from llm.answers import parse_label, parse_scores, parse_text, sentence_count, text_problem
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,22 @@ def test_the_emotion_word_is_allowed_unless_forbidden():
     assert text_problem("Pure joy!", "joy") is None
     assert text_problem("Enjoying it!", "joy", forbid_label=True) is None  # whole words only
     assert sentence_count("Wait... what?! No way.") == 3
+
+
+@pytest.mark.parametrize(
+    "content, scores",
+    [
+        ('{"a": 4, "b": 1}', {"a": 4, "b": 1}),
+        ('```json\n{"a": "5", "b": 2.0, "extra": 9}\n```', {"a": 5, "b": 2}),
+        ('{"a": 0, "b": 3}', None),  # off the scale
+        ('{"a": 6, "b": 3}', None),
+        ('{"a": 3.5, "b": 3}', None),
+        ('{"a": true, "b": 3}', None),
+        ('{"a": 3}', None),  # a criterion missing
+        ('{"a": "three", "b": 3}', None),
+        ('{"a": NaN, "b": 3}', None),
+        ("4", None),
+    ],
+)
+def test_scores_are_whole_numbers_on_the_scale_or_nothing(content, scores):
+    assert parse_scores(content, ["a", "b"]) == scores

@@ -1,0 +1,194 @@
+"""`python -m eval.judge DATA.jsonl --out DIR`: the paper's LLM judge of human-likeness (IV.C, Fig. 4).
+
+Every text is scored by an LLM on a 5-point scale for four criteria (Emotion Match, Grammaticality, Lexical
+Diversity and Appropriateness, Structure & Logic), with structured output. Requests go through the engine's
+`Client` (limits, retries, the request cache at DIR/judge.cache.sqlite, so a rerun sends nothing twice). An
+unreadable answer is asked again and then counts as a failure, never as a score. Writes DIR/judge.json (mean and
+standard deviation per criterion, overall and per emotion, and every text's scores) and DIR/judge.png (the score
+distribution per criterion). Exit code 1 when some texts could not be judged.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
+
+from eval.data import read_jsonl  # noqa: E402
+from llm.answers import parse_scores  # noqa: E402
+from llm.client import Client  # noqa: E402
+from llm.pipeline import ask_parsed  # noqa: E402
+from llm.prompts import SCALE, score_schema  # noqa: E402
+from llm.session import add_client_options, connect  # noqa: E402
+from model.cli import Parser, run  # noqa: E402
+from model.errors import UsageError  # noqa: E402
+from model.records import atomic_binary  # noqa: E402
+
+CRITERIA = {  # key: (the paper's name, what the judge is told it means)
+    "emotion_match": ("Emotion Match", "whether the text accurately conveys the designated emotion"),
+    "grammaticality": ("Grammaticality", "whether the sentence structure is grammatically natural, including "
+                       "word order and punctuation"),
+    "lexical_diversity": ("Lexical Diversity and Appropriateness", "whether the vocabulary is diverse and "
+                          "aligned with the emotional context"),
+    "structure_logic": ("Structure & Logic", "whether the text is logically structured and conceptually "
+                        "consistent"),
+}
+SCHEMA = score_schema(list(CRITERIA))
+FIGURE = "judge.png"
+
+
+def judge_messages(text: str, emotion: str) -> list[dict]:
+    criteria = "\n".join(f"- {key} ({name}): {meaning}" for key, (name, meaning) in CRITERIA.items())
+    keys = ", ".join(f'"{key}": n' for key in CRITERIA)
+    return [
+        {
+            "role": "system",
+            "content": "You evaluate how human-like short texts are. Score each criterion on a five-point scale, "
+            f"1 (very poor) to 5 (excellent). Answer only with a JSON object {{{keys}}} of integers 1-5.",
+        },
+        {"role": "user", "content": f"Designated emotion: {emotion}\nText: {text}\n\nCriteria:\n{criteria}"},
+    ]
+
+
+async def judge_texts(records: Sequence[dict], client: Client, *, tries: int = 3,
+                      max_tokens: int = 128) -> list[dict | None]:
+    """Each record's ({"text", "emotion"}) scores {criterion: 1-5}, in order; None where no answer was readable
+    in `tries` requests. All records are asked concurrently; the client's limiter decides what goes out."""
+    usage = Counter()
+
+    def parse(content: str) -> dict | None:
+        return parse_scores(content, CRITERIA, SCALE)
+
+    return list(await asyncio.gather(*(
+        ask_parsed(client, judge_messages(r["text"], r["emotion"]), SCHEMA, parse, usage, tries=tries,
+                   max_tokens=max_tokens)
+        for r in records
+    )))
+
+
+def _stats(scores: list[dict]) -> dict:
+    out = {}
+    for key in CRITERIA:
+        values = np.array([s[key] for s in scores], dtype=np.float64)
+        out[key] = {"mean": round(float(values.mean()), 4) if len(values) else None,
+                    "std": round(float(values.std()), 4) if len(values) else None}
+    return out
+
+
+def summarize(emotions: Sequence[str], scores: Sequence[dict | None]) -> dict:
+    """Mean and (population) standard deviation per criterion over the judged texts, overall and per emotion,
+    the count of each score per criterion, and how many texts could not be judged."""
+    judged = [s for s in scores if s is not None]
+    by_emotion: dict[str, list[dict]] = {e: [] for e in dict.fromkeys(emotions)}
+    for e, s in zip(emotions, scores):
+        if s is not None:
+            by_emotion[e].append(s)
+    return {
+        "n": len(scores),
+        "judged": len(judged),
+        "failed": len(scores) - len(judged),
+        "criteria": {key: {"name": CRITERIA[key][0], **stats,
+                           "counts": {str(v): sum(s[key] == v for s in judged) for v in SCALE}}
+                     for key, stats in _stats(judged).items()},
+        "per_emotion": {e: {"n": len(ss), **_stats(ss)} for e, ss in by_emotion.items()},
+    }
+
+
+def score_png(path: Path, summary: dict) -> None:
+    """Fig. 4: per criterion, the share of judged texts given each score, as grouped bars."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(CRITERIA)
+    total = max(summary["judged"], 1)
+    for i, (key, c) in enumerate(summary["criteria"].items()):
+        shares = [c["counts"][str(v)] / total for v in SCALE]
+        mean = "n/a" if c["mean"] is None else f"{c['mean']:.2f}"
+        ax.bar(np.array(SCALE) + (i - (len(CRITERIA) - 1) / 2) * width, shares, width, label=f"{c['name']} "
+               f"(mean {mean})")
+    ax.set_xticks(list(SCALE))
+    ax.set_xlabel("score")
+    ax.set_ylabel("share of texts")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"LLM judge of human-likeness ({summary['judged']} texts)")
+    ax.legend(fontsize=8, loc="upper left")
+    with atomic_binary(path) as out:
+        fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def add_judge_options(p) -> None:
+    """The judge's LLM connection (also what `eval.report --judge` takes)."""
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: the embedded SmolLM2 server)")
+    p.add_argument("--model", help="model name at --base-url (the paper: gpt-4o)")
+    add_client_options(p)
+    p.add_argument("--judge-cache", help="request cache (default: OUT/judge.cache.sqlite)")
+
+
+def run_judge(data_path: Path, out_dir: Path, args) -> dict:
+    """Judge every text of a JSONL file; write out_dir/judge.json and judge.png; return the summary (with the
+    per-text scores under "scores")."""
+    if (args.base_url is None) != (args.model is None):
+        raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
+    data = read_jsonl(data_path)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"output path {out_dir} is not a directory")
+    records = [{"text": t, "emotion": e} for t, e in zip(data.texts, data.emotions)]
+
+    async def judge() -> tuple[list, str]:
+        async with connect(args, args.judge_cache or out_dir / "judge.cache.sqlite") as client:
+            out_dir.mkdir(parents=True, exist_ok=True)  # once the endpoint checked out
+            return await judge_texts(records, client), client.model
+
+    scores, model = asyncio.run(judge())
+    summary = {"input": str(data_path), "model": model, **summarize(data.emotions, scores), "figure": FIGURE,
+               "scores": scores}
+    score_png(out_dir / FIGURE, summary)
+    with atomic_binary(out_dir / "judge.json") as out:
+        out.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    return summary
+
+
+def report_entry(summary: dict) -> dict:
+    """What `eval.report --judge` keeps of a summary: each criterion's mean under its key, their standard
+    deviations, and the counts."""
+    return {**{key: c["mean"] for key, c in summary["criteria"].items()},
+            "std": {key: c["std"] for key, c in summary["criteria"].items()},
+            **{k: summary[k] for k in ("model", "n", "judged", "failed", "figure")}}
+
+
+def report_section(report: dict) -> list[str]:
+    """The report's markdown for `report["judge"]` (a `report_entry`): mean and std per criterion, the figure."""
+    j = report["judge"]
+    rows = [f"| {name} | {j[key]:.2f} | {j['std'][key]:.2f} |" if j[key] is not None else f"| {name} | n/a | n/a |"
+            for key, (name, _) in CRITERIA.items()]
+    failed = f" ({j['failed']} got no readable answer)" if j["failed"] else ""
+    return ["## Human-likeness (LLM judge)", "",
+            f"{j['model']} scored {j['judged']} of {j['n']} texts on a 1-5 scale{failed}.", "",
+            "| Criterion | Mean | Std |", "| --- | --- | --- |", *rows, "", f"![LLM judge scores]({j['figure']})"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(prog="python -m eval.judge", description=__doc__.splitlines()[0])
+    p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    add_judge_options(p)
+    args = p.parse_args(argv)
+    summary = run_judge(args.data, args.out, args)
+    means = ", ".join(f"{k} {c['mean']}" for k, c in summary["criteria"].items())
+    print(f"judged {summary['judged']} of {summary['n']} texts ({means}); wrote {args.out / 'judge.json'} and "
+          f"{args.out / FIGURE}", file=sys.stderr)
+    if summary["failed"]:
+        print(f"error: {summary['failed']} texts got no readable scores (null in judge.json)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
