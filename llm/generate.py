@@ -1,5 +1,8 @@
 """`python -m llm.generate --n 3500 --out data.jsonl`: personas from the model, validated by an LLM in three
-stages, each turned into a short text expressing its emotion. Rerun the same command to resume."""
+stages, each turned into a short text expressing its emotion. Rerun the same command to resume.
+
+`--mode dialogue --benchmark meld --labels balanced --n-dialogues 500 --out d.csv`: emotion-labelled dialogues
+(model.dialogue) in MELD's CSV columns, plus the same dialogues as JSONL beside it (d.jsonl, the resumable file)."""
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +30,16 @@ def parse(argv: list[str] | None):
     from model.emotions import DEFAULT, PRESETS
 
     p = Parser(prog="python -m llm.generate", description=__doc__)
-    p.add_argument("--n", type=positive_int, required=True, help="number of texts")
-    p.add_argument("--out", required=True, help="results JSONL (appended to, and resumed from, if it exists)")
+    p.add_argument("--mode", choices=("text", "dialogue"), default="text", help="short texts, or dialogues")
+    p.add_argument("--n", type=positive_int, help="number of texts (text mode)")
+    p.add_argument("--n-dialogues", type=positive_int, help="number of dialogues (dialogue mode)")
+    p.add_argument("--benchmark", default="meld", help="dialogue mode: the ERC benchmark whose labels and "
+                   "fitted emotion chain to use (a chain file is shipped for meld; others need --chain)")
+    p.add_argument("--chain", help="dialogue mode: a chain file from `python -m model.dialogue fit`")
+    p.add_argument("--labels", choices=("matched", "balanced"), default="matched",
+                   help="dialogue mode: the benchmark's label distribution, or uniform (Markov structure kept)")
+    p.add_argument("--out", required=True, help="results JSONL (appended to, and resumed from, if it exists); "
+                   "in dialogue mode a .csv gets MELD's columns and its JSONL beside it")
     p.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
     p.add_argument("--emotions", default=DEFAULT, help=f"preset ({', '.join(PRESETS)}) or comma-separated labels")
@@ -55,6 +66,11 @@ def parse(argv: list[str] | None):
     p.add_argument("--shards", type=positive_int, help="with --ray: id-range shards (default: max(CPUs, n/50000))")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="with --ray: format of OUT")
     args = p.parse_args(argv)
+    if args.mode == "text" and (args.n is None or args.n_dialogues is not None):
+        p.error("text mode needs --n (and no --n-dialogues)")
+    if args.mode == "dialogue" and (args.n_dialogues is None or args.n is not None or args.ray is not None
+                                    or args.method != "personagen"):
+        p.error("dialogue mode needs --n-dialogues, and takes no --n, --ray or --method")
     args.base_url = args.endpoints[0].url if args.endpoints else None
     if args.ray is None and (len(args.endpoints or ()) > 1 or any(e.weight != 1 for e in args.endpoints or ())):
         p.error("several --base-url, or URL=WEIGHT, need --ray")
@@ -95,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     from model.sample import enable_compilation_cache
 
     enable_compilation_cache()
+    if args.mode == "dialogue":
+        return _main_dialogue(args, out)
     emotions = resolve_emotions(args.emotions)
     profile = persona_profile(load_profile(args.profile, args.domain), args.method)
     settings = settings_for(profile, args)
@@ -113,21 +131,67 @@ def main(argv: list[str] | None = None) -> int:
 
     redraw(records[0], 1)  # compile the one-record sampler now rather than stall the event loop mid-run
     todo = [r for r in records if r["id"] not in done]
+
+    def produce(client, stats):
+        return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
+
+    return _run(args, out, out, produce, args.n, len(records) - len(todo), "text")
+
+
+def _main_dialogue(args, out: Path) -> int:
+    """Dialogue mode: sample dialogues from the fitted chain, write them through the engine."""
+    from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
+    from model.profile import load_profile
+
+    from .dialogue import DialogueSettings, generate_dialogues, meld_csv
+
+    chain_path = Path(args.chain) if args.chain else CHAINS_DIR / f"{args.benchmark}.json"
+    if not args.chain and not chain_path.is_file():
+        raise UsageError(f"no fitted chain is shipped for benchmark {args.benchmark!r}; fit one with "
+                         "`python -m model.dialogue fit` and pass --chain")
+    chain = load_chain(chain_path)
+    if chain.benchmark != args.benchmark:
+        raise UsageError(f"chain {chain_path} is for {chain.benchmark!r}, not --benchmark {args.benchmark!r}")
+    profile = load_profile(args.profile, args.domain or "conversation")
+    results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
+    dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
+    done = recover(results)
+    check_resumable(dialogues, done, results, fields=("profile", "domain", "seed", "benchmark", "labels"))
+    todo = [d for d in dialogues if d["id"] not in done]
+    settings = DialogueSettings(labels=profile.labels, temperature=args.temperature)
+
+    def redraw(dialogue: dict, attempt: int) -> dict:
+        return sample_dialogues(profile, chain, [dialogue["id"]], args.seed, labels=args.labels, attempt=attempt)[0]
+
+    def produce(client, stats):
+        return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
+                                  stats=stats)
+
+    code = _run(args, out, results, produce, args.n_dialogues, len(dialogues) - len(todo), "dialogue")
+    if out != results and code == 0:
+        with atomic_binary(out) as f:
+            f.write(meld_csv(list(recover(results).values())))
+    return code
+
+
+def _run(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str) -> int:
     try:
-        return asyncio.run(_generate(args, out, todo, settings, redraw, len(records) - len(todo)))
+        return asyncio.run(_generate(args, out, results, produce, total, resumed, unit))
     except asyncio.CancelledError:  # SIGTERM
         raise KeyboardInterrupt from None
 
 
-async def _generate(args, out: Path, todo: list[dict], settings: Settings, redraw, resumed: int) -> int:
+async def _generate(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str) -> int:
+    """Drive `produce(client, stats)` (an async iterator of results) into the append-only `results` file, with a
+    progress bar; write the summary beside `out`."""
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     stats = RunStats(resumed=resumed)
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(connect(args, args.cache or f"{out}.cache.sqlite"))
-        writer = stack.enter_context(Appender(out))
-        bar = stack.enter_context(tqdm(total=args.n, initial=args.n - len(todo), unit="text",
+        writer = stack.enter_context(Appender(results))
+        bar = stack.enter_context(tqdm(total=total, initial=resumed, unit=unit,
                                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
-        async for result in generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats):
+        async for result in produce(client, stats):
             writer.write(result)
             bar.update()
             s = client.stats
@@ -138,7 +202,7 @@ async def _generate(args, out: Path, todo: list[dict], settings: Settings, redra
     if not args.quiet:
         print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode(), file=sys.stderr)
     if stats.failures:
-        print(f"error: {len(stats.failures)} of {args.n} texts failed (see {out}.summary.json); "
+        print(f"error: {len(stats.failures)} of {total} {unit}s failed (see {out}.summary.json); "
               "rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0

@@ -60,9 +60,9 @@ class Appender:
 MATCHING = ("profile", "domain", "seed", "emotion")  # what a resumed result must share with its slot
 
 
-def check_resumable(records: list[dict], done: dict[int, dict], path: str | Path) -> None:
-    """Refuse to resume from `path` when a finished result there belongs to another run."""
+def check_resumable(records: list[dict], done: dict[int, dict], path: str | Path, fields=MATCHING) -> None:
+    """Refuse to resume from `path` when a finished result there belongs to another run (differs in `fields`)."""
     for record in records:
-        if record["id"] in done and (bad := [k for k in MATCHING if done[record["id"]].get(k) != record[k]]):
+        if record["id"] in done and (bad := [k for k in fields if done[record["id"]].get(k) != record[k]]):
             raise UsageError(f"{path} holds text {record['id']} from another run (different {', '.join(bad)}); "
                              "give another --out")

@@ -51,6 +51,11 @@ def _lines(attributes: Mapping, labels: Mapping[str, str]) -> str:
     return "\n".join(f"- {labels.get(name, name.replace('_', ' '))}: {value}" for name, value in attributes.items())
 
 
+def persona_lines(record: Mapping, labels: Mapping[str, str]) -> str:
+    """The stage 1 and 2 attributes of a persona, one "- label: value" line each."""
+    return "\n".join(_lines(record[k], labels) for k in ("stage1", "stage2") if record.get(k))
+
+
 def validation_messages(record: Mapping, stage: int, labels: Mapping[str, str]) -> list[dict]:
     """Stage-k check: are the attributes of stages 1..k, taken together, a realistic combination?"""
     described = "\n".join(_lines(record[f"stage{k}"], labels) for k in range(1, stage + 1) if record.get(f"stage{k}"))
@@ -78,7 +83,7 @@ def generation_messages(
     forbid_label: bool = False,
 ) -> list[dict]:
     """prompt = f(z, s, v, e): persona z, scenario s and style v, emotion e."""
-    persona = "\n".join(_lines(record[k], labels) for k in ("stage1", "stage2") if record.get(k))
+    persona = persona_lines(record, labels)
     situation = _lines(record.get("stage3") or {}, labels)
     emotion = record["emotion"]
     parts = [f"You are this person:\n{persona}"]

@@ -15,6 +15,7 @@ import hashlib
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
     "Finally finished the report", "Saw an old friend at the station", "The rain will not stop today",
 ]
+_TURN = re.compile(r"^\d+\. (Speaker [A-D]): (\S+)$", re.MULTILINE)
 _CLOSERS = ["and I cannot stop smiling!", "which honestly ruined my mood.", "and now I am not sure what to do.",
             "so that was something.", "and my heart is still racing."]
 
@@ -53,6 +55,7 @@ class Faults:
     implausible: float = 0.0  # share of validation prompts answered "implausible" (by hash)
     implausible_marker: str | None = None  # ... and every prompt containing this text
     low_score_marker: str | None = None  # score requests whose prompt contains this get the lowest score
+    wrong_turns: float = 0.0  # share of dialogue answers (by hash of the request) with one turn's emotion wrong
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
@@ -246,6 +249,8 @@ class FaultServer:
             scores = {k: min(v["enum"]) if low else v["enum"][int(_fraction(prompt, k) * len(v["enum"]))]
                       for k, v in fields.items()}
             return "score", orjson.dumps(scores).decode()
+        if "turns" in fields:
+            return "dialogue", self._dialogue(body, prompt)
         if "label" in fields:
             f = self.faults
             bad = _fraction(prompt) < f.implausible or (f.implausible_marker or "\0") in prompt
@@ -254,6 +259,16 @@ class FaultServer:
         h = _fraction(body)
         text = f"{_OPENERS[int(h * len(_OPENERS))]} {_CLOSERS[int(h * 997) % len(_CLOSERS)]}"
         return "text", orjson.dumps({"text": text}).decode() if "text" in fields else text
+
+    def _dialogue(self, body: dict, prompt: str) -> str:
+        """The turns the prompt lists ("3. Speaker B: joy"), each with an utterance; by hash, some answers get the
+        last turn's emotion wrong (`wrong_turns`)."""
+        asked = _TURN.findall(prompt)
+        turns = [{"speaker": speaker, "utterance": f"{_OPENERS[i % len(_OPENERS)]} ({emotion})", "emotion": emotion}
+                 for i, (speaker, emotion) in enumerate(asked)]
+        if turns and _fraction(body, "wrong") < self.faults.wrong_turns:
+            turns[-1]["emotion"] = "neutral" if turns[-1]["emotion"] != "neutral" else "joy"
+        return orjson.dumps({"turns": turns}).decode()
 
     def _admit(self, now: float, tokens: int) -> dict | None:
         """Count an answer against the enforced limits; None when it would exceed one."""

@@ -47,6 +47,7 @@ SPEAKERS = (2, 3, 4)
 FORMAT = "personagen-dialogue-chain/1"
 PRIOR = 1.0
 POSTERIOR_DRAWS = 4000
+CHAINS_DIR = Path(__file__).parent / "chains"  # fitted chains shipped with the package (meld)
 RELATIONSHIPS = orjson.loads((Path(__file__).parent / "relationships.json").read_bytes())
 CSV_COLUMNS = ("Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID")
 SPLIT_FILE = "{split}_sent_emo.csv"
