@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from model.errors import UsageError
+from model.jsonl import read_objects, read_text
 
 GOLD_SPLITS = ("train", "test")
 
@@ -35,28 +35,11 @@ class Labelled:
         return len(self.texts)
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
 def read_jsonl(path: str | Path) -> Labelled:
     """The records of a JSONL file; raises UsageError on an unreadable line, a missing field or an empty file."""
     path = Path(path)
     texts, emotions = [], []
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise UsageError(f"{path}:{n}: not valid JSON") from None
-        if not isinstance(rec, dict):
-            raise UsageError(f"{path}:{n}: expected a JSON object")
+    for n, rec in read_objects(path):
         for field in ("text", "emotion"):
             if not isinstance(rec.get(field), str) or not rec[field].strip():
                 raise UsageError(f"{path}:{n}: field {field!r} is missing or not a non-empty string")
@@ -69,7 +52,7 @@ def read_jsonl(path: str | Path) -> Labelled:
 
 def read_gold_split(path: Path) -> Labelled:
     texts, emotions = [], []
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         text, sep, label = line.rpartition(";")

@@ -33,6 +33,7 @@ import orjson
 from model.cli import Parser, positive_int, run
 from model.dialogue import benchmark_labels, read_dialogues, read_split
 from model.errors import UsageError
+from model.jsonl import read_objects
 from model.records import atomic_binary
 
 CONTEXT = 3
@@ -49,18 +50,8 @@ def read_jsonl_dialogues(path: Path, labels: tuple[str, ...]) -> list[dict]:
     """JSONL, one dialogue per line with non-empty `turns`, each turn with `speaker`, `emotion` and `text`."""
     allowed = set(labels)
     dialogues = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise UsageError(f"{path}:{n}: not valid JSON") from None
-        turns = rec.get("turns") if isinstance(rec, dict) else None
+    for n, rec in read_objects(path):
+        turns = rec.get("turns")
         if not isinstance(turns, list) or not turns:
             raise UsageError(f"{path}:{n}: expected a dialogue object with a non-empty 'turns' list")
         clean = []

@@ -40,6 +40,7 @@ import orjson
 from model.cli import Parser, positive_int, run
 from model.emotions import PRESETS
 from model.errors import UsageError
+from model.profile import load_profile, read_json_object
 
 BENCHMARKS = ("meld", "emorynlp", "iemocap6")
 VARIANTS = ("matched", "balanced")
@@ -243,13 +244,8 @@ def _distribution(value, shape: tuple[int, ...], where: str) -> np.ndarray:
 def load_chain(path: str | Path) -> Chain:
     """A chain file written by `fit`; every field is checked (UsageError on anything wrong)."""
     path = Path(path)
-    try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise UsageError(f"chain file not found: {path}") from None
-    except orjson.JSONDecodeError as exc:
-        raise UsageError(f"chain file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    data = read_json_object(path, "chain")
+    if data.get("format") != FORMAT:
         raise UsageError(f"{path} is not a dialogue chain file (format {FORMAT!r})")
     try:
         labels = benchmark_labels(data["benchmark"])
@@ -536,7 +532,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     chain = load_chain(args.chain)
-    from model.profile import load_profile
 
     profile = load_profile(args.profile, args.domain)
     enable_compilation_cache()

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 import opt_einsum
 
 from model.errors import UsageError
+from model.jsonl import read_objects
 from model.profile import STAGES, Profile
 
 LABELS = ("natural", "rare but plausible", "implausible")
@@ -42,9 +42,6 @@ LABELS = ("natural", "rare but plausible", "implausible")
 def read_records(path: str | Path, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     """(codes [N, A] in profile.order, implausible [N] 0/1) from a records JSONL file. An engine result line also
     contributes the personas it rejected before the accepted one (its `rejected_draws`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"records file not found: {path}")
     index = {name: {c: i for i, c in enumerate(a.categories)} for name, a in profile.attributes.items()}
     stage_of = {name: a.stage for name, a in profile.attributes.items()}
     codes, labels = [], []
@@ -74,21 +71,11 @@ def read_records(path: str | Path, profile: Profile) -> tuple[np.ndarray, np.nda
             verdicts.append(label)
         return row, int("implausible" in verdicts)
 
-    with path.open("rb") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise UsageError(f"{where}: not a JSON object") from None
-            if not isinstance(rec, dict):
-                raise UsageError(f"{where}: not a JSON object")
-            for k, persona in enumerate([rec] + list(rec.get("rejected_draws") or [])):
-                row, implausible = _persona(persona, where if k == 0 else f"{where} rejected draw {k}")
-                codes.append(row)
-                labels.append(implausible)
+    for n, rec in read_objects(path):
+        for k, persona in enumerate([rec] + list(rec.get("rejected_draws") or [])):
+            row, implausible = _persona(persona, f"{path}:{n}" if k == 0 else f"{path}:{n} rejected draw {k}")
+            codes.append(row)
+            labels.append(implausible)
     if not codes:
         raise UsageError(f"records file {path} holds no records")
     return np.array(codes, dtype=np.int32), np.array(labels, dtype=np.int8)

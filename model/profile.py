@@ -84,6 +84,11 @@ def _read_json(ref: str, directory: Path, kind: str) -> dict:
         path = directory / f"{ref}.json"
         if not path.is_file():
             raise UsageError(f"unknown {kind} {ref!r} (available: {', '.join(available(directory))}, or a .json path)")
+    return read_json_object(path, kind)
+
+
+def read_json_object(path: Path, kind: str) -> dict:
+    """The JSON object in the file `path`; UsageError (naming the `kind` of file) when it is missing or not one."""
     try:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
@@ -120,6 +125,17 @@ def _as_list(value, where: str) -> list[str]:
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return value
     raise UsageError(f"{where}: expected a category name or a non-empty list of names")
+
+
+def _known(cats: dict[str, tuple[str, ...]], attr: str, values, where: str) -> list[str]:
+    """`values` (a category name or a list of them) checked against attribute `attr`'s categories."""
+    if attr not in cats:
+        raise UsageError(f"{where}: unknown attribute {attr!r}")
+    values = _as_list(values, where)
+    for v in values:
+        if v not in cats[attr]:
+            raise UsageError(f"{where}: unknown category {v!r} for attribute {attr!r}")
+    return values
 
 
 def _distribution(spec: dict, categories: tuple[str, ...], where: str) -> np.ndarray:
@@ -194,15 +210,6 @@ def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
                 raise UsageError(f"dependency cycle: {attr} -> {attr}")
         cats[attr] = tuple(categories)
 
-    def check_values(attr: str, values, where: str) -> list[str]:
-        if attr not in cats:
-            raise UsageError(f"{where}: unknown attribute {attr!r}")
-        values = _as_list(values, where)
-        for v in values:
-            if v not in cats[attr]:
-                raise UsageError(f"{where}: unknown category {v!r} for attribute {attr!r}")
-        return values
-
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise UsageError("'rules' must be a list")
@@ -217,9 +224,9 @@ def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
         kind = "allow" if "allow" in rule else "forbid"
         if not isinstance(rule[kind], dict) or not rule[kind]:
             raise UsageError(f"{where}: '{kind}' must be a non-empty object")
-        cond = {a: check_values(a, v, where) for a, v in rule["if"].items()}
+        cond = {a: _known(cats, a, v, where) for a, v in rule["if"].items()}
         for child, values in rule[kind].items():
-            values = check_values(child, values, where)
+            values = _known(cats, child, values, where)
             if child in cond:
                 raise UsageError(f"{where}: {child!r} cannot condition on itself")
             for a in cond:
@@ -229,7 +236,7 @@ def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
 
     if domain is not None:
         for attr, values in domain.restrict.items():
-            check_values(attr, list(values), f"domain {domain.name!r}")
+            _known(cats, attr, list(values), f"domain {domain.name!r}")
 
     order = _topological(specs, rule_parents)
     for attr in order:
@@ -304,11 +311,7 @@ def _table(attr: str, spec: dict, parents: list[str], cats: dict[str, tuple[str,
         for p, values in when.items():
             if p not in parents:
                 raise UsageError(f"{where}: condition on {p!r}, which is not a parent of {attr!r}")
-            values = _as_list(values, where)
-            for v in values:
-                if v not in cats[p]:
-                    raise UsageError(f"{where}: unknown category {v!r} for attribute {p!r}")
-            cond[p] = set(values)
+            cond[p] = set(_known(cats, p, values, where))
         compiled.append((cond, _distribution(row, categories, where)))
     table = np.empty(tuple(len(cats[p]) for p in parents) + (len(categories),))
     for combo in itertools.product(*(range(len(cats[p])) for p in parents)):

@@ -103,7 +103,7 @@ def test_malformed_records_are_one_line_and_exit_2(change, message, tmp_path, ca
     assert "run.jsonl:3" in err and not out.exists()
 
 
-@pytest.mark.parametrize("content, message", [(None, "records file not found"), (b"{not json\n", "not a JSON object"),
+@pytest.mark.parametrize("content, message", [(None, "no such file"), (b"{not json\n", "not valid JSON"),
                                               (b"\n", "holds no records")])
 def test_missing_or_unreadable_records_file(content, message, tmp_path, capsys):
     path = tmp_path / "run.jsonl"
