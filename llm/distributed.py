@@ -42,6 +42,9 @@ from .pool import Pool
 from .shards import Endpoint, Shard, combine, merge, progress, shard_dir, split
 from .stats import RunStats
 
+# Ray's switch for "single machine, loopback addresses only" (named for macOS/Windows, honoured everywhere)
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
 SHARD_SIZE = 50_000  # default: at least ceil(n / SHARD_SIZE) shards, so a shard's merge fits in memory
 
 
@@ -327,6 +330,8 @@ def job_for(args, out: Path, emotions: list[str], settings: Settings) -> Job:
 
 def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
     """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet)."""
+    if not args.ray:  # a new local instance: keep every Ray service on loopback (read when Ray is imported)
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
     try:
         import ray
     except ImportError:

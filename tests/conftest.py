@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from llm.distributed import LOOPBACK_ONLY
+
+os.environ.setdefault(LOOPBACK_ONLY, "0")  # local Ray instances in tests stay on 127.0.0.1
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PERSONAGEN_DATA", REPO.parent / "shared" / "data"))
 
