@@ -2,8 +2,12 @@
 changing or the centres move less than scikit-learn's tolerance (tol=1e-4 of the mean per-feature variance).
 
 Every point carries a non-negative weight. A weight of 0 removes the point, so one compiled function clusters
-any subset of a fixed-size array (one emotion of a padded batch) and `jax.vmap` runs many subsets and seeds at
-once. Used by the cluster entropy (k=5 inside each emotion) and by the PRD/KL/HC histograms (k=20 on the union).
+any subset of a fixed-size array (one emotion of a padded batch). `kmeans_runs` runs several seeds on the same
+points as one batch (flat matrix products over all runs' centres; a converged run is frozen while the others
+continue). The centre update is a weighted one-hot matrix product (not a scatter, which is slow on CPU). Used by
+the cluster entropy (k=5 inside each emotion: `kmeans_runs` over the seeds, `lax.map` over the emotions, so
+each emotion stops at its own slowest seed) and by the PRD/KL/HC histograms (k=20 on the union, `kmeans`
+vmapped over the seeds).
 
 How it differs from scikit-learn: the reference PRD code (`prd_score.py`) uses `MiniBatchKMeans(n_init=10)`,
 which fits on random mini-batches and keeps the best of 10 inits; here each run is one k-means++ init followed by
@@ -56,8 +60,9 @@ def lloyd(x, w, centers, max_iter: int = 300, tol: float = 1e-4):
         return jnp.argmin(_sq_dists(x, x_sq, c), axis=1)
 
     def update(labels, old):
-        sums = jax.ops.segment_sum(w[:, None] * x, labels, num_segments=k)
-        counts = jax.ops.segment_sum(w, labels, num_segments=k)
+        onehot = (labels[:, None] == jnp.arange(k)).astype(x.dtype) * w[:, None]
+        sums = onehot.T @ x
+        counts = jnp.sum(onehot, axis=0)
         return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], old)
 
     def step(state):
@@ -83,3 +88,48 @@ def kmeans(key, x, w, k: int, max_iter: int = 300):
 def weighted_counts(labels, w, k: int):
     """Total weight per cluster: the cluster histogram (unnormalised)."""
     return jax.ops.segment_sum(w, labels, num_segments=k)
+
+
+@partial(jax.jit, static_argnames=("k", "max_iter"))
+def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4):
+    """Independent weighted k-means runs on the same points, one per key: for each run exactly the k-means++
+    init of `kmeans_pp` and the Lloyd steps and stopping rule of `lloyd`. The runs are batched into flat
+    matrix products (the distances of all points to all runs' centres [n, runs*k] in one matmul; the centre
+    sums as one one-hot matmul [runs*k, n] @ [n, d]), so the points are read once per step for all runs. A
+    run that has converged is frozen, and the loop ends when the last run has converged (or at max_iter).
+    Returns (labels [runs, n], centers [runs, k, d])."""
+    r = keys.shape[0]
+    n, d = x.shape
+    init = jax.vmap(lambda key: kmeans_pp(key, x, w, k))(keys)
+    x_sq = jnp.sum(x * x, axis=1)
+    active = w > 0
+    mean = (w @ x) / jnp.sum(w)
+    threshold = tol * jnp.mean((w @ (x - mean) ** 2) / jnp.sum(w))
+    ids = jnp.arange(k)
+
+    def assign(c):
+        cf = c.reshape(r * k, d)
+        return jnp.argmin(_sq_dists(x, x_sq, cf).reshape(n, r, k), axis=2).T
+
+    def update(labels, old):
+        onehot = ((labels.T[:, :, None] == ids).astype(x.dtype) * w[:, None, None]).reshape(n, r * k)
+        sums = (onehot.T @ x).reshape(r, k, d)
+        counts = jnp.sum(onehot, axis=0).reshape(r, k)
+        return jnp.where(counts[..., None] > 0, sums / jnp.maximum(counts, 1e-30)[..., None], old)
+
+    def step(state):
+        labels, old, it, done = state
+        c = update(labels, old)
+        new = assign(c)
+        converged = jnp.all((new == labels) | ~active[None, :], axis=1) | (jnp.sum((c - old) ** 2, axis=(1, 2))
+                                                                            <= threshold)
+        labels = jnp.where(done[:, None], labels, new)
+        c = jnp.where(done[:, None, None], old, c)
+        return labels, c, it + 1, done | converged | (it + 1 >= max_iter)
+
+    def running(state):
+        return ~jnp.all(state[3])
+
+    done = jnp.full(r, max_iter <= 0)
+    labels, c, _, _ = jax.lax.while_loop(running, step, (assign(init), init, 0, done))
+    return labels, c

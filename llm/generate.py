@@ -192,6 +192,7 @@ async def _generate(args, out: Path, results: Path, produce, total: int, resumed
         bar = stack.enter_context(tqdm(total=total, initial=resumed, unit=unit,
                                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
         async for result in produce(client, stats):
+            client.cache.flush()  # the responses behind a result are on disk before its line (see llm.cache)
             writer.write(result)
             bar.update()
             s = client.stats

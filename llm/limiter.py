@@ -19,8 +19,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from model.errors import UsageError
@@ -63,19 +62,17 @@ class Limiter:
         self._paused_until = -math.inf
         self._last_cut = -math.inf
         self._lock = asyncio.Lock()
+        self._queued = 0  # tasks in the slow path of _acquire (holding or waiting for the lock)
         self._released = asyncio.Event()
 
-    @asynccontextmanager
-    async def admit(self, tokens: int) -> AsyncIterator[Permit]:
-        """Wait until a request reserving `tokens` may be sent; hold a concurrency slot meanwhile."""
-        if self.tpm is not None and tokens > self.tpm:
-            raise UsageError(f"one request may use {tokens} tokens but --tpm is {self.tpm}")
-        permit = await self._acquire(tokens)
-        try:
-            yield permit
-        finally:
-            self._in_flight -= 1
-            self._released.set()
+    def admit(self, tokens: int) -> _Admission:
+        """`async with limiter.admit(tokens) as permit:` waits until a request reserving `tokens` may be sent
+        and holds a concurrency slot meanwhile."""
+        return _Admission(self, tokens)
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._released.set()
 
     def settle(self, permit: Permit, tokens: int) -> None:
         """Replace a permit's reservation by the tokens the server reported."""
@@ -98,22 +95,33 @@ class Limiter:
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
     async def _acquire(self, tokens: int) -> Permit:
-        async with self._lock:  # FIFO: waiters are admitted in arrival order
-            while True:
-                now = self._clock()
-                delay = self._delay(now, tokens)
-                if delay > 0:
-                    await self._sleep(delay)
-                elif self._in_flight >= max(1, math.floor(self.concurrency * self.factor)):
-                    self._released.clear()
-                    await self._released.wait()
-                else:
-                    break
-            permit = Permit(now, tokens)
-            self._log.append(permit)
-            self._tokens += tokens
-            self._in_flight += 1
-            return permit
+        if not self._queued:  # nobody waiting: admit at once when everything allows it, without the lock
+            now = self._clock()
+            if self._delay(now, tokens) <= 0 and self._in_flight < max(1, math.floor(self.concurrency * self.factor)):
+                return self._grant(now, tokens)
+        self._queued += 1
+        try:
+            async with self._lock:  # FIFO: waiters are admitted in arrival order
+                while True:
+                    now = self._clock()
+                    delay = self._delay(now, tokens)
+                    if delay > 0:
+                        await self._sleep(delay)
+                    elif self._in_flight >= max(1, math.floor(self.concurrency * self.factor)):
+                        self._released.clear()
+                        await self._released.wait()
+                    else:
+                        break
+                return self._grant(now, tokens)
+        finally:
+            self._queued -= 1
+
+    def _grant(self, now: float, tokens: int) -> Permit:
+        permit = Permit(now, tokens)
+        self._log.append(permit)
+        self._tokens += tokens
+        self._in_flight += 1
+        return permit
 
     def _delay(self, now: float, tokens: int) -> float:
         """Seconds until a request reserving `tokens` fits every limit (0 when it fits now)."""
@@ -136,3 +144,21 @@ class Limiter:
             if i:
                 ready = max(ready, log[i - 1].t + window)
         return ready - now
+
+
+class _Admission:
+    """What `Limiter.admit` returns: an async context manager holding one permit."""
+
+    __slots__ = ("_limiter", "_tokens")
+
+    def __init__(self, limiter: Limiter, tokens: int):
+        self._limiter, self._tokens = limiter, tokens
+
+    async def __aenter__(self) -> Permit:
+        limiter, tokens = self._limiter, self._tokens
+        if limiter.tpm is not None and tokens > limiter.tpm:
+            raise UsageError(f"one request may use {tokens} tokens but --tpm is {limiter.tpm}")
+        return await limiter._acquire(tokens)
+
+    async def __aexit__(self, *exc) -> None:
+        self._limiter._release()

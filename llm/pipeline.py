@@ -84,6 +84,7 @@ async def generate_texts(
         finally:
             results.put_nowait(done)
 
+    flush = getattr(getattr(client, "cache", None), "flush", None)
     n = workers or 2 * client.limiter.concurrency
     tasks = [asyncio.create_task(worker()) for _ in range(n)]
     try:
@@ -95,6 +96,8 @@ async def generate_texts(
                 raise item
             else:
                 engine.stats.done += 1
+                if flush is not None:  # the responses behind this result are on disk before the caller writes it
+                    flush()
                 yield item
     finally:
         for task in tasks:

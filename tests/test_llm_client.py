@@ -1,9 +1,10 @@
 """The client against a real local server: retries, no-retries, rate-limit headers, dialects, cache, checks."""
+import asyncio
 import time
 
 import pytest
 
-from llm.cache import Cache
+from llm.cache import Cache, request_key
 from llm.client import Client, RequestFailed, parse_duration, retry_after
 from llm.limiter import Limiter
 from llm.prompts import TEXT_SCHEMA
@@ -94,6 +95,25 @@ async def test_finished_requests_come_from_the_cache(tmp_path):
         assert len(server.record.arrivals) == 2
     assert (first.cached, again.cached, other.cached, later.cached) == (False, True, False, True)
     assert first.content == again.content == later.content
+
+
+async def test_cache_keys_and_batched_writes(tmp_path):
+    """Keys stay request_key({"scope", "body"}) (old cache files keep working); a response put in the event
+    loop is visible at once, committed by the end of the loop iteration, and on disk after flush()."""
+    path = tmp_path / "cache.sqlite"
+    async with FaultServer() as server:
+        cache = Cache(path)
+        async with client(server.url, cache=cache) as c:
+            await c.chat(HELLO, seed=3, max_tokens=17)
+            body = {"model": "test-model", "messages": HELLO, "temperature": 0.0, "max_tokens": 17, "seed": 3}
+            key = request_key({"scope": c._scope, "body": body})
+            assert cache.get(key) is not None  # pending or committed, found either way
+            cache.flush()
+            assert Cache(path).get(key) is not None  # another connection (a resumed run) sees it
+            await c.chat(HELLO, seed=4, max_tokens=17)
+            await asyncio.sleep(0)
+            assert len(Cache(path)) == 2  # committed by the loop without an explicit flush
+        cache.close()
 
 
 @pytest.mark.parametrize(
