@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics.pairwise import cosine_distances
 
 from eval import metrics
-from eval.cluster import kmeans_pp, lloyd
+from eval.cluster import kmeans_pp, lloyd, minibatch_kmeans
 
 RTOL = 1e-4
 
@@ -228,3 +228,25 @@ def test_kmeans_pp_ignores_zero_weight_points():
     w = np.array([1] * 5 + [0] * 5, np.float32)
     centers = np.asarray(kmeans_pp(jax.random.key(1), x, w, 3))
     assert (centers == 0).all()
+
+
+def test_minibatch_kmeans_recovers_separated_blobs_and_drives_prd_end_to_end():
+    rng = np.random.default_rng(11)
+    x, truth = blobs(rng, [100] * 20, d=32, spread=0.01)
+    keys = jax.random.split(jax.random.key(3), 4)
+    run = jax.jit(jax.vmap(lambda key: minibatch_kmeans(key, x, 20, batch_size=256, steps=40)[0]))
+    labels = np.asarray(run(keys))
+    assert (labels == np.asarray(run(keys))).all()  # deterministic from the seed
+    for lab in labels:  # each blob is exactly one cluster, and no two blobs share one
+        assert all(len(set(lab[truth == b])) == 1 for b in range(20))
+        assert len(set(lab)) == 20
+    # end to end through the mini-batch clustering (union larger than a 1024 batch)
+    same = metrics.gold_similarity(x, x)
+    assert same["prd_f8"] == pytest.approx(1.0, abs=1e-6) and same["prd_f1_8"] == pytest.approx(1.0, abs=1e-6)
+    assert same["hc"] == pytest.approx(1.0) and same["kl"] == pytest.approx(0, abs=1e-12)
+    # two sets of 11 blobs in all (fewer than the 20 clusters) in orthogonal subspaces: no cluster holds both
+    a, _ = blobs(rng, [300] * 5, d=16, spread=0.02)
+    b, _ = blobs(rng, [250] * 6, d=16, spread=0.02)
+    zeros = np.zeros_like(a)
+    apart = metrics.gold_similarity(np.hstack([a, zeros]), np.hstack([zeros, b]))
+    assert apart["prd_f8"] == 0.0 and apart["prd_f1_8"] == 0.0 and apart["hc"] == 0.0
