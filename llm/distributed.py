@@ -35,7 +35,7 @@ from model.records import atomic_binary
 
 from .cache import Cache
 from .client import Client
-from .jsonl import Appender, check_resumable, recover
+from .jsonl import Appender
 from .limiter import Limiter
 from .pipeline import Settings, generate_texts
 from .pool import Pool
@@ -97,24 +97,16 @@ def run_shard(job: Job, shard: Shard, limiters: Callable[[], list] | None = None
     """Generate (or finish) one shard; returns its summary. `limiters()` makes one limiter per endpoint inside the
     shard's event loop (default: local `Limiter`s, i.e. no sharing with other shards)."""
     from model.emotions import resolve_emotions
-    from model.records import sample_records
     from model.sample import enable_compilation_cache
+
+    from .generate import resume
 
     enable_compilation_cache()
     profile = _profile(job.profile, job.domain, job.settings.method)
+    ids = range(shard.start, shard.stop)
     emotions = list(job.emotions or resolve_emotions())
-    records = sample_records(profile, range(shard.start, shard.stop), job.seed, emotions)
-    path = shard.path(job.directory)
-    done = recover(path)
-    check_resumable(records, done, path)
-
-    def redraw(record: dict, attempt: int) -> dict:
-        return sample_records(profile, [record["id"]], job.seed, emotions, attempt=attempt)[0]
-
-    todo = [r for r in records if r["id"] not in done]
-    if todo:
-        redraw(todo[0], 1)  # compile the one-record sampler before the event loop starts
-    return asyncio.run(_run_shard(job, shard, todo, redraw, len(records) - len(todo), limiters or job.local_limiters))
+    todo, _, redraw = resume(profile, ids, job.seed, emotions, shard.path(job.directory))
+    return asyncio.run(_run_shard(job, shard, todo, redraw, len(ids) - len(todo), limiters or job.local_limiters))
 
 
 async def _run_shard(job: Job, shard: Shard, todo: list[dict], redraw, resumed: int, limiters) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -107,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     from model.baselines import persona_profile
     from model.emotions import resolve_emotions
     from model.profile import load_profile
-    from model.records import sample_records
     from model.sample import enable_compilation_cache
 
     enable_compilation_cache()
@@ -120,22 +120,33 @@ def main(argv: list[str] | None = None) -> int:
         from .distributed import main_ray
 
         return main_ray(args, out, emotions, settings)
-    records = sample_records(profile, range(args.n), args.seed, emotions)
-    done = recover(out)
-    check_resumable(records, done, out)
+    todo, done, redraw = resume(profile, range(args.n), args.seed, emotions, out)
     if other := {r.get("method") for r in done.values()} - {args.method}:
         raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
-
-    def redraw(record: dict, attempt: int) -> dict:
-        return sample_records(profile, [record["id"]], args.seed, emotions, attempt=attempt)[0]
-
-    redraw(records[0], 1)  # compile the one-record sampler now rather than stall the event loop mid-run
-    todo = [r for r in records if r["id"] not in done]
 
     def produce(client, stats):
         return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
 
-    return _run(args, out, out, produce, args.n, len(records) - len(todo), "text")
+    return _run(args, out, out, produce, args.n, args.n - len(todo), "text")
+
+
+def resume(profile, ids, seed: int, emotions: list[str], path: Path) -> tuple[list[dict], dict[int, dict], Callable]:
+    """The slots of `ids` still to do given the results file `path` (whose finished lines must belong to this run),
+    the finished results by id, and the redraw for rejected personas, its sampler compiled now rather than in the
+    middle of the event loop."""
+    from model.records import sample_records
+
+    records = sample_records(profile, ids, seed, emotions)
+    done = recover(path)
+    check_resumable(records, done, path)
+
+    def redraw(record: dict, attempt: int) -> dict:
+        return sample_records(profile, [record["id"]], seed, emotions, attempt=attempt)[0]
+
+    todo = [r for r in records if r["id"] not in done]
+    if todo:
+        redraw(todo[0], 1)
+    return todo, done, redraw
 
 
 def _main_dialogue(args, out: Path) -> int:
