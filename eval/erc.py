@@ -34,6 +34,7 @@ from model.cli import Parser, positive_int, run
 from model.dialogue import benchmark_labels, read_dialogues, read_split
 from model.errors import UsageError
 from model.jsonl import read_objects
+from model.markdown import table
 from model.records import atomic_binary
 
 CONTEXT = 3
@@ -199,7 +200,7 @@ def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict
 def imbalance_png(path: Path, report: dict) -> None:
     """Per-class F1 (mean over seeds) against the class's share of the training data (log scale), one series per
     condition; grey lines join a class across conditions."""
-    from eval.plots import _save, plt
+    from eval.plots import save_png, plt
 
     labels, conditions = report["labels"], report["conditions"]
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -217,11 +218,10 @@ def imbalance_png(path: Path, report: dict) -> None:
     ax.set_ylabel("per-class F1 on MELD test (mean over seeds)")
     ax.set_title("Label imbalance: per-class F1 vs training frequency")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def render_markdown(report: dict) -> str:
-    from eval.report import _table
 
     labels, conditions = report["labels"], report["conditions"]
     out = ["# ERC on MELD test with and without synthetic dialogues", "",
@@ -229,16 +229,16 @@ def render_markdown(report: dict) -> str:
            f"utterances; {report['seeds']} seeds (each a {KEEP:.0%} subsample of the training dialogues); "
            f"{report['n_test']} test utterances.", "",
            "## Weighted F1", "",
-           *_table(["Training data", "Train utterances", "Weighted F1 (mean ± sd)"],
+           *table(["Training data", "Train utterances", "Weighted F1 (mean ± sd)"],
                    [[n, str(c["n_train"]), f"{c['weighted_f1_mean']:.4f} ± {c['weighted_f1_sd']:.4f}"]
                     for n, c in conditions.items()])]
     if report["tests"]:
         out += ["", "Paired approximate-randomisation test against MELD train alone:", "",
-                *_table(["Condition", "Δ weighted F1", "p-value", "rounds"],
+                *table(["Condition", "Δ weighted F1", "p-value", "rounds"],
                         [[n, f"{t['weighted_f1_difference']:+.4f}", f"{t['p_value']:.4f}", str(t["rounds"])]
                          for n, t in report["tests"].items()])]
     out += ["", "## Per-class F1 and training frequency (label imbalance)", "",
-            *_table(["Emotion", "test share", *(f"{n}: share / F1" for n in conditions)],
+            *table(["Emotion", "test share", *(f"{n}: share / F1" for n in conditions)],
                     [[e, f"{report['test_frequency'][i]:.3f}",
                       *(f"{c['per_class'][e]['train_frequency']:.3f} / {c['per_class'][e]['f1_mean']:.3f}"
                         for c in conditions.values())] for i, e in enumerate(labels)]),

@@ -20,6 +20,7 @@ from eval.judge import FIGURE, add_judge_options, report_entry, report_section, 
 from eval.metrics import diversity, gold_similarity
 from eval.plots import confusion_png, tsne_png
 from model.errors import UsageError
+from model.markdown import table
 from model.records import atomic_binary
 
 FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png"}
@@ -65,14 +66,6 @@ def build_report(data_path: Path, out_dir: Path, gold_dir: Path | None = None, e
     return report
 
 
-def _row(cells) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [_row(header), _row(["---"] * len(header)), *map(_row, rows)]
-
-
 def _f(v: float) -> str:
     return f"{v:.4f}"
 
@@ -83,7 +76,7 @@ def _diversity(r: dict) -> list[str]:
     return ["## Table IV. Semantic diversity", "",
             "MCD: mean pairwise cosine distance; CE: entropy (nats) of k=5 k-means cluster sizes within the "
             "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids.", "",
-            *_table(["Emotion", "MCD", "CE", "CD"], rows)]
+            *table(["Emotion", "MCD", "CE", "CD"], rows)]
 
 
 def _classification(r: dict) -> list[str]:
@@ -94,7 +87,7 @@ def _classification(r: dict) -> list[str]:
     return ["## Table V. Classification of the synthetic texts", "",
             f"LightGBM on embeddings, stratified 80/20 split ({c['n_train']} train / {c['n_test']} test), "
             f"accuracy {c['accuracy']:.3f}.", "",
-            *_table(["Emotion", "Precision", "Recall", "F1", "Support"], rows), "",
+            *table(["Emotion", "Precision", "Recall", "F1", "Support"], rows), "",
             f"![t-SNE]({r['figures']['tsne']})", "", f"![confusion matrix]({r['figures']['confusion']})"]
 
 
@@ -102,7 +95,7 @@ def _gold(r: dict) -> list[str]:
     g = r["gold"]
     return ["## Table VI. Similarity to the gold data", "",
             f"Reference: {g['reference']} ({g['n_gold']} texts) against {g['n_synthetic']} synthetic texts.", "",
-            *_table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑"],
+            *table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑"],
                     [[r["input"]["method"], _f(g["fid"]), _f(g["prd_f8"]), _f(g["prd_f1_8"]), _f(g["kl"]),
                       _f(g["hc"])]])]
 
@@ -112,7 +105,7 @@ def _tstr(r: dict) -> list[str]:
             for name, m in (("Gold data", r["gold_trained"]), (r["input"]["method"], r["tstr"]))]
     return ["## Table VII. Gold test split, LightGBM trained on each set", "",
             "Precision, recall and F1 are support-weighted.", "",
-            *_table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Train size"], rows)]
+            *table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Train size"], rows)]
 
 
 SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold", _gold), ("tstr", _tstr),

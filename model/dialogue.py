@@ -40,6 +40,7 @@ import orjson
 from model.cli import Parser, positive_int, run
 from model.emotions import PRESETS
 from model.errors import UsageError
+from model.markdown import table
 from model.profile import load_profile, read_json_object
 
 BENCHMARKS = ("meld", "emorynlp", "iemocap6")
@@ -330,11 +331,6 @@ def analyse(counts: Counts, labels: tuple[str, ...], prior: float = PRIOR, seed:
     }
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    line = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731
-    return [line(header), line(["---"] * len(header)), *map(line, rows)]
-
-
 def _ci(s: dict, i=None) -> str:
     m, lo, hi = (s[k] if i is None else np.asarray(s[k])[i] for k in ("mean", "lo", "hi"))
     return f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -349,14 +345,14 @@ def render_analysis(a: dict, source: str) -> str:
            f"- Persistence P(e_t = e_(t-1)) at stationarity = {_ci(a['persistence']['overall'])} "
            f"(empirical {a['persistence']['empirical']:.3f})", "",
            "## Per emotion", "",
-           *_table(["emotion", "data frequency", "stationary", "initial", "persist (same speaker)",
+           *table(["emotion", "data frequency", "stationary", "initial", "persist (same speaker)",
                     "persist (other speaker)"],
                    [[e, f"{a['label_frequency'][i]:.3f}", _ci(a["stationary"], i), _ci(a["initial"], i),
                      _ci(a["persistence"]["same"], i), _ci(a["persistence"]["other"], i)]
                     for i, e in enumerate(labels)])]
     for name, title in (("same", "same speaker"), ("other", "speaker changes")):
         out += ["", f"## Transitions, {title} (row: previous emotion, column: next; posterior mean)", "",
-                *_table(["from \\ to", *labels],
+                *table(["from \\ to", *labels],
                         [[e, *(f"{v:.3f}" for v in a[name]["mean"][i])] for i, e in enumerate(labels)])]
     return "\n".join(out) + "\n"
 
@@ -438,7 +434,7 @@ def sample_dialogues(profile, chain: Chain, ids, seed: int = 0, labels: str = "m
     n_turns, turns ([{speaker, emotion}]). A pure function of (profile, chain, seed, attempt, labels, id)."""
     import jax.numpy as jnp
 
-    from model.persona import _bucket
+    from model.persona import bucket
     from model.records import sample_records
 
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -450,7 +446,7 @@ def sample_dialogues(profile, chain: Chain, ids, seed: int = 0, labels: str = "m
     table, rows = _relationship_rows()
     rel = table[[rows.get(personas[SPEAKERS[-1] * r]["stage3"].get("interlocutor"), 0) for r in range(len(ids))]]
 
-    padded = np.zeros(_bucket(len(ids)), np.uint32)
+    padded = np.zeros(bucket(len(ids)), np.uint32)
     padded[: len(ids)] = ids
     rel_padded = np.zeros((len(padded), *table.shape[1:]), np.float32)
     rel_padded[: len(ids)] = rel

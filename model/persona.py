@@ -104,7 +104,7 @@ def _compiled(profile: Profile):
     return draw, score
 
 
-def _bucket(n: int) -> int:
+def bucket(n: int) -> int:
     return max(MIN_BUCKET, 1 << (n - 1).bit_length())
 
 
@@ -117,7 +117,7 @@ def sample_codes(profile: Profile, ids, seed: int = 0, attempt: int = 0) -> tupl
     codes, logp = [], []
     for start in range(0, len(ids), CHUNK):
         part = ids[start:start + CHUNK]
-        padded = np.zeros(_bucket(len(part)), dtype=np.uint32)
+        padded = np.zeros(bucket(len(part)), dtype=np.uint32)
         padded[: len(part)] = part
         c = draw(np.uint32(seed), padded, np.uint32(attempt))
         lp = score(c)
