@@ -35,19 +35,35 @@ def _sq_dists(x, x_sq, centers):
     return jnp.maximum(x_sq[:, None] - 2.0 * x @ centers.T + jnp.sum(centers * centers, axis=1)[None, :], 0.0)
 
 
+def nearest(x, centers):
+    """Index of each row's nearest centre: argmin over c of |c|^2 - 2 x.c (|x|^2 is the same for every centre)."""
+    return jnp.argmin(jnp.sum(centers * centers, axis=1)[None, :] - 2.0 * x @ centers.T, axis=1)
+
+
+def _draw(key, weights):
+    """One index drawn with probability proportional to `weights`, by inverting their cumulative sum with a
+    single uniform (a Gumbel-max `categorical` draws one random number per point)."""
+    cdf = jnp.cumsum(weights)
+    # u < total strictly, so the first index whose cdf exceeds u has positive weight (rounding cannot pick a
+    # zero-weight row at the end)
+    u = jnp.minimum(jax.random.uniform(key, dtype=cdf.dtype) * cdf[-1], jnp.nextafter(cdf[-1], 0))
+    return jnp.searchsorted(cdf, u, side="right")
+
+
 @partial(jax.jit, static_argnames=("k",))
 def kmeans_pp(key, x, w, k: int):
     """k initial centres by k-means++: each next centre is drawn with probability proportional to weight x D^2."""
     x_sq = jnp.sum(x * x, axis=1)
     key, sub = jax.random.split(key)
-    first = jax.random.categorical(sub, jnp.log(w))
+    first = _draw(sub, w)
     centers = jnp.zeros((k, x.shape[1]), x.dtype).at[0].set(x[first])
     d2 = _sq_dists(x, x_sq, x[first][None, :])[:, 0]
 
     def add_center(i, state):
         centers, d2, key = state
         key, sub = jax.random.split(key)
-        c = x[jax.random.categorical(sub, jnp.log(w * d2))]
+        p = w * d2
+        c = x[_draw(sub, jnp.where(jnp.sum(p) > 0, p, w))]  # all points on centres already: any weighted point
         return centers.at[i].set(c), jnp.minimum(d2, _sq_dists(x, x_sq, c[None, :])[:, 0]), key
 
     centers, _, _ = jax.lax.fori_loop(1, k, add_center, (centers, d2, key))
@@ -60,13 +76,9 @@ def lloyd(x, w, centers, max_iter: int = 300, tol: float = 1e-4):
     shift falls to tol x (mean per-feature variance) as in sklearn's KMeans, or max_iter steps. Returns
     (labels, centers) with labels the nearest-centre assignment to the returned centres."""
     k = centers.shape[0]
-    x_sq = jnp.sum(x * x, axis=1)
     active = w > 0
     mean = (w @ x) / jnp.sum(w)
     threshold = tol * jnp.mean((w @ (x - mean) ** 2) / jnp.sum(w))
-
-    def assign(c):
-        return jnp.argmin(_sq_dists(x, x_sq, c), axis=1)
 
     def update(labels, old):
         onehot = (labels[:, None] == jnp.arange(k)).astype(x.dtype) * w[:, None]
@@ -77,14 +89,14 @@ def lloyd(x, w, centers, max_iter: int = 300, tol: float = 1e-4):
     def step(state):
         labels, old, it, _ = state
         c = update(labels, old)
-        new = assign(c)
+        new = nearest(x, c)
         return new, c, it + 1, jnp.all((new == labels) | ~active) | (jnp.sum((c - old) ** 2) <= threshold)
 
     def running(state):
         _, _, it, done = state
         return ~done & (it < max_iter)
 
-    labels, c, _, _ = jax.lax.while_loop(running, step, (assign(centers), centers, 0, False))
+    labels, c, _, _ = jax.lax.while_loop(running, step, (nearest(x, centers), centers, 0, False))
     return labels, c
 
 
@@ -110,7 +122,6 @@ def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4):
     r = keys.shape[0]
     n, d = x.shape
     init = jax.vmap(lambda key: kmeans_pp(key, x, w, k))(keys)
-    x_sq = jnp.sum(x * x, axis=1)
     active = w > 0
     mean = (w @ x) / jnp.sum(w)
     threshold = tol * jnp.mean((w @ (x - mean) ** 2) / jnp.sum(w))
@@ -118,7 +129,8 @@ def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4):
 
     def assign(c):
         cf = c.reshape(r * k, d)
-        return jnp.argmin(_sq_dists(x, x_sq, cf).reshape(n, r, k), axis=2).T
+        scores = jnp.sum(cf * cf, axis=1)[None, :] - 2.0 * x @ cf.T  # nearest() for all runs' centres at once
+        return jnp.argmin(scores.reshape(n, r, k), axis=2).T
 
     def update(labels, old):
         onehot = ((labels.T[:, :, None] == ids).astype(x.dtype) * w[:, None, None]).reshape(n, r * k)
@@ -176,7 +188,7 @@ def minibatch_kmeans(key, x, k: int, batch_size: int = 1024, steps: int = 100, n
     def step(i, state):
         centers, counts = state
         xb = x[batches[i]]
-        labels = jnp.argmin(_sq_dists(xb, jnp.sum(xb * xb, axis=1), centers), axis=1)
+        labels = nearest(xb, centers)
         onehot = (labels[:, None] == ids).astype(x.dtype)
         batch_counts = jnp.sum(onehot, axis=0)
         new_counts = counts + batch_counts
@@ -184,5 +196,5 @@ def minibatch_kmeans(key, x, k: int, batch_size: int = 1024, steps: int = 100, n
         return jnp.where(batch_counts[:, None] > 0, moved, centers), new_counts
 
     centers, _ = jax.lax.fori_loop(0, steps, step, (centers, jnp.zeros(k, x.dtype)))
-    labels = jnp.argmin(_sq_dists(x, jnp.sum(x * x, axis=1), centers), axis=1)
+    labels = nearest(x, centers)
     return labels, centers

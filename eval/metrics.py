@@ -1,6 +1,6 @@
 """Embedding metrics of the paper's section IV, vectorised in JAX (jitted; batched over emotions and seeds).
 
-All functions take NumPy arrays of L2-normalised embeddings (rows) and return Python floats / NumPy arrays.
+All functions take NumPy or JAX arrays of L2-normalised embeddings (rows) and return Python floats / NumPy arrays.
 They run with JAX 64-bit types enabled (see x64.py): the moments, the eigendecompositions and every reduction
 whose result is reported are float64; the k-means distance computations and the FID covariances' Gram matrix
 (of the rows centred in float64) keep the input dtype (float32).
@@ -8,6 +8,8 @@ whose result is reported are float64; the k-means distance computations and the 
 Diversity inside one set (Table IV), per emotion:
 - MCD, mean cosine distance over all unordered pairs of distinct texts of the emotion. For unit vectors
   sum_{i != j} x_i . x_j = |sum_i x_i|^2 - n, so MCD = 1 - (|s|^2 - n) / (n (n - 1)): O(n d), not O(n^2 d).
+  The class sums s (of the rows scaled to unit norm) come from `_class_sums`, shared with CD: chunked float32
+  one-hot products, chunks added in float64.
 - CE, cluster entropy: k-means with k = 5 (k-means++ then full-batch Lloyd, cluster.py) on the emotion's embeddings alone;
   CE is the Shannon entropy in nats of the fraction of the emotion's texts in each cluster, averaged over
   `runs` seeds. It lies in [0, ln 5 = 1.609] (the paper's 1.54-1.60 fit this reading).
@@ -17,8 +19,11 @@ Diversity inside one set (Table IV), per emotion:
 
 Synthetic against gold (Table VI):
 - FID, the Frechet distance between Gaussians fitted to the two embedding sets (means, unbiased covariances):
-  |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2), where S1 S2 is similar to the symmetric PSD matrix
-  S1^1/2 S2 S1^1/2, so tr sqrt(S1 S2) is the sum of the square roots of the latter's eigenvalues (two `eigh`).
+  |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2). With Cholesky factors S1 = L1 L1^T, S2 = L2 L2^T, the
+  matrix S1 S2 is similar to L2^T L1 L1^T L2 = M^T M with M = L1^T L2, so the eigenvalues of S1 S2 are the squared
+  singular values of M and tr sqrt(S1 S2) is the sum of M's singular values (two Cholesky factorisations and
+  one SVD without vectors; a factor that does not exist, for a singular covariance, is replaced by the symmetric
+  square root from `eigh`, for which the same identity holds). The cost is dominated by the two Gram matrices.
 - Cluster histograms: as in prd_score.py, the larger set is first subsampled (seeded) to the size of the
   smaller, then the union is clustered with k = 20 in `runs` = 10 independent seeded runs of mini-batch k-means
   (cluster.minibatch_kmeans, as the reference's `MiniBatchKMeans(n_clusters=20, n_init=10)`: the best of 10
@@ -52,37 +57,61 @@ PRD_STEPS = 100
 PRD_INITS = 10
 
 
-def _unit64(x):
-    x = x.astype(jnp.float64)
-    return x / jnp.linalg.norm(x, axis=1, keepdims=True)
+def device(x) -> jax.Array:
+    """`x` as a JAX array on the default device. `jax.device_put` of a NumPy array aliases it when its buffer is
+    suitably aligned and otherwise makes one plain copy (`jnp.asarray` takes a slower path, ~5x here); a JAX array
+    is returned as is, so callers can place a set once and pass it to every metric."""
+    return x if isinstance(x, jax.Array) else jax.device_put(np.asarray(x))
 
 
 # ---- diversity within one set ----
 
+SUM_CHUNK = 512
+
+
+def _class_sums(x, labels, n_classes: int, scale=None):
+    """Per-class sums of the rows (each times `scale`, if given) [n_classes, d] in float64, and class sizes.
+    The rows are summed in chunks of SUM_CHUNK by one batched float32 product with the one-hot class matrix
+    (times the row scales), and the chunks' partial sums are added in float64: float64-grade sums at the cost of a
+    float32 matmul (a scatter-add or a float64 product is 3-10x slower on CPU); the rows after the last full chunk
+    (fewer than SUM_CHUNK) are one more float32 product. Labels outside [0, n_classes) count nowhere."""
+    n, d = x.shape
+    full = n - n % SUM_CHUNK
+    weights = (labels == jnp.arange(n_classes)[:, None]).astype(x.dtype)  # [classes, rows]
+    if scale is not None:
+        weights = weights * scale.astype(x.dtype)
+    head = jnp.einsum("cbn,bnd->bcd", weights[:, :full].reshape(n_classes, -1, SUM_CHUNK),
+                      x[:full].reshape(-1, SUM_CHUNK, d))
+    tail = weights[:, full:] @ x[full:]
+    sums = head.astype(jnp.float64).sum(0) + tail.astype(jnp.float64)
+    return sums, (labels == jnp.arange(n_classes)[:, None]).sum(1).astype(jnp.float64)
+
+
 @partial(jax.jit, static_argnames=("n_classes",))
 def _mean_cosine_distance(x, labels, n_classes: int):
-    x = _unit64(x)
-    s = jax.ops.segment_sum(x, labels, num_segments=n_classes)
-    n = jax.ops.segment_sum(jnp.ones(x.shape[0], jnp.float64), labels, num_segments=n_classes)
+    # each row divided by its norm (input dtype: a float64 pass over x costs 20x more on CPU) through the one-hot
+    # weights, so x itself is not rewritten
+    s, n = _class_sums(x, labels, n_classes, scale=1.0 / jnp.sqrt(jnp.sum(x * x, axis=1)))
     return 1.0 - (jnp.sum(s * s, axis=1) - n) / (n * (n - 1.0))
 
 
 @x64
-def mean_cosine_distance(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+def mean_cosine_distance(x, labels, n_classes: int) -> np.ndarray:
     """MCD per class [n_classes] (NaN for a class with fewer than 2 members)."""
-    return np.asarray(_mean_cosine_distance(jnp.asarray(x), jnp.asarray(labels), n_classes))
+    return np.asarray(_mean_cosine_distance(device(x), device(labels), n_classes))
 
 
 @partial(jax.jit, static_argnames=("n_classes",))
 def _centroid_distances(x, labels, n_classes: int):
-    c = _unit64(jax.ops.segment_sum(x.astype(jnp.float64), labels, num_segments=n_classes))
+    s, _ = _class_sums(x, labels, n_classes)
+    c = s / jnp.linalg.norm(s, axis=1, keepdims=True)
     return 1.0 - c @ c.T
 
 
 @x64
-def centroid_distances(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+def centroid_distances(x, labels, n_classes: int) -> np.ndarray:
     """Cosine distances between class centroids [n_classes, n_classes]."""
-    return np.asarray(_centroid_distances(jnp.asarray(x), jnp.asarray(labels), n_classes))
+    return np.asarray(_centroid_distances(device(x), device(labels), n_classes))
 
 
 @partial(jax.jit, static_argnames=("k", "runs"))
@@ -116,7 +145,7 @@ def class_cluster_counts(x: np.ndarray, labels: np.ndarray, n_classes: int, k: i
     """Cluster sizes [n_classes, runs, k] of k-means run on each class separately (one jitted call over the
     classes padded to equal size: `lax.map` over the classes, the seeds of a class batched by `kmeans_runs`)."""
     xb, wb = _padded_classes(np.asarray(x), np.asarray(labels), n_classes)
-    return np.asarray(_class_cluster_counts(jax.random.key(seed), jnp.asarray(xb), jnp.asarray(wb), k, runs))
+    return np.asarray(_class_cluster_counts(jax.random.key(seed), device(xb), device(wb), k, runs))
 
 
 @jax.jit
@@ -134,9 +163,10 @@ def cluster_entropy(counts: np.ndarray) -> np.ndarray:
 def diversity(x: np.ndarray, labels: np.ndarray, names: list[str], seed: int = 0) -> dict:
     """Table IV: {name: {mcd, ce, cd}} plus {"cd": mean pairwise centroid distance} under key "overall"."""
     c = len(names)
-    mcd = mean_cosine_distance(x, labels, c)
+    xd, ld = device(x), device(labels)  # placed once for both
+    mcd = mean_cosine_distance(xd, ld, c)
     ce = cluster_entropy(class_cluster_counts(x, labels, c, seed=seed))
-    cd = centroid_distances(x, labels, c)
+    cd = centroid_distances(xd, ld, c)
     off = ~np.eye(c, dtype=bool)
     per = {name: {"mcd": float(mcd[i]), "ce": float(ce[i]), "cd": float(cd[i][off[i]].mean())}
            for i, name in enumerate(names)}
@@ -147,27 +177,34 @@ def diversity(x: np.ndarray, labels: np.ndarray, names: list[str], seed: int = 0
 
 @jax.jit
 def _moments(x):
-    # mean in float64; the Gram matrix of the centred rows in the input dtype (float32 embeddings: a float32
-    # matmul, ~2x faster on CPU, and centring first keeps its relative error ~1e-8 on the FID), then float64
-    mu = jnp.mean(x.astype(jnp.float64), axis=0)
-    xc = (x.astype(jnp.float64) - mu).astype(x.dtype)
+    # the mean in float64 (the conversion fuses into the reduction); the rows centred by it in the input dtype and
+    # their Gram matrix in that dtype (float32 embeddings: a float32 matmul, ~4x faster on CPU than float64, and
+    # centring first keeps its relative error ~1e-8 on the FID), then float64
+    mu = jnp.mean(x, axis=0, dtype=jnp.float64)
+    xc = x - mu.astype(x.dtype)
     return mu, (xc.T @ xc).astype(jnp.float64) / (x.shape[0] - 1)
 
 
 @jax.jit
 def _frechet(mu1, s1, mu2, s2):
-    w, v = jnp.linalg.eigh(s1)
-    root = (v * jnp.sqrt(jnp.clip(w, 0.0))) @ v.T
-    m = root @ s2 @ root
-    ev = jnp.linalg.eigvalsh((m + m.T) / 2)
     d = mu1 - mu2
-    return d @ d + jnp.trace(s1) + jnp.trace(s2) - 2.0 * jnp.sum(jnp.sqrt(jnp.clip(ev, 0.0)))
+    l1, l2 = jnp.linalg.cholesky(s1), jnp.linalg.cholesky(s2)
+    # a covariance that is only semi-definite (fewer rows than dimensions, collinear features) has no Cholesky
+    # factor: fall back to its symmetric square root from `eigh`
+    l1, l2 = (jax.lax.cond(jnp.all(jnp.isfinite(l)), lambda: l, lambda: _psd_root(s)) for l, s in ((l1, s1), (l2, s2)))
+    trace_root = jnp.sum(jnp.linalg.svd(l1.T @ l2, compute_uv=False))
+    return d @ d + jnp.trace(s1) + jnp.trace(s2) - 2.0 * trace_root
+
+
+def _psd_root(s):
+    w, v = jnp.linalg.eigh(s)
+    return (v * jnp.sqrt(jnp.clip(w, 0.0))) @ v.T
 
 
 @x64
-def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
+def frechet_distance(x, y) -> float:
     """FID between the embedding sets x [n, d] and y [m, d]."""
-    return float(_frechet(*_moments(jnp.asarray(x)), *_moments(jnp.asarray(y))))
+    return float(_frechet(*_moments(device(x)), *_moments(device(y))))
 
 
 @partial(jax.jit, static_argnames=("k", "runs"))
@@ -184,14 +221,14 @@ def _union_counts(key, x, y, k: int, runs: int):
 
 
 @x64
-def union_cluster_counts(x: np.ndarray, y: np.ndarray, k: int = PRD_CLUSTERS, runs: int = PRD_RUNS,
+def union_cluster_counts(x, y, k: int = PRD_CLUSTERS, runs: int = PRD_RUNS,
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Counts per cluster [runs, k] of x and of y, from k-means on their balanced union (see module doc)."""
     rng = np.random.default_rng(seed)
     m = min(len(x), len(y))
     x = x if len(x) == m else x[np.sort(rng.choice(len(x), m, replace=False))]
     y = y if len(y) == m else y[np.sort(rng.choice(len(y), m, replace=False))]
-    cx, cy = _union_counts(jax.random.key(seed), jnp.asarray(x), jnp.asarray(y), k, runs)
+    cx, cy = _union_counts(jax.random.key(seed), device(x), device(y), k, runs)
     return np.asarray(cx), np.asarray(cy)
 
 
@@ -251,6 +288,7 @@ def histogram_cosine(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
 
 def gold_similarity(synthetic: np.ndarray, gold: np.ndarray, seed: int = 0) -> dict:
     """Table VI: {fid, prd_f8, prd_f1_8, kl, hc} of the synthetic embeddings against the gold embeddings."""
+    synthetic, gold = device(synthetic), device(gold)  # placed once for the clustering and FID
     cs, cg = union_cluster_counts(synthetic, gold, seed=seed)
     curve = prd(cs, cg)
     return {"fid": frechet_distance(synthetic, gold), "prd_f8": curve["f_beta"], "prd_f1_8": curve["f_inv_beta"],

@@ -82,6 +82,21 @@ def test_fid_identical_sets_is_zero_and_a_shift_costs_its_squared_length():
     assert metrics.frechet_distance(x, x + delta) == pytest.approx(delta @ delta, rel=1e-9)
 
 
+def test_fid_with_a_singular_covariance_falls_back_to_the_symmetric_root():
+    """20 rows in 32 dimensions: S1 has rank 19 and no Cholesky factor. FID must still equal the definition,
+    tr sqrt(S1 S2) = sum of sqrt(eig(S1^1/2 S2 S1^1/2)), computed here with NumPy float64."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(20, 32)), rng.normal(size=(300, 32)) * 0.5 + 0.1
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    w, v = np.linalg.eigh(s1)
+    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(root @ s2 @ root), 0, None)).sum()
+    diff = x.mean(0) - y.mean(0)
+    expected = diff @ diff + np.trace(s1) + np.trace(s2) - 2 * trace_root
+    got = metrics.frechet_distance(x, y)
+    assert np.isfinite(got) and got == pytest.approx(expected, rel=1e-6)
+
+
 # ---- PRD / KL / HC on identical cluster assignments ----
 
 @pytest.fixture(scope="module")
@@ -175,7 +190,22 @@ def test_centroid_distances_match_sklearn():
     rng = np.random.default_rng(6)
     x, labels = blobs(rng, [30, 50, 20, 40], spread=0.5)
     centroids = np.stack([x[labels == c].astype(np.float64).mean(0) for c in range(4)])
-    assert np.max(np.abs(metrics.centroid_distances(x, labels, 4) - cosine_distances(centroids))) < 1e-9
+    # the class sums are float32 within chunks of 512 rows (float64 across chunks): ~1e-7, far inside RTOL
+    assert np.max(np.abs(metrics.centroid_distances(x, labels, 4) - cosine_distances(centroids))) < 1e-6
+
+
+def test_class_sums_cross_chunks_and_skip_padding():
+    """More rows than one chunk, not a multiple of it (the rows after the last full chunk are summed apart): every
+    class sum equals float64 NumPy's, and an empty class sums to zero."""
+    rng = np.random.default_rng(9)
+    n = 3 * metrics.SUM_CHUNK + 17
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    labels = rng.integers(0, 3, n)  # class 3 is empty
+    with jax.enable_x64(True):
+        s, counts = jax.jit(metrics._class_sums, static_argnums=2)(x, labels, 4)
+    ref = np.stack([x[labels == c].astype(np.float64).sum(0) for c in range(4)])
+    assert np.allclose(np.asarray(s), ref, rtol=0, atol=1e-4)
+    assert np.asarray(counts).tolist() == np.bincount(labels, minlength=4).tolist()
 
 
 def test_cluster_entropy_matches_scipy_on_the_same_counts():
@@ -191,8 +221,10 @@ def test_cluster_entropy_finds_known_blobs_in_padded_classes():
     rng = np.random.default_rng(8)
     centers = np.eye(16)[:5] * 1.0
     sizes = [[40, 30, 20, 6, 4], [10, 10, 10, 10, 10]]
-    xa, _ = blobs(rng, sizes[0], centers=centers, spread=0.01)
-    xb, _ = blobs(rng, sizes[1], centers=centers, spread=0.01)
+    # spread 0.001: k-means++ then puts a second centre into an already chosen blob with probability ~1e-4 per draw
+    # (at 0.01 it is ~1% per draw, and such a run can end in a local optimum that splits a blob)
+    xa, _ = blobs(rng, sizes[0], centers=centers, spread=0.001)
+    xb, _ = blobs(rng, sizes[1], centers=centers, spread=0.001)
     x = np.concatenate([xa, xb])
     labels = np.repeat([0, 1], [100, 50])
     got = metrics.cluster_entropy(metrics.class_cluster_counts(x, labels, 2, k=5, runs=4))
