@@ -7,7 +7,14 @@
    pair rules + 2% random rejections per stage), run `learn`, then compute exactly (by contraction, no
    sampling noise) for the original and the learned profile: validation calls per accepted persona, the
    implausible share of proposals, and TV between the accepted populations' marginals. Two scenarios: the
-   default rules (~27% implausible) and a heavier set (~60%).
+   default rules (~27% implausible) and a heavier set (~50%).
+3. Trust policy: the learned profile again, now also skipping validation of personas whose attributable risk is
+   below R (`--trust-below`, each R of `--trust`) except an audited fraction `--audit`, and dropping trusted
+   personas unasked at the learnt baseline rate (the engine's `llm.generate --trust-below R --audit A`, computed
+   exactly by `Validator.exact`): calls per accepted persona and
+   their ratio to the unlearned validate-all run (the issue's goal: >= 2x), the share of proposals skipped, the
+   share of accepted personas the hidden rules would have rejected (leaked), and the largest TV between accepted
+   marginals and the unlearned accepted population's (goal: <= 0.01).
 """
 from __future__ import annotations
 
@@ -33,7 +40,17 @@ HEAVY = RULES_JP + (
 )
 
 
-def scenario(name, rules, n, steps):
+def policy(v, before, learned, trust_below, audit):
+    """The trust policy's figures against `before` (the unlearned profile, every persona validated)."""
+    p = v.exact(learned, trust_below, audit)
+    tvs = {k: tv(before["accepted_marginals"][k], p["accepted_marginals"][k]) for k in before["accepted_marginals"]}
+    worst = max(tvs, key=tvs.get)
+    return {"trust_below": trust_below, "audit": audit, "calls_per_accepted": p["calls_per_accepted"],
+            "calls_ratio": before["calls_per_accepted"] / p["calls_per_accepted"], "skipped": p["skipped"],
+            "leaked": p["leaked"], "max_accepted_tv": tvs[worst], "max_accepted_tv_attribute": worst}
+
+
+def scenario(name, rules, n, steps, trust, audit):
     data, prof = load("jp")
     v = Validator(rules=rules, noise=0.02, seed=7)
     recs = v.label(sample_records(prof, np.arange(n), seed=1))
@@ -57,14 +74,20 @@ def scenario(name, rules, n, steps):
             "calls_ratio": b["calls_per_accepted"] / a["calls_per_accepted"],
             "floor": floor,
             "wasted_ratio": (b["calls_per_accepted"] - floor) / max(a["calls_per_accepted"] - floor, 1e-12),
-            "max_accepted_tv": tvs[worst], "max_accepted_tv_attribute": worst}
+            "max_accepted_tv": tvs[worst], "max_accepted_tv_attribute": worst,
+            "risk_cells": {"x".join(f["attributes"]): len(f["hazards"]) for f in new["plausibility"]["factors"]},
+            "baseline": new["plausibility"]["baseline"],
+            "policy": [policy(v, b, learned, r, audit) for r in trust]}
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--records", type=int, default=8000)
     p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--trust", default="0.05,0.1,0.2", help="comma-separated --trust-below values")
+    p.add_argument("--audit", type=float, default=0.05)
     args = p.parse_args()
+    trust = [float(r) for r in args.trust.split(",")]
     for ref in ("jp", "us"):
         data, prof = load(ref)
         _, fits, _ = calibrate_profile(data)
@@ -73,7 +96,7 @@ def main():
         print(f"calibrate {ref}: max TV before {worst_b.tv_before:.4f} ({worst_b.name}), "
               f"after {worst_a.tv_after:.2e} ({worst_a.name})")
     for name, rules in (("default", RULES_JP), ("heavy", HEAVY)):
-        print(json.dumps(scenario(name, rules, args.records, args.steps), indent=1))
+        print(json.dumps(scenario(name, rules, args.records, args.steps, trust, args.audit), indent=1))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import orjson
 from tqdm import tqdm
 
 from model.baselines import METHODS
-from model.cli import Parser, non_negative, positive_int, run
+from model.cli import Parser, fraction, non_negative, open_fraction, positive_int, run
 from model.errors import UsageError
 from model.records import atomic_binary
 
@@ -25,6 +25,8 @@ from .pipeline import Settings, generate_texts
 from .session import add_client_options, connect
 from .shards import parse_endpoint
 from .stats import RunStats
+
+AUDIT = 0.05  # default --audit
 
 
 def parse(argv: list[str] | None):
@@ -58,6 +60,11 @@ def parse(argv: list[str] | None):
     p.add_argument("--max-draws", type=positive_int, default=20, help="personas tried per text")
     p.add_argument("--temperature", type=non_negative, default=1.2, help="generation temperature (paper: 1.2)")
     p.add_argument("--no-validate", action="store_true", help="skip the three LLM validation stages")
+    p.add_argument("--trust-below", type=open_fraction, metavar="R",
+                   help="skip validating personas whose attributable risk is below R (needs a profile with a "
+                   "'plausibility' section, from `python -m model.priors learn`)")
+    p.add_argument("--audit", type=fraction, metavar="A", help="with --trust-below: validate this fraction of the "
+                   f"trusted personas anyway (chosen by hash; default {AUDIT})")
     p.add_argument("--no-label-leak", action="store_true", help="regenerate texts that name their emotion")
     p.add_argument("--cache", help="request cache (default: OUT.cache.sqlite)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stderr")
@@ -79,6 +86,10 @@ def parse(argv: list[str] | None):
         p.error(f"{'--shards' if args.shards else '--format parquet'} needs --ray (a local instance is fine)")
     if args.threshold is not None and args.method != "priorwork":
         p.error("--threshold is priorwork's text filter: it needs --method priorwork")
+    if args.audit is not None and args.trust_below is None:
+        p.error("--audit needs --trust-below")
+    if args.trust_below is not None and (args.no_validate or args.method != "personagen" or args.mode != "text"):
+        p.error("--trust-below skips validation: it needs text mode, --method personagen and no --no-validate")
     if (args.base_url is None) != (args.model is None):
         p.error("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
     return args
@@ -93,6 +104,9 @@ def settings_for(profile, args) -> Settings:
         temperature=args.temperature,
         method=args.method,
         validate=args.method == "personagen" and not args.no_validate,
+        trust_below=args.trust_below,
+        audit=AUDIT if args.audit is None else args.audit,
+        trusted_drop=profile.plausibility.baseline if args.trust_below is not None else 0.0,
         min_score=(args.threshold or 3) if args.method == "priorwork" else None,
         forbid_label=args.no_label_leak,
         max_draws=args.max_draws,
@@ -115,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         return _main_dialogue(args, out)
     emotions = resolve_emotions(args.emotions)
     profile = persona_profile(load_profile(args.profile, args.domain), args.method)
+    if args.trust_below is not None and profile.plausibility is None:
+        raise UsageError(f"--trust-below needs a profile with a 'plausibility' section (profile {profile.name!r} has "
+                         "none; `python -m model.priors learn` writes one)")
     settings = settings_for(profile, args)
     if args.ray is not None:
         from .distributed import main_ray

@@ -4,6 +4,15 @@ Each slot (one output text) runs stage 1 -> 2 -> 3 validation then stage 4 gener
 rejected anywhere (implausible, unparseable answers, or no acceptable text) is replaced by a fresh
 draw for the same slot, so the emotion of every slot stays fixed. Different slots sit at different
 stages at the same time; the client's limiter decides what goes out.
+
+Trust policy (`Settings.trust_below` R, `Settings.audit` A): a persona whose record carries an attributable risk
+(`risk`, from a learned profile's `plausibility` section) below R skips the three validation requests and goes
+straight to generation, its `validation` then being `{"skipped": {"risk": r, "trust_below": R}}`; a deterministic
+fraction A of those personas (`uniform(record, "audit") < A`, a hash of seed, id and attempt) is validated anyway.
+A trusted persona is dropped unasked (redrawn, `"dropped": true` in its skip) at `Settings.trusted_drop` b, the
+validator's baseline rejection rate as learnt (`Plausibility.baseline`): validation rejects every persona at
+that rate whatever its attributes, so without the drop the trusted personas would be over-represented by 1/(1 - b)
+against the validated ones. A record without a risk is always validated.
 """
 from __future__ import annotations
 
@@ -30,6 +39,9 @@ class Settings:
     temperature: float = 1.2
     method: str = "personagen"  # written into every result (see model.baselines)
     validate: bool = True
+    trust_below: float | None = None  # skip validating personas whose record's `risk` is below this
+    audit: float = 0.0  # ... except this fraction of them (by hash), validated anyway
+    trusted_drop: float = 0.0  # share of trusted personas dropped unasked (the validator's baseline rejection rate)
     min_score: int | None = None  # keep only texts the LLM scores >= this for their emotion (1-5; priorwork)
     forbid_label: bool = False
     max_draws: int = 20  # personas tried per slot
@@ -53,6 +65,13 @@ class _Rejected(Exception):
 
 def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big") >> 1
+
+
+def uniform(record: dict, purpose: str) -> float:
+    """A uniform number in [0, 1) fixed by `purpose` and the record's seed, id and attempt (so independent of its
+    attributes): the trust policy's audit and drop draws."""
+    key = f"{purpose}:{record.get('seed', 0)}:{record['id']}:{record.get('attempt', 0)}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
 
 
 async def generate_texts(
@@ -139,7 +158,7 @@ class _Engine:
                 record = self.redraw(record, first + draw)
             usage, verdicts = Counter(), {}
             try:
-                verdicts = await self._validate(record, usage) if self.settings.validate else {}
+                verdicts = await self._check(record, usage)
                 text, messages, tries, score = await self._write(record, usage)
             except _Rejected as exc:
                 why = str(exc)
@@ -168,6 +187,25 @@ class _Engine:
     async def _ask_parsed(self, messages, schema, parse, usage: Counter):
         return await ask_parsed(self.client, messages, schema, parse, usage, tries=self.settings.max_parse,
                                 max_tokens=self.settings.validation_tokens)
+
+    async def _check(self, record: dict, usage: Counter) -> dict:
+        """The persona's validation verdicts: none without validation, a skip when the trust policy trusts it, else
+        the three stages' answers."""
+        s = self.settings
+        if not s.validate:
+            return {}
+        if s.trust_below is not None and record.get("risk", 1.0) < s.trust_below:
+            if uniform(record, "audit") < s.audit:
+                self.stats.audited += 1
+                return await self._validate(record, usage)
+            self.stats.skipped += 1
+            skip = {"risk": record["risk"], "trust_below": s.trust_below}
+            if uniform(record, "drop") < s.trusted_drop:
+                self.stats.dropped += 1
+                raise _Rejected("trusted, dropped at the validator's baseline rate",
+                                {"skipped": {**skip, "dropped": True}})
+            return {"skipped": skip}
+        return await self._validate(record, usage)
 
     async def _validate(self, record: dict, usage: Counter) -> dict:
         verdicts: dict = {}

@@ -15,6 +15,9 @@ class RunStats:
     verdicts: dict[int, Counter] = field(default_factory=lambda: {k: Counter() for k in (1, 2, 3)})
     texts: Counter = field(default_factory=Counter)  # "accepted", "unparseable" or why it was rejected
     redraws: int = 0
+    skipped: int = 0  # personas accepted without validation (trust policy)
+    audited: int = 0  # personas the trust policy would have skipped, validated anyway
+    dropped: int = 0  # skipped personas dropped unasked at the validator's baseline rate (in `skipped` too)
     done: int = 0
     resumed: int = 0  # already in the output before this run
     failures: dict[int, str] = field(default_factory=dict)  # slot id -> why it has no text
@@ -33,6 +36,9 @@ class RunStats:
             "failures": {str(k): v for k, v in sorted(self.failures.items())},
             "persona_redraws": self.redraws,
             "validation": validation,
+            "validation_skipped": self.skipped,
+            "validation_audited": self.audited,
+            "trusted_dropped": self.dropped,
             "generation": dict(self.texts),
             **asdict(client),
             "wall_s": round(time.monotonic() - self.started, 3),

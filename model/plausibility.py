@@ -19,6 +19,12 @@ phi_f and re-factorises the product into conditional tables by one backward pass
 reverse (stage, topological) order): each affected attribute gets the factor's other attribute as a parent, and
 the normaliser is passed up to its parents' tables. The result samples exactly q(x) ~ p(x) P(plausible | x),
 i.e. the population that validation would have accepted, with no change to `compile_profile` or the sampler.
+
+`risk_section` also writes the posterior's upper credible bound of every hazard cell into the profile (its
+`plausibility` section, `model.profile.Plausibility`), so each record can carry its attributable risk
+r(x) = 1 - exp(-sum_f H_f[x_f]) and the engine can skip validating personas it is confident about (`--trust-below`).
+h0 is left out of r on purpose: it is the validator's attribute-independent rejection rate, which no attribute
+predicts and skipping cannot avoid or cause.
 """
 from __future__ import annotations
 
@@ -35,13 +41,16 @@ from model.jsonl import read_objects
 from model.profile import STAGES, Profile
 
 LABELS = ("natural", "rare but plausible", "implausible")
+RISK_FLOOR = 0.05  # smallest hazard bound `risk_section` writes (see there)
 
 
 # ---------------------------------------------------------------- reading records
 
 def read_records(path: str | Path, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     """(codes [N, A] in profile.order, implausible [N] 0/1) from a records JSONL file. An engine result line also
-    contributes the personas it rejected before the accepted one (its `rejected_draws`)."""
+    contributes the personas it rejected before the accepted one (its `rejected_draws`). A persona the engine
+    trusted without asking (`validation: {"skipped": ...}`, see `llm.generate --trust-below`) is no evidence and is
+    left out; an audited one was validated and counts like any other."""
     index = {name: {c: i for i, c in enumerate(a.categories)} for name, a in profile.attributes.items()}
     stage_of = {name: a.stage for name, a in profile.attributes.items()}
     codes, labels = [], []
@@ -73,11 +82,13 @@ def read_records(path: str | Path, profile: Profile) -> tuple[np.ndarray, np.nda
 
     for n, rec in read_objects(path):
         for k, persona in enumerate([rec] + list(rec.get("rejected_draws") or [])):
+            if isinstance(persona, dict) and "skipped" in (persona.get("validation") or {}):
+                continue
             row, implausible = _persona(persona, f"{path}:{n}" if k == 0 else f"{path}:{n} rejected draw {k}")
             codes.append(row)
             labels.append(implausible)
     if not codes:
-        raise UsageError(f"records file {path} holds no records")
+        raise UsageError(f"records file {path} holds no records with validation labels")
     return np.array(codes, dtype=np.int32), np.array(labels, dtype=np.int8)
 
 
@@ -124,6 +135,8 @@ class Posterior:
     h0: np.ndarray  # [S]
     counts: list[np.ndarray]  # per factor: records per cell
     rejected: list[np.ndarray]  # per factor: implausible records per cell
+    codes: np.ndarray  # the evidence: [N, A] in profile.order
+    y: np.ndarray  # [N] 1 = implausible
 
     def accept_factor(self, f: int) -> np.ndarray:
         """Posterior mean of exp(-h_f), per cell."""
@@ -184,7 +197,7 @@ def fit(profile: Profile, codes: np.ndarray, y: np.ndarray, pairs: int = 6, step
         size = int(np.prod(shape))
         counts.append(np.bincount(flat, minlength=size).reshape(shape))
         rejected.append(np.bincount(flat, weights=y, minlength=size).reshape(shape))
-    return Posterior(factors, shapes, hazard, np.asarray(post["h0"]), counts, rejected)
+    return Posterior(factors, shapes, hazard, np.asarray(post["h0"]), counts, rejected, codes, y)
 
 
 def top_combinations(profile: Profile, post: Posterior, k: int = 15) -> list[dict]:
@@ -260,10 +273,40 @@ def table_rows(profile: Profile, parents: list[str], cats, table: np.ndarray) ->
     return rows
 
 
+def risk_section(profile: Profile, post: Posterior, quantile: float = 0.95, floor: float = RISK_FLOOR) -> dict:
+    """The profile's `plausibility` section (`model.profile.Plausibility`).
+
+    factors: per factor, the cells whose posterior `quantile` of the hazard h_f is at least `floor`, with that bound
+    H_f rounded up to 4 decimals; cells below the floor are left out (H = 0): the noisy-AND fit spreads the
+    attribute-independent baseline thinly over every cell of every factor (bounds of 0.001-0.02 each), and summing
+    those over ~20 factors would call every persona risky.
+    baseline: the validator's rejection rate among the records with no stored cell (r(x) = 0), mean(y | r = 0):
+    what the engine drops trusted personas at, so that trusting them leaves the accepted population as it was."""
+    factors, hazard = [], np.zeros(len(post.y))
+    col = {n: i for i, n in enumerate(profile.order)}
+    for f, names in enumerate(post.factors):
+        bound = np.ceil(np.quantile(post.hazard[f], quantile, axis=0) * 1e4) / 1e4
+        bound[bound < floor] = 0.0
+        cells = np.argwhere(bound > 0)
+        if len(cells):
+            cats = [profile.attributes[n].categories for n in names]
+            factors.append({"attributes": list(names),
+                            "hazards": [[c[i] for c, i in zip(cats, cell)] + [float(bound[tuple(cell)])]
+                                        for cell in cells]})
+            hazard += bound[tuple(post.codes[:, col[n]] for n in names)]
+    clean = hazard == 0
+    return {"risk": "1 - exp(-sum of the hazards of a persona's cells); the baseline h0 is left out",
+            "bound": f"posterior {quantile:g} quantile of each cell's hazard", "floor": floor,
+            "baseline": float(post.y[clean].mean()) if clean.any() else 0.0, "baseline_records": int(clean.sum()),
+            "factors": factors}
+
+
 def fold(data: dict, profile: Profile, post: Posterior, min_effect: float = 0.1,
-         origin: str = "", records: str = "") -> tuple[dict, list[dict]]:
-    """A new profile JSON whose model is p(x) * prod_f E[exp(-h_f)] (only cells whose rejection probability 1 - exp(-h) is at
-    least `min_effect` with 95% posterior probability are folded in: the confidently implausible combinations), with provenance. Also returns the factors used."""
+         origin: str = "", records: str = "", floor: float = RISK_FLOOR) -> tuple[dict, list[dict]]:
+    """A new profile JSON whose model is p(x) * prod_f E[exp(-h_f)] (only cells whose rejection probability
+    1 - exp(-h) is at least `min_effect` with 95% posterior probability are folded in: the confidently implausible
+    combinations) and whose `plausibility` section is `risk_section(..., floor=floor)`, with provenance. Also
+    returns the factors used."""
     from model.calibrate import content_hash
     from model.priors_io import targets
 
@@ -302,6 +345,8 @@ def fold(data: dict, profile: Profile, post: Posterior, min_effect: float = 0.1,
         "method": "noisy-AND plausibility model (horseshoe prior, SVI); q(x) ~ p(x) * prod_f E[exp(-h_f(x_f))]",
         "min_effect": min_effect, "factors": used,
         "rewritten": {n: list(p) for n, (p, _) in tables.items()},
+        "risk_floor": floor,
     }]
+    out["plausibility"] = risk_section(profile, post, floor=floor)
     out["provenance"] = prov
     return out, used

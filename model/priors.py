@@ -3,7 +3,8 @@
   report      --profile P [--domain D] [--out DIR]   target vs effective marginals, TV, mass removed per rule
   joint       --profile P [--domain D] A B [--target] [--json]   exact joint and conditional table
   calibrate   --profile P --out P2 [--attributes a,b]  tilt tables so post-mask marginals match the targets
-  learn       --records RUN.jsonl --profile P --out P3  learn P(implausible | attributes), fold it into P
+  learn       --records RUN.jsonl --profile P --out P3  learn P(implausible | attributes), fold it into P, and
+              write each persona's risk model (the `plausibility` section) for `llm.generate --trust-below`
   sensitivity --profile P --attribute A [--domain D] [--n N] [--steps S] [--out DIR]
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import orjson
 
 from model.cli import Parser, positive_int, run
+from model.plausibility import RISK_FLOOR
 
 
 def parse(argv: list[str] | None):
@@ -41,6 +43,9 @@ def parse(argv: list[str] | None):
     le.add_argument("--steps", type=positive_int, default=1000, help="SVI steps (default 1000)")
     le.add_argument("--min-effect", type=float, default=0.1,
                     help="fold in cells rejecting at least this often with 95%% posterior probability")
+    le.add_argument("--risk-floor", type=float, default=RISK_FLOOR,
+                    help="smallest 95%% hazard bound written into the profile's plausibility section "
+                    f"(default {RISK_FLOOR}; see model/plausibility.py risk_section)")
     le.add_argument("--seed", type=int, default=0)
     le.add_argument("--report", help="also write the top combinations as JSON here")
     s = sub.add_parser("sensitivity", help="entropy and distinct personas as one prior is tempered")
@@ -53,6 +58,8 @@ def parse(argv: list[str] | None):
     args = p.parse_args(argv)
     if args.command == "learn" and not 0 <= args.min_effect < 1:
         p.error("argument --min-effect: must be in [0, 1)")
+    if args.command == "learn" and not args.risk_floor > 0:
+        p.error("argument --risk-floor: must be > 0")
     if args.command == "learn" and args.pairs < 0:
         p.error("argument --pairs: must be >= 0")
     return args
@@ -108,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         codes, y = read_records(args.records, profile)
         post = fit(profile, codes, y, pairs=args.pairs, steps=args.steps, seed=args.seed)
         top = top_combinations(profile, post)
-        new, used = fold(data, profile, post, args.min_effect, source_ref(args.profile), str(args.records))
+        new, used = fold(data, profile, post, args.min_effect, source_ref(args.profile), str(args.records),
+                         args.risk_floor)
         compile_profile(new)
         write_json(args.out, new)
         if args.report:

@@ -20,6 +20,7 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 DOMAINS_DIR = Path(__file__).parent / "domains"
 STAGES = (1, 2, 3)
 PROB_TOLERANCE = 1e-6
+RISK_DIGITS = 6  # a record's risk is rounded to this many decimals, and every policy decides on the rounded value
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,12 +49,40 @@ class Domain:
 
 
 @dataclass(frozen=True, eq=False)
+class Plausibility:
+    """The learned risk model of a profile's `plausibility` section (written by `python -m model.priors learn`).
+
+    Each factor f is a tuple of attributes with a hazard table H_f over their category indices (an upper credible
+    bound of the learned noisy-AND hazard h_f, 0 for the cells the file leaves out). A persona's attributable risk
+    is r(x) = 1 - exp(-sum_f H_f[x_f]): the probability, at that bound, that some attribute combination gets it
+    rejected. The baseline h0 (rejections no attribute predicts) is deliberately not in it; `baseline` is the
+    rejection rate observed among personas of risk 0, at which the engine drops trusted personas unasked."""
+
+    factors: tuple[tuple[tuple[str, ...], np.ndarray], ...]
+    baseline: float = 0.0  # the validator's rejection rate among personas with r(x) = 0, as learnt
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Every attribute some factor reads, in first-use order."""
+        return tuple(dict.fromkeys(n for names, _ in self.factors for n in names))
+
+    def hazard(self, codes: dict[str, np.ndarray]) -> np.ndarray:
+        """sum_f H_f[x_f] for category codes given per attribute (arrays that broadcast together)."""
+        return sum((table[tuple(codes[n] for n in names)] for names, table in self.factors), np.float64(0))
+
+    def risk(self, codes: dict[str, np.ndarray]) -> np.ndarray:
+        """r(x) = 1 - exp(-sum_f H_f[x_f]), rounded to RISK_DIGITS decimals (what records carry)."""
+        return np.round(-np.expm1(-self.hazard(codes)), RISK_DIGITS)
+
+
+@dataclass(frozen=True, eq=False)
 class Profile:
     name: str
     description: str
     attributes: dict[str, Attribute]  # topological order
     domain: Domain | None = None
     rules: tuple[dict, ...] = ()
+    plausibility: Plausibility | None = None
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -288,7 +317,46 @@ def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
             parents=tuple(parents), prior=prior, mask=mask, probs=probs, source=str(spec.get("source", "")),
         )
     return Profile(name=name, description=str(data.get("description", "")), attributes=attributes,
-                   domain=domain, rules=tuple(rules))
+                   domain=domain, rules=tuple(rules), plausibility=_plausibility(data.get("plausibility"), cats))
+
+
+def _plausibility(section, cats: dict[str, tuple[str, ...]]) -> Plausibility | None:
+    """The `plausibility` section: {"baseline": b, "factors": [{"attributes": [a, b], "hazards": [[cat_a, cat_b, H],
+    ...]}, ...]} (cells left out have hazard 0; other keys are provenance); None when the profile has none."""
+    if section is None:
+        return None
+    factors = section.get("factors") if isinstance(section, dict) else None
+    if not isinstance(factors, list):
+        raise UsageError("'plausibility' needs a 'factors' list")
+    baseline = section.get("baseline", 0.0)
+    if isinstance(baseline, bool) or not isinstance(baseline, (int, float)) or not 0 <= baseline < 1:
+        raise UsageError("plausibility baseline must be a number in [0, 1)")
+    parsed = []
+    for i, factor in enumerate(factors):
+        where = f"plausibility factor {i + 1}"
+        names = factor.get("attributes") if isinstance(factor, dict) else None
+        if not isinstance(names, list) or not names or len(set(names)) != len(names):
+            raise UsageError(f"{where}: needs a non-empty list of distinct 'attributes'")
+        if unknown := [n for n in names if n not in cats]:
+            raise UsageError(f"{where}: unknown attribute {unknown[0]!r}")
+        hazards = factor.get("hazards")
+        if not isinstance(hazards, list):
+            raise UsageError(f"{where}: needs a 'hazards' list of [category per attribute..., hazard]")
+        table = np.zeros([len(cats[n]) for n in names])
+        seen = set()
+        for row in hazards:
+            if not (isinstance(row, list) and len(row) == len(names) + 1 and all(isinstance(v, str) for v in row[:-1])):
+                raise UsageError(f"{where}: a hazard row must be [{', '.join(names)}, hazard]")
+            cell = tuple(cats[n].index(_known(cats, n, v, where)[0]) for n, v in zip(names, row))
+            h = row[-1]
+            if cell in seen:
+                raise UsageError(f"{where}: cell {row[:-1]} is listed twice")
+            if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 <= h < float("inf"):
+                raise UsageError(f"{where}: hazard of {row[:-1]} must be a finite number >= 0")
+            seen.add(cell)
+            table[cell] = h
+        parsed.append((tuple(names), table))
+    return Plausibility(tuple(parsed), float(baseline))
 
 
 def _table(attr: str, spec: dict, parents: list[str], cats: dict[str, tuple[str, ...]]) -> np.ndarray:

@@ -23,9 +23,11 @@ FORMATS = ("jsonl", "csv", "parquet")
 
 def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: int, attempt: int,
            emotions: list[str]) -> list[dict]:
-    """One record per row: id, seed, attempt, profile, domain, stage1/2/3 attributes, emotion, log_prob."""
+    """One record per row: id, seed, attempt, profile, domain, stage1/2/3 attributes, emotion, log_prob, and the
+    attributable risk when the profile has a learned `plausibility` section."""
     labels = {name: np.array(a.categories, dtype=object)[codes[:, j]].tolist()
               for j, (name, a) in enumerate(profile.attributes.items())}
+    risk = _risk(profile, codes)
     stage_names = profile.stages
     emotion_labels = np.array(emotions, dtype=object)[assign(ids, emotions)].tolist()
     domain = profile.domain.name if profile.domain else None
@@ -36,8 +38,17 @@ def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed:
             rec[f"stage{s}"] = {name: labels[name][r] for name in stage_names[s]}
         rec["emotion"] = emotion_labels[r]
         rec["log_prob"] = round(float(log_prob[r]), 4)
+        if risk is not None:
+            rec["risk"] = risk[r]
         records.append(rec)
     return records
+
+
+def _risk(profile: Profile, codes: np.ndarray) -> list[float] | None:
+    """Per row, the profile's attributable risk r(x) (`model.profile.Plausibility`); None without a section."""
+    if profile.plausibility is None:
+        return None
+    return profile.plausibility.risk({name: codes[:, j] for j, name in enumerate(profile.order)}).tolist()
 
 
 def sample_records(profile: Profile, ids, seed: int = 0, emotions: list[str] | None = None,
@@ -128,6 +139,8 @@ def table(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: 
         cols[name] = labelled(codes[:, j], list(a.categories))
     cols["emotion"] = labelled(assign(ids, emotions).astype(np.int32), emotions)
     cols["log_prob"] = pa.array(np.asarray(log_prob, dtype=np.float32))
+    if (risk := _risk(profile, codes)) is not None:
+        cols["risk"] = pa.array(risk, pa.float64())
     return pa.table(cols)
 
 

@@ -126,9 +126,16 @@ def test_learn_end_to_end_cuts_wasted_validation_and_keeps_the_accepted_populati
     top = json.loads(rep.read_text())["top"][0]
     assert top["combination"] == {"job": "lawyer", "income": "salary"} and top["ci90"][0] > 0.9
     learned = compile_profile(json.loads(out.read_text()))
+    risk = learned.plausibility  # the upper bound on the rule's cell is high, and the clean personas' is 0
+    lawyer, salary = prof.attributes["job"].categories.index("lawyer"), prof.attributes["income"].size - 1
+    assert risk.risk({"age": np.array(0), "job": np.array(lawyer), "income": np.array(salary)}) > 0.9
+    assert risk.risk({"age": np.array(0), "job": np.array(0), "income": np.array(0)}) < 0.05
+    assert 0.02 < risk.baseline < 0.1  # 1 - 0.98 ** 2 = 0.0396 rejected at random
     before, after = TOY_RULE.exact(prof), TOY_RULE.exact(learned)
     assert before["implausible_rate"] > 0.15 and after["implausible_rate"] < 0.08
     floor = (1 + 0.98) / 0.98 ** 2  # two stages, each always asked, only the noise rejects
     assert (before["calls_per_accepted"] - floor) > 4 * (after["calls_per_accepted"] - floor)
     for name in prof.order:
         assert tv(before["accepted_marginals"][name], after["accepted_marginals"][name]) < 0.01, name
+    trusting = TOY_RULE.exact(learned, 0.1, 0.05)
+    assert trusting["calls_per_accepted"] < after["calls_per_accepted"] / 2 and trusting["leaked"] < 0.01
