@@ -6,8 +6,9 @@ Prints, per metric, the warm time of the JAX version and the time of the referen
 each the median of --repeats calls made alternately (JAX, reference, JAX, ...; after one compiling JAX call), so a
 change in machine load hits both; their ratio; and the largest relative disagreement. The embeddings are placed on
 the JAX device once, as `eval.report` does, and every JAX metric reads that copy.
-For FID it also prints its floor: the two Gram matrices alone, computed by NumPy (OpenBLAS `syrk`, float32), which
-every exact method must form; reference time / floor bounds the speed-up any implementation can reach.
+For FID and CD it also prints a floor, work every exact method must do, timed with NumPy: for FID the two Gram
+matrices (OpenBLAS `syrk`, float32), for CD one read of the embeddings (column sums); reference time / floor bounds
+the speed-up any implementation can reach here.
 The clustering metrics (CE, PRD, KL, HC) are compared on identical cluster assignments (the reference's own
 clustering fed to both), since the JAX k-means is not scikit-learn's; their end-to-end difference, and the label
 agreement of the JAX Lloyd steps with sklearn's from the same initial centres, are printed as well.
@@ -171,6 +172,9 @@ def main() -> None:
                                 lambda: cd_reference(x, labels), args.repeats)
     off = ~np.eye(CLASSES, dtype=bool)
     row("CD (sklearn cosine)", t_j, t_r, rel(got[off], ref[off]))
+    floor = best_of(lambda: x.sum(axis=0), args.repeats)
+    print(f"CD floor: one read of the embeddings (NumPy column sums) takes {floor:.4f} s, so no method can be more "
+          f"than {t_r / floor:.1f}x faster than this reference here")
 
     t_j, got, t_r, (ref, ref_counts) = paired(
         lambda: metrics.cluster_entropy(metrics.class_cluster_counts(x, labels, CLASSES)),
