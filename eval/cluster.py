@@ -6,10 +6,9 @@ assignment.
 
 Every point carries a non-negative weight. A weight of 0 removes the point, so one compiled function clusters
 any subset of a fixed-size array (one emotion of a padded batch). `kmeans_runs` runs several seeds on the same
-points as one batch (flat matrix products over all runs' centres; a converged run is frozen while the others
-continue). The centre update is a weighted one-hot matrix product (not a scatter, which is slow on CPU). Used by
-the cluster entropy (k=5 inside each emotion: `kmeans_runs` over the seeds, `lax.map` over the emotions, so
-each emotion stops at its own slowest seed).
+points through a few batched slots (flat matrix products over the slots' centres; a slot whose run has converged
+takes the next run). The centre update is a weighted one-hot matrix product (not a scatter, which is slow on CPU).
+Used by the cluster entropy (k=5 inside each emotion: `kmeans_runs` over the seeds, `lax.map` over the emotions).
 
 The PRD/KL/HC histograms (k=20 on the union of the two sets) use `minibatch_kmeans` vmapped over the seeds, as
 the reference PRD code (`prd_score.py`) uses `MiniBatchKMeans(n_clusters=20, n_init=10)`: batch size 1024,
@@ -111,16 +110,21 @@ def weighted_counts(labels, w, k: int):
     return jax.ops.segment_sum(w, labels, num_segments=k)
 
 
-@partial(jax.jit, static_argnames=("k", "max_iter"))
-def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4):
+@partial(jax.jit, static_argnames=("k", "max_iter", "slots"))
+def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4, slots: int = 4):
     """Independent weighted k-means runs on the same points, one per key: for each run exactly the k-means++
-    init of `kmeans_pp` and the Lloyd steps and stopping rule of `lloyd`. The runs are batched into flat
-    matrix products (the distances of all points to all runs' centres [n, runs*k] in one matmul; the centre
-    sums as one one-hot matmul [runs*k, n] @ [n, d]), so the points are read once per step for all runs. A
-    run that has converged is frozen, and the loop ends when the last run has converged (or at max_iter).
-    Returns (labels [runs, n], centers [runs, k, d])."""
+    init of `kmeans_pp` and the Lloyd steps and stopping rule of `lloyd`.
+
+    The runs go through a queue of `slots` concurrent slots: each step is one Lloyd step of every busy slot,
+    batched into flat matrix products (the distances of all points to all slots' centres [n, slots*k] in one
+    matmul; the centre sums as one one-hot matmul [slots*k, n] @ [n, d]), so the points are read once per step for
+    all slots. A slot whose run has converged stores that run's result and takes the next run, whose first step
+    is its initial assignment. Runs converge after very different step counts (20-70 on one emotion's
+    embeddings), so this does about sum(steps) / slots batched steps instead of max(steps) steps of all runs at
+    once. Each run's result does not depend on the slot it ran in. Returns (labels [runs, n], centers [runs, k, d])."""
     r = keys.shape[0]
     n, d = x.shape
+    s = min(slots, r)
     init = jax.vmap(lambda key: kmeans_pp(key, x, w, k))(keys)
     active = w > 0
     mean = (w @ x) / jnp.sum(w)
@@ -128,31 +132,39 @@ def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4):
     ids = jnp.arange(k)
 
     def assign(c):
-        cf = c.reshape(r * k, d)
-        scores = jnp.sum(cf * cf, axis=1)[None, :] - 2.0 * x @ cf.T  # nearest() for all runs' centres at once
-        return jnp.argmin(scores.reshape(n, r, k), axis=2).T
+        cf = c.reshape(s * k, d)
+        scores = jnp.sum(cf * cf, axis=1)[None, :] - 2.0 * x @ cf.T  # nearest() for all slots' centres at once
+        return jnp.argmin(scores.reshape(n, s, k), axis=2).T.astype(jnp.int32)
 
     def update(labels, old):
-        onehot = ((labels.T[:, :, None] == ids).astype(x.dtype) * w[:, None, None]).reshape(n, r * k)
-        sums = (onehot.T @ x).reshape(r, k, d)
-        counts = jnp.sum(onehot, axis=0).reshape(r, k)
+        onehot = ((labels.T[:, :, None] == ids).astype(x.dtype) * w[:, None, None]).reshape(n, s * k)
+        sums = (onehot.T @ x).reshape(s, k, d)
+        counts = jnp.sum(onehot, axis=0).reshape(s, k)
         return jnp.where(counts[..., None] > 0, sums / jnp.maximum(counts, 1e-30)[..., None], old)
 
     def step(state):
-        labels, old, it, done = state
-        c = update(labels, old)
+        run, fresh, labels, old, it, queued, out_labels, out_c = state
+        c = jnp.where(fresh[:, None, None], old, update(labels, old))  # a fresh slot holds its run's init
         new = assign(c)
-        converged = jnp.all((new == labels) | ~active[None, :], axis=1) | (jnp.sum((c - old) ** 2, axis=(1, 2))
-                                                                            <= threshold)
-        labels = jnp.where(done[:, None], labels, new)
-        c = jnp.where(done[:, None, None], old, c)
-        return labels, c, it + 1, done | converged | (it + 1 >= max_iter)
+        moved = jnp.sum((c - old) ** 2, axis=(1, 2))
+        converged = jnp.all((new == labels) | ~active[None, :], axis=1) | (moved <= threshold) | (it + 1 >= max_iter)
+        finished = (run < r) & jnp.where(fresh, max_iter <= 0, converged)
+        it = jnp.where(fresh, 0, it + 1)
+        stored = jnp.where(finished, run, r)  # index r: not stored (dropped)
+        out_labels = out_labels.at[stored].set(new, mode="drop")
+        out_c = out_c.at[stored].set(c, mode="drop")
+        following = queued + jnp.cumsum(finished, dtype=jnp.int32) - 1  # finished slots take the next runs in order
+        run = jnp.where(finished, jnp.where(following < r, following, r), run)
+        fresh = finished & (run < r)
+        c = jnp.where(fresh[:, None, None], init[jnp.minimum(run, r - 1)], c)
+        return run, fresh, new, c, it, queued + jnp.sum(finished, dtype=jnp.int32), out_labels, out_c
 
     def running(state):
-        return ~jnp.all(state[3])
+        return jnp.any(state[0] < r)
 
-    done = jnp.full(r, max_iter <= 0)
-    labels, c, _, _ = jax.lax.while_loop(running, step, (assign(init), init, 0, done))
+    start = (jnp.arange(s, dtype=jnp.int32), jnp.ones(s, bool), jnp.zeros((s, n), jnp.int32), init[:s],
+             jnp.zeros(s, jnp.int32), jnp.int32(s), jnp.zeros((r, n), jnp.int32), init)
+    *_, labels, c = jax.lax.while_loop(running, step, start)
     return labels, c
 
 

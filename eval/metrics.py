@@ -4,14 +4,14 @@ All functions take NumPy or JAX arrays of L2-normalised embeddings (rows) and re
 They run with JAX 64-bit types enabled (see x64.py): the means, the factorisations and every reduction whose
 result is reported are float64; the products over the rows keep the input dtype (float32: on CPU a float64 pass
 costs several times more) and are accumulated so that their error stays far below the tests' 1e-4: the k-means
-distances, the FID Gram matrices (of rows centred first) and the class sums (float32 over chunks of 512 rows,
+distances, the FID Gram matrices (of rows centred first) and the class sums (float32 over chunks of at most 512 rows,
 float64 across chunks).
 
 Diversity inside one set (Table IV), per emotion:
 - MCD, mean cosine distance over all unordered pairs of distinct texts of the emotion. For unit vectors
   sum_{i != j} x_i . x_j = |sum_i x_i|^2 - n, so MCD = 1 - (|s|^2 - n) / (n (n - 1)): O(n d), not O(n^2 d).
-  The class sums s (of the rows scaled to unit norm) come from `_class_sums`, shared with CD: chunked float32
-  one-hot products, chunks added in float64.
+  The class sums s (of the rows scaled to unit norm) come from `_class_sums`, shared with CD: float32 one-hot
+  products over chunks of at most 512 rows, chunks added in float64.
 - CE, cluster entropy: k-means with k = 5 (k-means++ then full-batch Lloyd, cluster.py) on the emotion's embeddings alone;
   CE is the Shannon entropy in nats of the fraction of the emotion's texts in each cluster, averaged over
   `runs` seeds. It lies in [0, ln 5 = 1.609] (the paper's 1.54-1.60 fit this reading).
@@ -68,24 +68,33 @@ def device(x) -> jax.Array:
 
 # ---- diversity within one set ----
 
-SUM_CHUNK = 512
+SUM_CHUNK = 512  # most rows summed in float32 before the float64 accumulation
+
+
+def _chunk(n: int) -> int:
+    """Rows per chunk: the largest divisor of n in [SUM_CHUNK / 8, SUM_CHUNK], so the rows reshape into chunks
+    without a copy; SUM_CHUNK when n has none (the rows after the last full chunk are then summed apart)."""
+    return next((c for c in range(SUM_CHUNK, SUM_CHUNK // 8 - 1, -1) if n % c == 0), SUM_CHUNK)
 
 
 def _class_sums(x, labels, n_classes: int, scale=None):
     """Per-class sums of the rows (each times `scale`, if given) [n_classes, d] in float64, and class sizes.
-    The rows are summed in chunks of SUM_CHUNK by one batched float32 product with the one-hot class matrix
-    (times the row scales), and the chunks' partial sums are added in float64: float64-grade sums at the cost of a
-    float32 matmul (a scatter-add or a float64 product is 3-10x slower on CPU); the rows after the last full chunk
-    (fewer than SUM_CHUNK) are one more float32 product. Labels outside [0, n_classes) count nowhere."""
+    The rows are summed in chunks (`_chunk`) by one batched float32 product with the one-hot class matrix (times
+    the row scales), and the chunks' partial sums are added in float64: float64-grade sums at the cost of a
+    float32 matmul (a scatter-add or a float64 product is 3-10x slower on CPU). Labels outside [0, n_classes)
+    count nowhere."""
     n, d = x.shape
-    full = n - n % SUM_CHUNK
+    chunk = _chunk(n)
+    full = n - n % chunk
     weights = (labels == jnp.arange(n_classes)[:, None]).astype(x.dtype)  # [classes, rows]
     if scale is not None:
         weights = weights * scale.astype(x.dtype)
-    head = jnp.einsum("cbn,bnd->bcd", weights[:, :full].reshape(n_classes, -1, SUM_CHUNK),
-                      x[:full].reshape(-1, SUM_CHUNK, d))
-    tail = weights[:, full:] @ x[full:]
-    sums = head.astype(jnp.float64).sum(0) + tail.astype(jnp.float64)
+    head_x = x if full == n else x[:full]  # slicing copies: only when n has no divisor near SUM_CHUNK
+    head = jnp.einsum("cbn,bnd->bcd", weights[:, :full].reshape(n_classes, -1, chunk),
+                      head_x.reshape(-1, chunk, d))
+    sums = head.astype(jnp.float64).sum(0)
+    if full < n:
+        sums = sums + (weights[:, full:] @ x[full:]).astype(jnp.float64)
     return sums, (labels == jnp.arange(n_classes)[:, None]).sum(1).astype(jnp.float64)
 
 

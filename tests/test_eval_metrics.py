@@ -190,7 +190,7 @@ def test_centroid_distances_match_sklearn():
     rng = np.random.default_rng(6)
     x, labels = blobs(rng, [30, 50, 20, 40], spread=0.5)
     centroids = np.stack([x[labels == c].astype(np.float64).mean(0) for c in range(4)])
-    # the class sums are float32 within chunks of 512 rows (float64 across chunks): ~1e-7, far inside RTOL
+    # the class sums are float32 within chunks of <= 512 rows (float64 across chunks): ~1e-7, far inside RTOL
     assert np.max(np.abs(metrics.centroid_distances(x, labels, 4) - cosine_distances(centroids))) < 1e-6
 
 
@@ -198,7 +198,8 @@ def test_class_sums_cross_chunks_and_skip_padding():
     """More rows than one chunk, not a multiple of it (the rows after the last full chunk are summed apart): every
     class sum equals float64 NumPy's, and an empty class sums to zero."""
     rng = np.random.default_rng(9)
-    n = 3 * metrics.SUM_CHUNK + 17
+    n = 3 * metrics.SUM_CHUNK + 17  # no divisor in [64, 512]: the tail is summed apart
+    assert metrics._chunk(n) == metrics.SUM_CHUNK and metrics._chunk(20_000) == 500
     x = rng.normal(size=(n, 5)).astype(np.float32)
     labels = rng.integers(0, 3, n)  # class 3 is empty
     with jax.enable_x64(True):
@@ -242,6 +243,23 @@ def test_diversity_shape():
 
 
 # ---- the clustering itself ----
+
+@pytest.mark.parametrize("max_iter", [0, 2, 300])
+def test_kmeans_runs_queue_gives_each_runs_own_lloyd_result(max_iter):
+    """7 runs through 3 slots (runs converge after different step counts, so slots are refilled at different
+    times; some points carry weight 0): every run's labels and centres equal `lloyd` from its own k-means++ init."""
+    from eval.cluster import kmeans_runs
+    rng = np.random.default_rng(12)
+    x, _ = blobs(rng, [60, 50, 40, 30], d=8, spread=0.6)
+    w = np.where(rng.random(len(x)) < 0.1, 0.0, 1.0).astype(np.float32)
+    keys = jax.random.split(jax.random.key(5), 7)
+    with jax.enable_x64(True):
+        labels, centers = kmeans_runs(keys, x, w, 5, max_iter=max_iter, slots=3)
+        for i, key in enumerate(keys):
+            own_labels, own_centers = lloyd(x, w, kmeans_pp(key, x, w, 5), max_iter=max_iter)
+            assert (np.asarray(labels[i]) == np.asarray(own_labels)).all()
+            assert np.allclose(np.asarray(centers[i]), np.asarray(own_centers), rtol=1e-6, atol=1e-6)
+
 
 def test_lloyd_gives_sklearn_lloyd_labels_from_the_same_init():
     rng = np.random.default_rng(10)
