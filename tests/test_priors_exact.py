@@ -10,7 +10,7 @@ from model.cli import run
 from model.exact import contract, entropy, marginals, power_sum
 from model.priors import main
 from model.priors_io import load, targets, tv
-from model.priors_report import joint_table, removed_mass, report, total_removed
+from model.priors_report import joint_table, removed_mass, total_removed
 from model.profile import load_profile
 from model.sensitivity import expected_distinct, sweep, tempered
 
