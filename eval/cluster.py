@@ -34,9 +34,15 @@ def _sq_dists(x, x_sq, centers):
     return jnp.maximum(x_sq[:, None] - 2.0 * x @ centers.T + jnp.sum(centers * centers, axis=1)[None, :], 0.0)
 
 
+def _scores(x, centers):
+    """|c|^2 - 2 x.c for every row and centre [n, centres]: the squared distance less |x|^2, which is the same for
+    every centre, so its argmin over centres is the nearest one."""
+    return jnp.sum(centers * centers, axis=1)[None, :] - 2.0 * x @ centers.T
+
+
 def nearest(x, centers):
-    """Index of each row's nearest centre: argmin over c of |c|^2 - 2 x.c (|x|^2 is the same for every centre)."""
-    return jnp.argmin(jnp.sum(centers * centers, axis=1)[None, :] - 2.0 * x @ centers.T, axis=1)
+    """Index of each row's nearest centre."""
+    return jnp.argmin(_scores(x, centers), axis=1)
 
 
 def _draw(key, weights):
@@ -99,12 +105,6 @@ def lloyd(x, w, centers, max_iter: int = 300, tol: float = 1e-4):
     return labels, c
 
 
-@partial(jax.jit, static_argnames=("k", "max_iter"))
-def kmeans(key, x, w, k: int, max_iter: int = 300):
-    """Weighted k-means (k-means++ init + Lloyd). Returns (labels [n], centers [k, d])."""
-    return lloyd(x, w, kmeans_pp(key, x, w, k), max_iter)
-
-
 def weighted_counts(labels, w, k: int):
     """Total weight per cluster: the cluster histogram (unnormalised)."""
     return jax.ops.segment_sum(w, labels, num_segments=k)
@@ -132,8 +132,7 @@ def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4, slot
     ids = jnp.arange(k)
 
     def assign(c):
-        cf = c.reshape(s * k, d)
-        scores = jnp.sum(cf * cf, axis=1)[None, :] - 2.0 * x @ cf.T  # nearest() for all slots' centres at once
+        scores = _scores(x, c.reshape(s * k, d))  # all slots' centres in one matmul, then per slot
         return jnp.argmin(scores.reshape(n, s, k), axis=2).T.astype(jnp.int32)
 
     def update(labels, old):

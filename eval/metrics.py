@@ -86,16 +86,15 @@ def _class_sums(x, labels, n_classes: int, scale=None):
     n, d = x.shape
     chunk = _chunk(n)
     full = n - n % chunk
-    weights = (labels == jnp.arange(n_classes)[:, None]).astype(x.dtype)  # [classes, rows]
-    if scale is not None:
-        weights = weights * scale.astype(x.dtype)
+    onehot = labels == jnp.arange(n_classes)[:, None]  # [classes, rows]
+    weights = onehot.astype(x.dtype) if scale is None else onehot * scale.astype(x.dtype)
     head_x = x if full == n else x[:full]  # slicing copies: only when n has no divisor near SUM_CHUNK
     head = jnp.einsum("cbn,bnd->bcd", weights[:, :full].reshape(n_classes, -1, chunk),
                       head_x.reshape(-1, chunk, d))
     sums = head.astype(jnp.float64).sum(0)
     if full < n:
         sums = sums + (weights[:, full:] @ x[full:]).astype(jnp.float64)
-    return sums, (labels == jnp.arange(n_classes)[:, None]).sum(1).astype(jnp.float64)
+    return sums, onehot.sum(1).astype(jnp.float64)
 
 
 @partial(jax.jit, static_argnames=("n_classes",))
