@@ -6,7 +6,7 @@ import time
 
 import ray
 
-from llm.distributed import Budget, RemoteLimiter
+from llm.scale.budget import Budget, RemoteLimiter
 
 
 def hammer(budget, inflight: int, seconds: float) -> int:

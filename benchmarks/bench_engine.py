@@ -26,8 +26,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm import Cache, Client, Limiter, RunStats, Settings, generate_texts  # noqa: E402
-from llm.answers import parse_label, parse_text  # noqa: E402
-from llm.prompts import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, validation_messages  # noqa: E402
+from llm.engine.answers import parse_label, parse_text  # noqa: E402
+from llm.engine.prompts import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, validation_messages  # noqa: E402
 from llm.testserver import Faults, fetch, spawned  # noqa: E402
 
 EMOTIONS = ["joy", "anger", "sadness", "pleasure", "surprise", "fear", "neutral"]

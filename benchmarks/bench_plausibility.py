@@ -3,7 +3,7 @@
     python benchmarks/bench_plausibility.py [--records 8000] [--steps 800]
 
 1. Calibration: max TV(target, effective) over attributes before / after, jp and us.
-2. Learning: sample `--records` personas from jp, label them with `model.priors_simulate.Validator` (hidden
+2. Learning: sample `--records` personas from jp, label them with `model.priors.simulate.Validator` (hidden
    pair rules + 2% random rejections per stage), run `learn`, then compute exactly (by contraction, no
    sampling noise) for the original and the learned profile: validation calls per accepted persona, the
    implausible share of proposals, and TV between the accepted populations' marginals. Two scenarios: the
@@ -27,11 +27,12 @@ import time
 import numpy as np
 import orjson
 
-from model.calibrate import calibrate_profile
-from model.plausibility import fit, fold, read_records
-from model.priors_io import load, tv
-from model.priors_simulate import RULES_JP, Validator
+from model.priors.calibrate import calibrate_profile
+from model.priors.learn import fit, fold, read_records
+from model.priors.simulate import RULES_JP, Validator
+from model.priors.targets import tv
 from model.profile import compile_profile
+from model.profile import load_with_data as load
 from model.records import sample_records
 
 HEAVY = RULES_JP + (

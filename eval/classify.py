@@ -15,7 +15,7 @@ from lightgbm import LGBMClassifier
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
-from model.errors import UsageError
+from common.errors import UsageError
 
 TEST_SIZE = 0.2
 

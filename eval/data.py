@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UsageError
-from model.jsonl import read_objects, read_text
+from common.errors import UsageError
+from common.jsonl import read_objects, read_text
 
 GOLD_SPLITS = ("train", "test")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.records import atomic_binary
+from common.files import atomic_binary
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384

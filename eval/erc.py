@@ -28,14 +28,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-from model.cli import Parser, positive_int, run
-from model.dialogue import benchmark_labels, read_dialogues, read_split
-from model.errors import UsageError
-from model.jsonl import read_objects
-from model.markdown import table
-from model.records import atomic_binary
+from common.cli import Parser, positive_int, run
+from common.errors import UsageError
+from common.files import write_json, write_png, write_text
+from common.jsonl import read_objects
+from common.markdown import table
+from model.dialogue.corpus import benchmark_labels, read_dialogues, read_split
 
 CONTEXT = 3
 ROUNDS = 2000
@@ -200,7 +199,7 @@ def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict
 def imbalance_png(path: Path, report: dict) -> None:
     """Per-class F1 (mean over seeds) against the class's share of the training data (log scale), one series per
     condition; grey lines join a class across conditions."""
-    from eval.plots import save_png, plt
+    from eval.plots import plt
 
     labels, conditions = report["labels"], report["conditions"]
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -218,7 +217,7 @@ def imbalance_png(path: Path, report: dict) -> None:
     ax.set_ylabel("per-class F1 on MELD test (mean over seeds)")
     ax.set_title("Label imbalance: per-class F1 vs training frequency")
     ax.legend(fontsize=8)
-    save_png(fig, path)
+    write_png(path, fig)
 
 
 def render_markdown(report: dict) -> str:
@@ -290,10 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     report["inputs"] = {"train": str(args.train), "synthetic": args.synthetic, "max_dialogues": args.max_dialogues}
     out.mkdir(parents=True, exist_ok=True)
     imbalance_png(out / FIGURE, report)
-    with atomic_binary(out / "report.json") as f:
-        f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    with atomic_binary(out / "report.md") as f:
-        f.write(render_markdown(report).encode("utf-8"))
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", render_markdown(report))
     return 0
 
 

@@ -20,17 +20,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import orjson  # noqa: E402
 
 from eval.data import read_jsonl  # noqa: E402
-from llm.answers import parse_scores  # noqa: E402
-from llm.client import Client  # noqa: E402
-from llm.pipeline import ask_parsed  # noqa: E402
-from llm.prompts import SCALE, score_schema  # noqa: E402
-from llm.session import add_client_options, connect  # noqa: E402
-from model.cli import Parser, run  # noqa: E402
-from model.errors import UsageError  # noqa: E402
-from model.records import atomic_binary  # noqa: E402
+from llm.engine.answers import parse_scores  # noqa: E402
+from llm.engine.ask import ask_parsed  # noqa: E402
+from llm.engine.prompts import SCALE, score_schema  # noqa: E402
+from llm.engine.runner import run_slots  # noqa: E402
+from llm.transport.protocols import ChatClient  # noqa: E402
+from llm.transport.session import add_client_options, connect  # noqa: E402
+from common.cli import Parser, run  # noqa: E402
+from common.errors import UsageError  # noqa: E402
+from common.files import write_json, write_png  # noqa: E402
+from common.markdown import table  # noqa: E402
 
 CRITERIA = {  # key: (the paper's name, what the judge is told it means)
     "emotion_match": ("Emotion Match", "whether the text accurately conveys the designated emotion"),
@@ -58,20 +59,25 @@ def judge_messages(text: str, emotion: str) -> list[dict]:
     ]
 
 
-async def judge_texts(records: Sequence[dict], client: Client, *, tries: int = 3,
+async def judge_texts(records: Sequence[dict], client: ChatClient, *, tries: int = 3,
                       max_tokens: int = 128) -> list[dict | None]:
     """Each record's ({"text", "emotion"}) scores {criterion: 1-5}, in order; None where no answer was readable
-    in `tries` requests. All records are asked concurrently; the client's limiter decides what goes out."""
+    in `tries` requests. The records are slots of the engine's slot runner (twice the client's concurrency in
+    flight); the client's limiter decides what goes out."""
     usage = Counter()
 
     def parse(content: str) -> dict | None:
         return parse_scores(content, CRITERIA, SCALE)
 
-    return list(await asyncio.gather(*(
-        ask_parsed(client, judge_messages(r["text"], r["emotion"]), SCHEMA, parse, usage, tries=tries,
-                   max_tokens=max_tokens)
-        for r in records
-    )))
+    async def judge(slot: dict) -> tuple[int, dict | None]:
+        return slot["id"], await ask_parsed(client, judge_messages(slot["text"], slot["emotion"]), SCHEMA, parse,
+                                            usage, tries=tries, max_tokens=max_tokens)
+
+    scores: list[dict | None] = [None] * len(records)
+    slots = ({"id": i, "text": r["text"], "emotion": r["emotion"]} for i, r in enumerate(records))
+    async for i, judged in run_slots(slots, judge, client):
+        scores[i] = judged
+    return scores
 
 
 def _stats(scores: list[dict]) -> dict:
@@ -118,9 +124,7 @@ def score_png(path: Path, summary: dict) -> None:
     ax.set_ylim(0, 1)
     ax.set_title(f"LLM judge of human-likeness ({summary['judged']} texts)")
     ax.legend(fontsize=8, loc="upper left")
-    with atomic_binary(path) as out:
-        fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
+    write_png(path, fig)
 
 
 def add_judge_options(p) -> None:
@@ -150,8 +154,7 @@ def run_judge(data_path: Path, out_dir: Path, args) -> dict:
     summary = {"input": str(data_path), "model": model, **summarize(data.emotions, scores), "figure": FIGURE,
                "scores": scores}
     score_png(out_dir / FIGURE, summary)
-    with atomic_binary(out_dir / "judge.json") as out:
-        out.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    write_json(out_dir / "judge.json", summary)
     return summary
 
 
@@ -166,12 +169,12 @@ def report_entry(summary: dict) -> dict:
 def report_section(report: dict) -> list[str]:
     """The report's markdown for `report["judge"]` (a `report_entry`): mean and std per criterion, the figure."""
     j = report["judge"]
-    rows = [f"| {name} | {j[key]:.2f} | {j['std'][key]:.2f} |" if j[key] is not None else f"| {name} | n/a | n/a |"
+    rows = [[name, f"{j[key]:.2f}", f"{j['std'][key]:.2f}"] if j[key] is not None else [name, "n/a", "n/a"]
             for key, (name, _) in CRITERIA.items()]
     failed = f" ({j['failed']} got no readable answer)" if j["failed"] else ""
     return ["## Human-likeness (LLM judge)", "",
             f"{j['model']} scored {j['judged']} of {j['n']} texts on a 1-5 scale{failed}.", "",
-            "| Criterion | Mean | Std |", "| --- | --- | --- |", *rows, "", f"![LLM judge scores]({j['figure']})"]
+            *table(["Criterion", "Mean", "Std"], rows), "", f"![LLM judge scores]({j['figure']})"]
 
 
 def main(argv: list[str] | None = None) -> int:

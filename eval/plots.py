@@ -12,13 +12,7 @@ import numpy as np  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from model.records import atomic_binary  # noqa: E402
-
-
-def save_png(fig, path: Path) -> None:
-    with atomic_binary(path) as out:
-        fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
+from common.files import write_png  # noqa: E402
 
 
 def tsne_png(path: Path, x: np.ndarray, codes: np.ndarray, names: list[str], seed: int = 0) -> None:
@@ -37,7 +31,7 @@ def tsne_png(path: Path, x: np.ndarray, codes: np.ndarray, names: list[str], see
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(markerscale=3, fontsize=8, loc="best")
-    save_png(fig, path)
+    write_png(path, fig)
 
 
 def confusion_png(path: Path, matrix: list[list[int]], names: list[str]) -> None:
@@ -53,4 +47,4 @@ def confusion_png(path: Path, matrix: list[list[int]], names: list[str]) -> None
         ax.text(j, i, str(m[i, j]), ha="center", va="center",
                 color="white" if m[i, j] > m.max() / 2 else "black", fontsize=8)
     ax.set_title("LightGBM confusion matrix (20 % hold-out)")
-    save_png(fig, path)
+    write_png(path, fig)

@@ -7,11 +7,8 @@ Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-V
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-
-import orjson
 
 from eval.classify import check_holdout, holdout, transfer
 from eval.data import check_classes, check_within, read_gold, read_jsonl
@@ -19,9 +16,10 @@ from eval.embed import DEFAULT_CACHE, Embedder
 from eval.judge import FIGURE, add_judge_options, report_entry, report_section, run_judge
 from eval.metrics import diversity, gold_similarity
 from eval.plots import confusion_png, tsne_png
-from model.errors import UsageError
-from model.markdown import table
-from model.records import atomic_binary
+from common.cli import Parser, run
+from common.errors import UsageError
+from common.files import write_json, write_text
+from common.markdown import table
 
 FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png"}
 
@@ -122,14 +120,12 @@ def render_markdown(report: dict) -> str:
 
 
 def write_report(report: dict, out_dir: Path) -> None:
-    with atomic_binary(out_dir / "report.json") as out:
-        out.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-    with atomic_binary(out_dir / "report.md") as out:
-        out.write(render_markdown(report).encode("utf-8"))
+    write_json(out_dir / "report.json", report)
+    write_text(out_dir / "report.md", render_markdown(report))
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
+def _parser() -> Parser:
+    p = Parser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
     p.add_argument("--gold", type=Path, help="gold directory with train.txt / test.txt (`text;label` lines)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
@@ -141,17 +137,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command: exit 0, or 2 with one `error:` line for bad input."""
+    return run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
-        report = build_report(args.data, args.out, args.gold, Embedder(args.cache_dir), seed=args.seed)
-        if judged is not None:
-            report["judge"] = report_entry(judged)
-            report["figures"]["judge"] = FIGURE
-        write_report(report, args.out)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
+    report = build_report(args.data, args.out, args.gold, Embedder(args.cache_dir), seed=args.seed)
+    if judged is not None:
+        report["judge"] = report_entry(judged)
+        report["figures"]["judge"] = FIGURE
+    write_report(report, args.out)
     print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'} and figures", file=sys.stderr)
     return 0
 

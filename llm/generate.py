@@ -8,31 +8,42 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import orjson
 from tqdm import tqdm
 
+from common.cli import Parser, Terminated, fraction, non_negative, open_fraction, positive_int, run
+from common.errors import UsageError
+from common.files import write_bytes
+from common.jsonl import Appender, recover
 from model.baselines import METHODS
-from model.cli import Parser, fraction, non_negative, open_fraction, positive_int, run
-from model.errors import UsageError
-from model.records import atomic_binary
 
-from .jsonl import Appender, check_resumable, recover
-from .pipeline import Settings, generate_texts
-from .session import add_client_options, connect
-from .shards import parse_endpoint
-from .stats import RunStats
+from .engine.resume import pending, resume
+from .engine.stats import RunStats, publish
+from .engine.texts import Settings, generate_texts
+from .scale.cli import main_ray
+from .scale.shards import parse_endpoint
+from .transport.session import add_client_options, connect
 
 AUDIT = 0.05  # default --audit
 
 
 def parse(argv: list[str] | None):
+    p = Parser(prog="python -m llm.generate", description=__doc__)
+    _what_options(p)
+    _connection_options(p)
+    _generation_options(p)
+    _run_options(p)
+    args = p.parse_args(argv)
+    _check_options(p, args)
+    return args
+
+
+def _what_options(p) -> None:
+    """What to generate, how many, from which persona model, and where to."""
     from model.emotions import DEFAULT, PRESETS
 
-    p = Parser(prog="python -m llm.generate", description=__doc__)
     p.add_argument("--mode", choices=("text", "dialogue"), default="text", help="short texts, or dialogues")
     p.add_argument("--n", type=positive_int, help="number of texts (text mode)")
     p.add_argument("--n-dialogues", type=positive_int, help="number of dialogues (dialogue mode)")
@@ -47,12 +58,19 @@ def parse(argv: list[str] | None):
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
     p.add_argument("--emotions", default=DEFAULT, help=f"preset ({', '.join(PRESETS)}) or comma-separated labels")
     p.add_argument("--seed", type=int, default=0, help="root seed of the persona model")
+
+
+def _connection_options(p) -> None:
     p.add_argument("--base-url", dest="endpoints", action="append", type=parse_endpoint, metavar="URL[=WEIGHT]",
                    help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: start the embedded "
                    "SmolLM2 llama.cpp server); with --ray repeatable, WEIGHT (default 1) scaling its share of "
                    "requests and its --rpm/--tpm/--concurrency")
     p.add_argument("--model", help="model name at --base-url (every endpoint serves it)")
     add_client_options(p)
+
+
+def _generation_options(p) -> None:
+    """The method, and how personas are validated and texts accepted."""
     p.add_argument("--method", default="personagen", choices=METHODS,
                    help="personagen, or a baseline of the paper's IV.D (see model/baselines.py)")
     p.add_argument("--threshold", type=int, choices=range(1, 6), metavar="{1..5}",
@@ -66,6 +84,10 @@ def parse(argv: list[str] | None):
     p.add_argument("--audit", type=fraction, metavar="A", help="with --trust-below: validate this fraction of the "
                    f"trusted personas anyway (chosen by hash; default {AUDIT})")
     p.add_argument("--no-label-leak", action="store_true", help="regenerate texts that name their emotion")
+
+
+def _run_options(p) -> None:
+    """The request cache, the terminal, and Ray."""
     p.add_argument("--cache", help="request cache (default: OUT.cache.sqlite)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stderr")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
@@ -73,7 +95,10 @@ def parse(argv: list[str] | None):
                    "none: a new local instance) and merge them into OUT")
     p.add_argument("--shards", type=positive_int, help="with --ray: id-range shards (default: max(CPUs, n/50000))")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="with --ray: format of OUT")
-    args = p.parse_args(argv)
+
+
+def _check_options(p, args) -> None:
+    """The combinations of options that do not go together (one `error:` line each); sets `args.base_url`."""
     if args.mode == "text" and (args.n is None or args.n_dialogues is not None):
         p.error("text mode needs --n (and no --n-dialogues)")
     if args.mode == "dialogue" and (args.n_dialogues is None or args.n is not None or args.ray is not None
@@ -92,7 +117,6 @@ def parse(argv: list[str] | None):
         p.error("--trust-below skips validation: it needs text mode, --method personagen and no --no-validate")
     if (args.base_url is None) != (args.model is None):
         p.error("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
-    return args
 
 
 def settings_for(profile, args) -> Settings:
@@ -119,14 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     if out.is_dir() or not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: {'it is a directory' if out.is_dir() else 'no such directory'}")
 
+    from model.compilation import enable_compilation_cache
+
+    enable_compilation_cache()
+    return (_main_dialogue if args.mode == "dialogue" else _main_text)(args, out)
+
+
+def _main_text(args, out: Path) -> int:
+    """Text mode: personas from the profile through validation and generation; on Ray with --ray."""
     from model.baselines import persona_profile
     from model.emotions import resolve_emotions
     from model.profile import load_profile
-    from model.sample import enable_compilation_cache
 
-    enable_compilation_cache()
-    if args.mode == "dialogue":
-        return _main_dialogue(args, out)
     emotions = resolve_emotions(args.emotions)
     profile = persona_profile(load_profile(args.profile, args.domain), args.method)
     if args.trust_below is not None and profile.plausibility is None:
@@ -134,8 +162,6 @@ def main(argv: list[str] | None = None) -> int:
                          "none; `python -m model.priors learn` writes one)")
     settings = settings_for(profile, args)
     if args.ray is not None:
-        from .distributed import main_ray
-
         return main_ray(args, out, emotions, settings)
     todo, done, redraw = resume(profile, range(args.n), args.seed, emotions, out)
     if other := {r.get("method") for r in done.values()} - {args.method}:
@@ -147,31 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args, out, out, produce, args.n, args.n - len(todo), "text")
 
 
-def resume(profile, ids, seed: int, emotions: list[str], path: Path) -> tuple[list[dict], dict[int, dict], Callable]:
-    """The slots of `ids` still to do given the results file `path` (whose finished lines must belong to this run),
-    the finished results by id, and the redraw for rejected personas, its sampler compiled now rather than in the
-    middle of the event loop."""
-    from model.records import sample_records
-
-    records = sample_records(profile, ids, seed, emotions)
-    done = recover(path)
-    check_resumable(records, done, path)
-
-    def redraw(record: dict, attempt: int) -> dict:
-        return sample_records(profile, [record["id"]], seed, emotions, attempt=attempt)[0]
-
-    todo = [r for r in records if r["id"] not in done]
-    if todo:
-        redraw(todo[0], 1)
-    return todo, done, redraw
-
-
 def _main_dialogue(args, out: Path) -> int:
     """Dialogue mode: sample dialogues from the fitted chain, write them through the engine."""
     from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
+    from model.dialogue.corpus import meld_csv
     from model.profile import load_profile
 
-    from .dialogue import DialogueSettings, generate_dialogues, meld_csv
+    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues
 
     chain_path = Path(args.chain) if args.chain else CHAINS_DIR / f"{args.benchmark}.json"
     if not args.chain and not chain_path.is_file():
@@ -183,9 +191,7 @@ def _main_dialogue(args, out: Path) -> int:
     profile = load_profile(args.profile, args.domain or "conversation")
     results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
     dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
-    done = recover(results)
-    check_resumable(dialogues, done, results, fields=("profile", "domain", "seed", "benchmark", "labels"))
-    todo = [d for d in dialogues if d["id"] not in done]
+    todo, _ = pending(dialogues, results, MATCHING)
     settings = DialogueSettings(labels=profile.labels, temperature=args.temperature)
 
     def redraw(dialogue: dict, attempt: int) -> dict:
@@ -197,21 +203,20 @@ def _main_dialogue(args, out: Path) -> int:
 
     code = _run(args, out, results, produce, args.n_dialogues, len(dialogues) - len(todo), "dialogue")
     if out != results and code == 0:
-        with atomic_binary(out) as f:
-            f.write(meld_csv(list(recover(results).values())))
+        write_bytes(out, meld_csv(list(recover(results).values())))
     return code
 
 
 def _run(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str) -> int:
     try:
         return asyncio.run(_generate(args, out, results, produce, total, resumed, unit))
-    except asyncio.CancelledError:  # SIGTERM
-        raise KeyboardInterrupt from None
+    except asyncio.CancelledError:  # SIGTERM (the event loop's handler cancels the run)
+        raise Terminated from None
 
 
 async def _generate(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str) -> int:
-    """Drive `produce(client, stats)` (an async iterator of results) into the append-only `results` file, with a
-    progress bar; write the summary beside `out`."""
+    """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
+    llm.engine.runner) into the append-only `results` file, with a progress bar; write the summary beside `out`."""
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     stats = RunStats(resumed=resumed)
     async with AsyncExitStack() as stack:
@@ -220,16 +225,11 @@ async def _generate(args, out: Path, results: Path, produce, total: int, resumed
         bar = stack.enter_context(tqdm(total=total, initial=resumed, unit=unit,
                                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
         async for result in produce(client, stats):
-            client.cache.flush()  # the responses behind a result are on disk before its line (see llm.cache)
             writer.write(result)
             bar.update()
             s = client.stats
             bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    summary = stats.summary(client.stats)
-    with atomic_binary(f"{out}.summary.json") as f:
-        f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    if not args.quiet:
-        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode(), file=sys.stderr)
+    publish(stats.summary(client.stats), out, args.quiet)
     if stats.failures:
         print(f"error: {len(stats.failures)} of {total} {unit}s failed (see {out}.summary.json); "
               "rerun the same command to retry them", file=sys.stderr)

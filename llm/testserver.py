@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import hashlib
 import math
 import os
 import random
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import orjson
 from aiohttp import web
+
+from common.hashing import canonical, hexdigest, unit_interval
 
 _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
@@ -66,8 +67,7 @@ class Faults:
 
 
 def _fraction(*parts) -> float:
-    digest = hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return unit_interval(canonical(parts).decode())
 
 
 def max_in_window(events: list[tuple[float, int]], window: float) -> int:
@@ -225,7 +225,7 @@ class FaultServer:
         if fault == "garbled":
             content = "Sure! Here is my answer: natural"
         self.record.served.append((now, total, kind))
-        self.record.completed[hashlib.sha256(raw).hexdigest()] += 1
+        self.record.completed[hexdigest(raw)] += 1
         return web.json_response(
             {
                 "id": "chatcmpl-test",

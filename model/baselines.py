@@ -11,7 +11,7 @@
   thresholds on LLM outputs"): the same random personas, no validation, and a threshold on the generated texts.
   The paper gives neither the filter nor the threshold; we read it as the LLM rating, 1-5, how well a text
   expresses its target emotion, texts under the threshold (default 3) being regenerated
-  (`llm.pipeline.Settings.min_score`, `llm.generate --threshold`).
+  (`llm.engine.texts.Settings.min_score`, `llm.generate --threshold`).
 
 All three use the same generation prompt, so the methods differ only in how personas are built and filtered.
 A baseline profile is an ordinary compiled `Profile`, so `model.records.sample_records` (and the exact analysis)
@@ -24,8 +24,8 @@ import dataclasses
 
 import numpy as np
 
-from model.errors import UsageError
-from model.profile import Profile
+from common.errors import UsageError
+from model.compiled import Profile
 
 METHODS = ("personagen", "attrprompt", "priorwork")
 

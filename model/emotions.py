@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from model.errors import UsageError
+from common.errors import UsageError
 
 PRESETS: dict[str, dict] = orjson.loads((Path(__file__).parent / "emotions.json").read_bytes())
 DEFAULT = "paper"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import opt_einsum
 
-from model.profile import Profile
+from model.compiled import Profile
 
 Factor = tuple[Sequence[str], np.ndarray]  # (attribute names, non-negative array [K_name0, K_name1, ...])
 

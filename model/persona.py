@@ -17,8 +17,8 @@ import numpyro
 from jax.extend.random import threefry_2x32
 from numpyro.primitives import Messenger
 
+from model.compiled import Profile, log_probs
 from model.distributions import TableCategorical, cdf_table
-from model.profile import Profile, log_probs
 
 CHUNK = 1 << 18  # personas per jitted call: bounds memory and the number of compiled shapes
 MIN_BUCKET = 1 << 10

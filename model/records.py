@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import sys
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import orjson
 
+from common.files import atomic_binary
+from common.schema import STAGES, flatten, stage_key
+from model.compiled import Profile
 from model.emotions import assign, resolve_emotions
-from model.errors import UsageError
 from model.persona import sample_codes
-from model.profile import STAGES, Profile
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -35,7 +32,7 @@ def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed:
     for r, i in enumerate(np.asarray(ids).tolist()):
         rec = {"id": i, "seed": seed, "attempt": attempt, "profile": profile.name, "domain": domain}
         for s in STAGES:
-            rec[f"stage{s}"] = {name: labels[name][r] for name in stage_names[s]}
+            rec[stage_key(s)] = {name: labels[name][r] for name in stage_names[s]}
         rec["emotion"] = emotion_labels[r]
         rec["log_prob"] = round(float(log_prob[r]), 4)
         if risk is not None:
@@ -45,7 +42,7 @@ def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed:
 
 
 def _risk(profile: Profile, codes: np.ndarray) -> list[float] | None:
-    """Per row, the profile's attributable risk r(x) (`model.profile.Plausibility`); None without a section."""
+    """Per row, the profile's attributable risk r(x) (`model.compiled.Plausibility`); None without a section."""
     if profile.plausibility is None:
         return None
     return profile.plausibility.risk({name: codes[:, j] for j, name in enumerate(profile.order)}).tolist()
@@ -58,14 +55,6 @@ def sample_records(profile: Profile, ids, seed: int = 0, emotions: list[str] | N
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     codes, log_prob = sample_codes(profile, ids, seed, attempt)
     return decode(profile, ids, codes, log_prob, seed, attempt, emotions)
-
-
-def flatten(record: dict) -> dict:
-    """A record with its stage groups spread into top-level columns (for CSV)."""
-    flat = {k: v for k, v in record.items() if not k.startswith("stage")}
-    for s in STAGES:
-        flat.update(record.get(f"stage{s}", {}))
-    return flat
 
 
 def _jsonl(records: Iterable[dict], out) -> None:
@@ -83,34 +72,6 @@ def _csv(records: Iterable[dict], out) -> None:
             writer.writeheader()
         writer.writerow(flat)
     text.detach()
-
-
-@contextmanager
-def atomic_binary(path: str | Path | None) -> Iterator:
-    """A binary file object that becomes `path` only if the block finishes (temp file + fsync + os.replace);
-    stdout when path is None."""
-    if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"output path {path} is a directory")
-    if not path.parent.is_dir():
-        raise UsageError(f"output directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 is for the temp file, not for the result
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write(records: Iterable[dict], path: str | Path | None, fmt: str = "jsonl") -> None:

@@ -1,16 +1,15 @@
 """`python -m model.sample --n 3500`: sample personas + scenarios + balanced emotions to JSONL or CSV."""
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
-from model.cli import Parser, positive_int, run
+from common.cli import Parser, positive_int, run
+from model.compilation import enable_compilation_cache
 from model.records import FORMATS
 
-CACHE_DIR = Path(os.environ.get("PERSONAGEN_CACHE", Path.home() / ".cache" / "personagen"))
 WRITE_CHUNK = 1 << 18
 
 
@@ -35,13 +34,6 @@ def parse(argv: list[str] | None):
     if args.format == "parquet" and not args.out:
         p.error("--format parquet needs --out FILE")
     return args
-
-
-def enable_compilation_cache() -> None:
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from llm import Client, RunStats, Settings, generate_texts
 from llm.generate import main
 from llm.testserver import FaultServer, Faults, fetch, spawned
 from model.baselines import persona_profile, uniform_independent
-from model.cli import run
+from common.cli import run
 from model.profile import load_profile
 from model.records import sample_records
 

@@ -4,7 +4,7 @@ import csv
 import orjson
 import pytest
 
-from model.cli import run
+from common.cli import run
 from model.dialogue import load_chain, main
 
 

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import f1_score
 
 from eval.erc import f1_scores, features, main, permutation_test, subsample
-from model.cli import run
-from model.dialogue import benchmark_labels, read_split
+from common.cli import run
+from model.dialogue.corpus import benchmark_labels, read_split
 
 MELD = benchmark_labels("meld")
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from eval.classify import check_holdout, holdout, transfer
-from model.errors import UsageError
+from common.errors import UsageError
 
 NAMES = ["joy", "fear", "anger"]
 

@@ -2,7 +2,7 @@
 import pytest
 
 from eval.data import check_classes, check_within, read_gold, read_jsonl
-from model.errors import UsageError
+from common.errors import UsageError
 
 
 def write(path, text):

@@ -5,7 +5,7 @@ import pytest
 from eval.judge import CRITERIA, judge_texts, main, report_entry, report_section, summarize
 from llm import Client
 from llm.testserver import FaultServer, Faults, fetch, spawned
-from model.cli import run
+from common.cli import run
 
 EMOTIONS = ["joy", "anger", "fear"]
 

@@ -1,7 +1,7 @@
 """Defensive parsing of answers and the post-checks on generated texts."""
 import pytest
 
-from llm.answers import parse_label, parse_scores, parse_text, sentence_count, text_problem
+from llm.engine.answers import parse_label, parse_scores, parse_text, sentence_count, text_problem
 
 
 @pytest.mark.parametrize(

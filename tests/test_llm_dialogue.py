@@ -6,11 +6,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from llm.dialogue import check, speaker_name
+from llm.engine.dialogue import check
 from llm.generate import main
 from llm.testserver import Faults, fetch, spawned
-from model.cli import run
+from common.cli import run
 from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
+from model.dialogue.corpus import speaker_name
 from model.profile import load_profile
 
 FAULTS = Faults(p500=0.05, wrong_turns=0.3, latency=(0.0, 0.02), seed=3)

@@ -14,12 +14,15 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from llm.distributed import Budget, job_for, run_local
+from common.schema import parquet_rows
+from llm.scale.budget import Budget
+from llm.scale.cli import job_for
+from llm.scale.runner import run_local
 from llm.generate import main, parse, settings_for
-from llm.pool import Pool
-from llm.shards import Endpoint, Shard, combine, merge_jsonl, parquet_rows, parse_endpoint, shard_dir, split
+from llm.scale.shards import Endpoint, Shard, combine, merge_jsonl, parse_endpoint, shard_dir, split
 from llm.testserver import Faults, fetch, spawned
-from model.cli import run
+from llm.transport.pool import Pool
+from common.cli import run
 from model.emotions import resolve_emotions
 from model.profile import load_profile
 
@@ -181,7 +184,7 @@ def test_ray_cli_two_endpoints_jsonl_and_parquet_equal_the_single_process_run(tm
 
 
 def test_ray_global_budget_keeps_each_endpoint_under_its_limits(tmp_path, ray_instance):
-    from llm.distributed import run_ray
+    from llm.scale.runner import run_ray
 
     # scaled time: a 1 s "minute". a: 12 requests/s, b (weight 2): 24/s; each server answers 429 past its limit.
     # Two shards run at once, each alone able to fill an endpoint's limit: only a shared budget keeps the sum under.
@@ -233,7 +236,7 @@ def _ray_workers_running(task: str) -> list[int]:
 
 @pytest.mark.timeout(180)
 def test_ray_a_killed_worker_is_retried_and_resumes_without_loss_or_duplicate(tmp_path, single, ray_instance):
-    from llm.distributed import run_ray
+    from llm.scale.runner import run_ray
 
     out = tmp_path / "out.jsonl"
     slow = dataclasses.replace(FAULTS, latency=(0.05, 0.15))

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from llm.embedded import GGUF, MODEL
+from llm.transport.embedded import GGUF, MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,

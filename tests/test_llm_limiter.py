@@ -1,13 +1,15 @@
 """The limiter alone, on a virtual clock: limits hold in every window, whatever the load and the 429s."""
 import asyncio
+import pickle
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm.limiter import Limiter
+from llm.transport.limiter import Limiter, LimitError
+from llm.transport.session import flag_words
 from llm.testserver import max_in_window
-from model.errors import UsageError
+from common.errors import UsageError
 
 
 class VirtualClock:
@@ -130,11 +132,26 @@ async def test_the_concurrency_cap_holds_requests_back():
 
 
 async def test_a_request_larger_than_the_tpm_is_a_usage_error():
-    with pytest.raises(UsageError, match="--tpm is 100"):
+    with pytest.raises(LimitError, match="tpm is 100"):  # a ValueError without flag words (a library error) ...
         async with Limiter(tpm=100).admit(101):
             pass
 
 
 def test_limits_must_be_positive():
-    with pytest.raises(UsageError, match="--rpm must be at least 1"):
+    with pytest.raises(ValueError, match="rpm must be at least 1"):
         Limiter(rpm=0)
+
+
+async def test_a_command_line_words_limit_errors_with_their_flags():  # ... that a command line words as before
+    with pytest.raises(UsageError, match="^one request may use 101 tokens but --tpm is 100$"):
+        with flag_words():
+            async with Limiter(tpm=100).admit(101):
+                pass
+    with pytest.raises(UsageError, match="^--concurrency must be at least 1, got 0$"):
+        with flag_words():
+            Limiter(concurrency=0)
+
+
+def test_a_limit_error_survives_pickling():  # it crosses from a Ray shard task to the driver
+    error = pickle.loads(pickle.dumps(LimitError("tpm", "{name} is {tpm}", {"tpm": 5})))
+    assert str(error) == "tpm is 5" and error.worded("--tpm") == "--tpm is 5" and error.limit == "tpm"

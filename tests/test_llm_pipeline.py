@@ -6,7 +6,7 @@ import pytest
 
 from llm import Client, Limiter, RunStats, Settings, generate_texts
 from llm.testserver import FaultServer, Faults, max_in_window
-from model.errors import UsageError
+from common.errors import UsageError
 
 EMOTIONS = ["joy", "anger", "sadness", "pleasure", "surprise", "fear", "neutral"]
 

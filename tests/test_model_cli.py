@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from model.cli import run
+from common.cli import run
 from model.sample import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_module_entry_point_is_byte_identical_across_runs(tmp_path):
 def test_parquet_holds_the_same_records_as_jsonl(tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    from model.records import flatten
+    from common.schema import flatten
 
     for domain in (["--domain", "sns"], []):
         code, out, _ = sample(["--n", "300", "--seed", "4"] + domain, capsys)

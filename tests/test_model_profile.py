@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.errors import UsageError
+from common.errors import UsageError
 from model.exact import joint, marginals
 from model.profile import compile_profile, load_profile
 

@@ -10,12 +10,12 @@ import orjson
 import pytest
 
 from llm import RunStats, Settings, generate_texts
-from llm.client import Client, ClientStats
-from llm.pipeline import uniform
+from llm.engine.texts import uniform
 from llm.testserver import FaultServer, Faults
-from model.errors import UsageError
-from model.plausibility import read_records
-from model.priors_simulate import Validator
+from llm.transport.client import Client, ClientStats
+from common.errors import UsageError
+from model.priors.learn import read_records
+from model.priors.simulate import Validator
 from model.profile import compile_profile
 from model.records import sample_records
 
@@ -170,7 +170,7 @@ def _generate_argv(out, url="http://127.0.0.1:9/v1", n=3, *extra):
 ])
 def test_bad_trust_flags_are_one_line_exit_2_and_no_output(args, message, tmp_path, capsys):
     from llm.generate import main
-    from model.cli import run
+    from common.cli import run
 
     code = run(main, _generate_argv(tmp_path / "out.jsonl", "http://127.0.0.1:9/v1", 3, *args))
     err = capsys.readouterr().err
@@ -181,7 +181,7 @@ def test_bad_trust_flags_are_one_line_exit_2_and_no_output(args, message, tmp_pa
 def test_a_trusting_run_resumed_after_a_torn_line_equals_an_uninterrupted_one(tmp_path):
     from llm.generate import main
     from llm.testserver import spawned
-    from model.cli import run
+    from common.cli import run
     from model.profile import PROFILES_DIR
 
     profile = tmp_path / "jp_learned.json"

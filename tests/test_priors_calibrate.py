@@ -5,13 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.calibrate import calibrate_profile
-from model.cli import run
+from common.cli import run
 from model.exact import marginals
 from model.persona import sample_codes
 from model.priors import main
-from model.priors_io import load, targets, tv
+from model.priors.calibrate import calibrate_profile
+from model.priors.targets import targets, tv
 from model.profile import load_profile
+from model.profile import load_with_data as load
 
 TOY = str(Path(__file__).parent / "profiles" / "toy.json")
 

@@ -6,13 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cli import run
+from common.cli import run
 from model.exact import contract, entropy, marginals, power_sum
 from model.priors import main
-from model.priors_io import load, targets, tv
-from model.priors_report import joint_table, removed_mass, total_removed
+from model.priors.joint import joint_table
+from model.priors.report import removed_mass, total_removed
+from model.priors.sensitivity import expected_distinct, sweep, tempered
+from model.priors.targets import targets, tv
 from model.profile import load_profile
-from model.sensitivity import expected_distinct, sweep, tempered
+from model.profile import load_with_data as load
 
 TOY = str(Path(__file__).parent / "profiles" / "toy.json")
 

@@ -7,13 +7,13 @@ import numpy as np
 import orjson
 import pytest
 
-from model.cli import run
+from common.cli import run
 from model.exact import contract
-from model.plausibility import read_records, refactor
 from model.priors import main
-from model.priors_io import tv
-from model.priors_simulate import Validator
-from model.errors import UsageError
+from model.priors.learn import read_records, refactor
+from model.priors.simulate import Validator
+from model.priors.targets import tv
+from common.errors import UsageError
 from model.profile import compile_profile, load_profile
 from model.records import sample_records
 

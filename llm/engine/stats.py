@@ -1,0 +1,55 @@
+"""Run counters and the end-of-run summary, written and shown in one place (`publish`)."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from common.files import json_bytes, write_json
+from common.schema import ACCEPTED, STAGES, stage_key
+from llm.transport.protocols import ClientStats
+
+
+@dataclass
+class RunStats:
+    started: float = field(default_factory=time.monotonic)
+    verdicts: dict[int, Counter] = field(default_factory=lambda: {k: Counter() for k in STAGES})
+    texts: Counter = field(default_factory=Counter)  # "accepted", "unparseable" or why it was rejected
+    redraws: int = 0
+    skipped: int = 0  # personas accepted without validation (trust policy)
+    audited: int = 0  # personas the trust policy would have skipped, validated anyway
+    dropped: int = 0  # skipped personas dropped unasked at the validator's baseline rate (in `skipped` too)
+    done: int = 0
+    resumed: int = 0  # already in the output before this run
+    failures: dict[int, str] = field(default_factory=dict)  # slot id -> why it has no text
+
+    def summary(self, client: ClientStats) -> dict:
+        validation = {}
+        for stage, counts in self.verdicts.items():
+            checked = sum(counts.values())
+            if checked:
+                accepted = sum(counts[label] for label in ACCEPTED)
+                validation[stage_key(stage)] = {**counts, "acceptance_rate": round(accepted / checked, 4)}
+        return {
+            "texts": self.done,
+            "resumed": self.resumed,
+            "failed": len(self.failures),
+            "failures": {str(k): v for k, v in sorted(self.failures.items())},
+            "persona_redraws": self.redraws,
+            "validation": validation,
+            "validation_skipped": self.skipped,
+            "validation_audited": self.audited,
+            "trusted_dropped": self.dropped,
+            "generation": dict(self.texts),
+            **asdict(client),
+            "wall_s": round(time.monotonic() - self.started, 3),
+        }
+
+
+def publish(summary: dict, out: str | Path, quiet: bool) -> None:
+    """A run's summary (text, dialogue or Ray run) to OUT.summary.json and, unless `quiet`, to stderr."""
+    write_json(f"{out}.summary.json", summary)
+    if not quiet:
+        sys.stderr.write(json_bytes(summary).decode())

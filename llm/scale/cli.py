@@ -1,0 +1,104 @@
+"""`python -m llm.generate ... --ray [ADDRESS]`: the command line of a Ray run (see llm.scale.runner)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from common.errors import UsageError
+from llm.engine.stats import publish
+from llm.engine.texts import Settings
+from llm.transport.client import Client
+from llm.transport.session import flag_words
+
+from .runner import Job, run_ray
+from .shards import Shard, combine, merge, shard_dir, split
+
+# Ray's switch for "single machine, loopback addresses only" (named for macOS/Windows, honoured everywhere)
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+SHARD_SIZE = 50_000  # default: at least ceil(n / SHARD_SIZE) shards, so a shard's merge fits in memory
+
+
+def job_for(args, out: Path, emotions: list[str], settings: Settings) -> Job:
+    """The Job of `python -m llm.generate` arguments (see `llm.generate.parse` and `settings_for`)."""
+    return Job(
+        directory=str(shard_dir(out)), endpoints=tuple(args.endpoints), model=args.model, profile=args.profile,
+        domain=args.domain, emotions=tuple(emotions), seed=args.seed, settings=settings,
+        api_key=os.environ.get(args.api_key_env), dialect=args.dialect, rpm=args.rpm, tpm=args.tpm,
+        concurrency=args.concurrency or 16, timeout=args.timeout, max_attempts=args.max_attempts,
+    )
+
+
+def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
+    """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet)."""
+    ray = _import_ray(args)
+    directory = shard_dir(out)
+    if not args.endpoints:
+        raise UsageError("--ray needs --base-url and --model: the embedded server serves one machine; start an "
+                         "OpenAI-compatible server (vLLM, llama.cpp) per node and pass each with --base-url")
+    if args.cache:
+        raise UsageError(f"with --ray the request caches are per shard, under {directory}; leave out --cache")
+    if out.exists() and not directory.is_dir():
+        raise UsageError(f"{out} exists and is not the output of a --ray run; give another --out")
+    job = job_for(args, out, emotions, settings)
+    asyncio.run(_check(job))  # unreachable endpoint, refused key, unknown model: one line, before any worker
+    started = _connect(ray, args)
+    t0 = time.monotonic()
+    try:
+        with flag_words():
+            shards, summaries, errors = _run(ray, args, job)
+    finally:
+        if started:
+            ray.shutdown()
+    written = merge(shards, directory, out, args.format)
+    summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
+               "wall_s": round(time.monotonic() - t0, 3)}
+    publish(summary, out, args.quiet)
+    if written < args.n:
+        print(f"error: {args.n - written} of {args.n} texts missing ({summary['failed']} failed slots, "
+              f"{len(errors)} failed shards; see {out}.summary.json); rerun the same command to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _import_ray(args):
+    if not args.ray:  # a new local instance: keep every Ray service on loopback (read when Ray is imported)
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--ray needs Ray: pip install 'personagen[ray]'") from None
+    return ray
+
+
+def _connect(ray, args) -> bool:
+    """Connect to the cluster of `args.ray` (a new local instance for none) unless this process already is;
+    whether it connected."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=args.ray or "local", include_dashboard=False, log_to_driver=not args.quiet,
+                 logging_level=logging.WARNING)
+    return started
+
+
+def _run(ray, args, job: Job) -> tuple[list[Shard], list[dict], dict[str, str]]:
+    """The run's shards, their summaries and the failed shards' errors, with a progress bar."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    shards = split(args.n, args.shards or max(cpus, math.ceil(args.n / SHARD_SIZE)))
+    with tqdm(total=args.n, unit="text", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
+        summaries, errors = run_ray(job, shards, on_progress=bar.update)
+    return shards, summaries, errors
+
+
+async def _check(job: Job) -> None:
+    for e in job.endpoints:
+        async with Client(e.url, job.model, api_key=job.api_key, dialect=job.dialect):
+            pass

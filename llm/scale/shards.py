@@ -1,0 +1,166 @@
+"""Sharding a run by index range, and merging the shards back: pure functions, no Ray.
+
+Record i is a pure function of (seed, i, attempt) and a rejected persona's replacement uses attempt + 1, + 2, ...
+of the same slot, so any split of `range(n)` into shards yields, merged, the records of one unsplit run.
+A shard is a half-open id range `[start, stop)`; its results go to one append-only JSONL file named by that range.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from common.files import atomic_binary
+from common.jsonl import recover
+from common.schema import ACCEPTED, arrow_type, parquet_rows
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One OpenAI-compatible base URL and its weight: its share of the traffic, and the factor on its limits."""
+
+    url: str
+    weight: float = 1.0
+
+    def scaled(self, limit: int | None) -> int | None:
+        return None if limit is None else max(1, round(limit * self.weight))
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """'http://host:8000/v1' or 'http://host:8000/v1=2' (weight 2: twice the traffic and twice the limits)."""
+    url, sep, weight = text.rpartition("=")
+    if sep and url:
+        try:
+            w = float(weight)
+        except ValueError:
+            w = float("nan")
+        if not (w > 0 and math.isfinite(w)):
+            raise argparse.ArgumentTypeError(f"expected URL or URL=WEIGHT with a weight > 0, got {text!r}")
+        return Endpoint(url, w)
+    return Endpoint(text)
+
+
+@dataclass(frozen=True)
+class Shard:
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.start:010d}-{self.stop:010d}"
+
+    def path(self, directory: str | Path, suffix: str = ".jsonl") -> Path:
+        return Path(directory) / f"{self.name}{suffix}"
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def split(n: int, k: int) -> list[Shard]:
+    """`range(n)` cut into min(k, n) contiguous shards whose sizes differ by at most one."""
+    k = max(1, min(k, n))
+    bounds = [n * j // k for j in range(k + 1)]
+    return [Shard(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def shard_dir(out: str | Path) -> Path:
+    return Path(f"{out}.shards")
+
+
+def shard_records(shard: Shard, directory: str | Path) -> list[dict]:
+    """A shard's finished results in id order: one per id (a resumed shard never writes an id twice, but a
+    duplicate would be dropped here, the last one kept), ids outside the shard ignored."""
+    found = recover(shard.path(directory))
+    return [found[i] for i in sorted(found) if shard.start <= i < shard.stop]
+
+
+def merge_jsonl(shards: Iterable[Shard], directory: str | Path, out: str | Path) -> int:
+    """Write the shards' results as one JSONL in record order (atomically); returns the number of records.
+    Memory holds one shard at a time."""
+    count = 0
+    with atomic_binary(out) as f:
+        for shard in shards:
+            for rec in shard_records(shard, directory):
+                f.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+                count += 1
+    return count
+
+
+def merge_parquet(shards: Iterable[Shard], directory: str | Path, out: str | Path, row_group: int = 65536) -> int:
+    """Write the shards' results as one parquet file in record order (atomically), one column per attribute;
+    `validation`, `prompt` and `usage` are JSON strings. Memory holds one shard at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count, schema, writer = 0, None, None
+    with atomic_binary(out) as f:
+        for shard in shards:
+            rows = parquet_rows(shard_records(shard, directory))
+            if not rows:
+                continue
+            if schema is None:  # columns in first-seen order, each typed by its first non-null value
+                types: dict = {}
+                for row in rows:
+                    for k, v in row.items():
+                        if types.get(k) is None:
+                            types[k] = None if v is None else arrow_type(v)
+                schema = pa.schema([(k, t or pa.string()) for k, t in types.items()])
+                writer = pq.ParquetWriter(f, schema, compression="zstd")
+            for start in range(0, len(rows), row_group):
+                writer.write_table(pa.Table.from_pylist(rows[start:start + row_group], schema=schema))
+            count += len(rows)
+        if writer is not None:
+            writer.close()
+        elif schema is None:  # nothing finished: an empty file with just an id column
+            pq.write_table(pa.table({"id": pa.array([], pa.int64())}), f)
+    return count
+
+
+def merge(shards: list[Shard], directory: str | Path, out: str | Path, fmt: str = "jsonl") -> int:
+    return (merge_parquet if fmt == "parquet" else merge_jsonl)(shards, directory, out)
+
+
+def progress(shards: Iterable[Shard], directory: str | Path, offsets: dict[Shard, int]) -> int:
+    """Lines appended to the shards' files since the offsets last seen (updated in place): a cheap progress count."""
+    new = 0
+    for shard in shards:
+        path = shard.path(directory)
+        try:
+            with open(path, "rb") as f:
+                f.seek(offsets.get(shard, 0))
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        end = data.rfind(b"\n") + 1
+        offsets[shard] = offsets.get(shard, 0) + end
+        new += data.count(b"\n", 0, end)
+    return new
+
+
+def _add(total: dict, part: Mapping) -> None:
+    for key, value in part.items():
+        if isinstance(value, Mapping):
+            _add(total.setdefault(key, {}), value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("acceptance_rate",
+                                                                                              "wall_s"):
+            total[key] = total.get(key, 0) + value
+
+
+def combine(summaries: Iterable[Mapping]) -> dict:
+    """Sum shard summaries (`RunStats.summary`): counters add up, failures are merged, rates are recomputed."""
+    total: dict = {}
+    failures: dict = {}
+    for s in summaries:
+        failures.update(s.get("failures", {}))
+        _add(total, {k: v for k, v in s.items() if k != "failures"})
+    total["failures"] = dict(sorted(failures.items(), key=lambda kv: int(kv[0])))
+    total["failed"] = len(failures)
+    for counts in total.get("validation", {}).values():
+        checked = sum(counts.values())
+        if checked:
+            counts["acceptance_rate"] = round(sum(counts.get(label, 0) for label in ACCEPTED) / checked, 4)
+    return total

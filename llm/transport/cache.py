@@ -1,0 +1,101 @@
+"""Durable request cache: one SQLite table in WAL mode, keyed by a hash of the full request
+(`common.hashing.content_hash` of the request and its scope, see `Client`)."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import orjson
+
+
+def _digest(key: str) -> bytes:
+    """A key as kept in memory: a hex digest as its 32 bytes, anything else as UTF-8."""
+    try:
+        return bytes.fromhex(key)
+    except ValueError:
+        return key.encode()
+
+
+class Cache:
+    """Completed responses by request key. `Cache(":memory:")` for a throwaway one.
+
+    The file is opened on first use, so a run that fails its checks leaves nothing behind. WAL mode
+    with synchronous=NORMAL survives a killed process (not a power cut).
+
+    Writes are batched: `put` keeps the response in memory (where `get` finds it at once) and, inside a
+    running event loop, schedules one commit of everything put during this loop iteration; outside one it
+    commits at once. `flush` commits now: whoever makes a result durable elsewhere (the JSONL appender)
+    flushes first, so a response is on disk before anything that depends on it (see llm.engine.runner).
+    The keys in the file are read once when it is opened, so a miss costs no query; a cache file is meant for
+    one process at a time (responses another process adds meanwhile are not seen: they are asked for again).
+    """
+
+    def __init__(self, path: str | Path = ":memory:"):
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+        self._pending: dict[str, bytes] = {}  # put, not yet committed
+        self._known: set[bytes] = set()  # keys in the table (as digests), read when the file is opened
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response BLOB NOT NULL)")
+            self._known = {_digest(k) for (k,) in self._conn.execute("SELECT key FROM responses")}
+        return self._conn
+
+    def get(self, key: str) -> dict | None:
+        raw = self._pending.get(key)
+        if raw is None:
+            db = self._db
+            if _digest(key) not in self._known:  # a miss costs no query (and no WAL read lock)
+                return None
+            row = db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            raw = row[0]
+        return orjson.loads(raw)
+
+    def put(self, key: str, response: dict) -> None:
+        self._pending[key] = orjson.dumps(response)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._scheduled is not loop:
+            self._scheduled = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Commit every pending response, in one transaction."""
+        self._scheduled = None
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        db = self._db
+        self._known.update(map(_digest, pending))
+        try:
+            if len(pending) == 1:  # autocommit: one statement, one transaction
+                db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", next(iter(pending.items())))
+            else:
+                with db:  # python's sqlite3 wraps this in BEGIN ... COMMIT (ROLLBACK on error)
+                    db.execute("BEGIN")
+                    db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)", pending.items())
+        except BaseException:
+            self._pending = {**pending, **self._pending}
+            raise
+
+    def __len__(self) -> int:
+        self.flush()
+        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

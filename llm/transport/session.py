@@ -1,0 +1,74 @@
+"""The LLM connection of a command line (`llm.generate`, `eval.judge`): the options they share, the checked
+`Client` those options describe (on the embedded SmolLM2 server when there is no --base-url), and the wording of
+library errors in the options' own words."""
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
+
+from common.cli import non_negative, positive_int
+from common.errors import UsageError
+
+from .cache import Cache
+from .client import Client
+from .dialects import DIALECTS
+from .limiter import Limiter, LimitError
+
+
+def add_client_options(p) -> None:
+    """Everything about the connection but --base-url and --model (which each command words its own way)."""
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
+    p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
+    p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
+    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 2 embedded)")
+    p.add_argument("--timeout", type=non_negative, default=60.0, help="seconds per request")
+    p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
+
+
+@contextmanager
+def flag_words() -> Iterator[None]:
+    """A `LimitError` raised inside the block becomes a UsageError naming the limit by its flag (--rpm, --tpm,
+    --concurrency): "one request may use 308 tokens but --tpm is 100"."""
+    try:
+        yield
+    except LimitError as exc:
+        raise UsageError(exc.worded(f"--{exc.limit}")) from None
+
+
+async def _embedded(stack: AsyncExitStack) -> tuple[str, str, str]:
+    """(base URL, model, cache scope) of the embedded server, started on `stack`."""
+    from .embedded import GGUF, MODEL, NotInstalled, embedded_server
+
+    try:
+        url = await stack.enter_async_context(embedded_server())
+    except NotInstalled as exc:
+        raise UsageError(f"no --base-url and {exc}") from None
+    return url, MODEL, f"embedded:{GGUF}"
+
+
+@asynccontextmanager
+async def connect(args, cache: str | Path) -> AsyncIterator[Client]:
+    """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
+    SQLite file `cache`; with no base_url, the embedded server, stopped on exit. Limit errors inside the block are
+    worded with their flags (`flag_words`)."""
+    async with AsyncExitStack() as stack:
+        stack.enter_context(flag_words())
+        base_url, model, scope = args.base_url, args.model, None
+        if base_url is None:
+            base_url, model, scope = await _embedded(stack)
+        concurrency = args.concurrency or (16 if args.base_url else 2)
+        client = await stack.enter_async_context(Client(
+            base_url, model,
+            api_key=os.environ.get(args.api_key_env) if args.base_url else None,
+            dialect=args.dialect,
+            limiter=Limiter(rpm=args.rpm, tpm=args.tpm, concurrency=concurrency),
+            cache=Cache(cache),
+            scope=scope,
+            timeout=args.timeout,
+            max_attempts=args.max_attempts,
+        ))
+        stack.callback(client.cache.close)
+        yield client

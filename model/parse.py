@@ -1,0 +1,224 @@
+"""Reading a profile file's data (see profiles/README.md) into checked pieces: the attributes and their categories,
+the rules, each attribute's declared conditional table, a domain, and the `plausibility` section.
+
+Every step raises a UsageError naming the place in the file it rejects; `model.compiler` runs them in order.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from common.errors import UsageError
+from common.schema import STAGES
+from model.compiled import Domain, Plausibility
+
+PROB_TOLERANCE = 1e-6
+
+Categories = dict[str, tuple[str, ...]]  # attribute -> its category names
+
+
+class Rule(NamedTuple):
+    """One child of a rule: when every `cond` attribute takes one of its values, `kind` ("allow" or "forbid")
+    the child's `values`."""
+
+    child: str
+    cond: dict[str, list[str]]
+    kind: str
+    values: list[str]
+
+
+def as_list(value, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    raise UsageError(f"{where}: expected a category name or a non-empty list of names")
+
+
+def known(cats: Categories, attr: str, values, where: str) -> list[str]:
+    """`values` (a category name or a list of them) checked against attribute `attr`'s categories."""
+    if attr not in cats:
+        raise UsageError(f"{where}: unknown attribute {attr!r}")
+    values = as_list(values, where)
+    for v in values:
+        if v not in cats[attr]:
+            raise UsageError(f"{where}: unknown category {v!r} for attribute {attr!r}")
+    return values
+
+
+def categories(specs: dict[str, dict]) -> Categories:
+    """Every attribute's categories, after checking its object: a non-empty list of distinct category names, a
+    stage, and declared parents."""
+    cats: Categories = {}
+    for attr, spec in specs.items():
+        if not isinstance(spec, dict):
+            raise UsageError(f"attribute {attr!r} must be an object")
+        names = spec.get("categories")
+        if not isinstance(names, list) or not names or not all(isinstance(c, str) for c in names):
+            raise UsageError(f"attribute {attr!r} needs a non-empty list of category names")
+        if len(set(names)) != len(names):
+            raise UsageError(f"attribute {attr!r} lists a category twice")
+        if spec.get("stage") not in STAGES:
+            raise UsageError(f"attribute {attr!r}: stage must be one of {STAGES}")
+        for parent in spec.get("parents", []):
+            if parent not in specs:
+                raise UsageError(f"attribute {attr!r}: parent {parent!r} is not declared")
+            if parent == attr:
+                raise UsageError(f"dependency cycle: {attr} -> {attr}")
+        cats[attr] = tuple(names)
+    return cats
+
+
+def parse_rules(rules: list, specs: dict[str, dict], cats: Categories) -> tuple[list[Rule], dict[str, list[str]]]:
+    """The file's `rules`, one `Rule` per child, and per child the attributes its rules condition on that are not
+    declared parents (they become parents of the compiled table)."""
+    if not isinstance(rules, list):
+        raise UsageError("'rules' must be a list")
+    rule_parents: dict[str, list[str]] = {}
+    parsed = []
+    for i, rule in enumerate(rules):
+        where = f"rule {i + 1}"
+        if not isinstance(rule, dict) or not isinstance(rule.get("if"), dict) or not rule["if"]:
+            raise UsageError(f"{where}: needs a non-empty 'if' object")
+        if ("allow" in rule) == ("forbid" in rule):
+            raise UsageError(f"{where}: give exactly one of 'allow' or 'forbid'")
+        kind = "allow" if "allow" in rule else "forbid"
+        if not isinstance(rule[kind], dict) or not rule[kind]:
+            raise UsageError(f"{where}: '{kind}' must be a non-empty object")
+        cond = {a: known(cats, a, v, where) for a, v in rule["if"].items()}
+        for child, values in rule[kind].items():
+            values = known(cats, child, values, where)
+            if child in cond:
+                raise UsageError(f"{where}: {child!r} cannot condition on itself")
+            for a in cond:
+                if a not in specs[child].get("parents", []) and a not in rule_parents.setdefault(child, []):
+                    rule_parents[child].append(a)
+            parsed.append(Rule(child, cond, kind, values))
+    return parsed, rule_parents
+
+
+def parse_domain(data: dict, ref: str) -> Domain:
+    """A domain file's data: a whitelist of categories per attribute, with its name, description and format."""
+    restrict = data.get("restrict")
+    if not isinstance(restrict, dict) or not restrict:
+        raise UsageError(f"domain {ref!r} needs a non-empty 'restrict' object")
+    return Domain(
+        name=str(data.get("name", Path(ref).stem)),
+        description=str(data.get("description", "")),
+        format=str(data.get("format", "text")),
+        restrict={k: tuple(as_list(v, f"domain {ref!r} restrict.{k}")) for k, v in restrict.items()},
+    )
+
+
+def check_domain(domain: Domain, cats: Categories) -> None:
+    """Every attribute and category the domain names exists in the profile."""
+    for attr, values in domain.restrict.items():
+        known(cats, attr, list(values), f"domain {domain.name!r}")
+
+
+def distribution(spec: dict, categories: tuple[str, ...], where: str) -> np.ndarray:
+    """A row of probabilities from a `probs` (sums to 1) or `weights` (normalised) object keyed by category."""
+    has_probs, has_weights = "probs" in spec, "weights" in spec
+    if has_probs == has_weights:
+        raise UsageError(f"{where}: give exactly one of 'probs' or 'weights'")
+    values = spec["probs" if has_probs else "weights"]
+    if not isinstance(values, dict):
+        raise UsageError(f"{where}: 'probs'/'weights' must be an object keyed by category")
+    unknown = sorted(set(values) - set(categories))
+    if unknown:
+        raise UsageError(f"{where}: unknown category {unknown[0]!r}")
+    missing = [c for c in categories if c not in values]
+    if missing:
+        raise UsageError(f"{where}: no probability for category {missing[0]!r}")
+    row = np.array([values[c] for c in categories], dtype=np.float64) if all(
+        isinstance(values[c], (int, float)) and not isinstance(values[c], bool) for c in categories
+    ) else None
+    if row is None or not np.all(np.isfinite(row)) or np.any(row < 0):
+        raise UsageError(f"{where}: probabilities must be non-negative numbers")
+    total = row.sum()
+    if has_probs and abs(total - 1.0) > PROB_TOLERANCE:
+        raise UsageError(f"{where}: probabilities sum to {total:.9g}, not 1")
+    if total <= 0:
+        raise UsageError(f"{where}: weights are all zero")
+    return row / total
+
+
+def declared_table(attr: str, spec: dict, parents: list[str], cats: Categories) -> np.ndarray:
+    """The declared conditional table, [*parent sizes, K], from the first matching row per parent combination."""
+    categories = cats[attr]
+    if not parents:
+        if "table" in spec:
+            raise UsageError(f"attribute {attr!r} has a 'table' but no parents")
+        return distribution(spec, categories, f"attribute {attr!r}")
+    rows = spec.get("table")
+    if not isinstance(rows, list) or not rows:
+        raise UsageError(f"attribute {attr!r} has parents, so it needs a non-empty 'table' of rows")
+    compiled = []
+    for i, row in enumerate(rows):
+        where = f"attribute {attr!r} table row {i + 1}"
+        when = row.get("when", {}) if isinstance(row, dict) else None
+        if not isinstance(when, dict):
+            raise UsageError(f"{where}: needs a 'when' object")
+        cond = {}
+        for p, values in when.items():
+            if p not in parents:
+                raise UsageError(f"{where}: condition on {p!r}, which is not a parent of {attr!r}")
+            cond[p] = set(known(cats, p, values, where))
+        compiled.append((cond, distribution(row, categories, where)))
+    table = np.empty(tuple(len(cats[p]) for p in parents) + (len(categories),))
+    for combo in itertools.product(*(range(len(cats[p])) for p in parents)):
+        values = {p: cats[p][i] for p, i in zip(parents, combo)}
+        for cond, dist in compiled:
+            if all(values[p] in allowed for p, allowed in cond.items()):
+                table[combo] = dist
+                break
+        else:
+            described = ", ".join(f"{p}={v}" for p, v in values.items())
+            raise UsageError(f"attribute {attr!r}: no table row matches {described} (end with a default row)")
+    return table
+
+
+def parse_plausibility(section, cats: Categories) -> Plausibility | None:
+    """The `plausibility` section: {"baseline": b, "factors": [{"attributes": [a, b], "hazards": [[cat_a, cat_b, H],
+    ...]}, ...]} (cells left out have hazard 0; other keys are provenance); None when the profile has none."""
+    if section is None:
+        return None
+    factors = section.get("factors") if isinstance(section, dict) else None
+    if not isinstance(factors, list):
+        raise UsageError("'plausibility' needs a 'factors' list")
+    baseline = section.get("baseline", 0.0)
+    if isinstance(baseline, bool) or not isinstance(baseline, (int, float)) or not 0 <= baseline < 1:
+        raise UsageError("plausibility baseline must be a number in [0, 1)")
+    parsed = []
+    for i, factor in enumerate(factors):
+        where = f"plausibility factor {i + 1}"
+        names = factor.get("attributes") if isinstance(factor, dict) else None
+        if not isinstance(names, list) or not names or len(set(names)) != len(names):
+            raise UsageError(f"{where}: needs a non-empty list of distinct 'attributes'")
+        if unknown := [n for n in names if n not in cats]:
+            raise UsageError(f"{where}: unknown attribute {unknown[0]!r}")
+        parsed.append((tuple(names), _hazards(factor.get("hazards"), names, cats, where)))
+    return Plausibility(tuple(parsed), float(baseline))
+
+
+def _hazards(hazards, names: list[str], cats: Categories, where: str) -> np.ndarray:
+    """A factor's hazard table over its attributes' categories from its [category per attribute..., hazard] rows."""
+    if not isinstance(hazards, list):
+        raise UsageError(f"{where}: needs a 'hazards' list of [category per attribute..., hazard]")
+    table = np.zeros([len(cats[n]) for n in names])
+    seen = set()
+    for row in hazards:
+        if not (isinstance(row, list) and len(row) == len(names) + 1 and all(isinstance(v, str) for v in row[:-1])):
+            raise UsageError(f"{where}: a hazard row must be [{', '.join(names)}, hazard]")
+        cell = tuple(cats[n].index(known(cats, n, v, where)[0]) for n, v in zip(names, row))
+        h = row[-1]
+        if cell in seen:
+            raise UsageError(f"{where}: cell {row[:-1]} is listed twice")
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 <= h < float("inf"):
+            raise UsageError(f"{where}: hazard of {row[:-1]} must be a finite number >= 0")
+        seen.add(cell)
+        table[cell] = h
+    return table
