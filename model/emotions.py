@@ -20,6 +20,8 @@ def resolve_emotions(spec: str = DEFAULT) -> list[str]:
                          "or give a comma-separated list of at least 2 labels)")
     if any(not s for s in labels) or len(set(labels)) != len(labels):
         raise UsageError(f"emotion list {spec!r} has an empty or repeated label")
+    if bad := [s for s in labels if not s.isprintable()]:
+        raise UsageError(f"emotion label {bad[0]!r} holds a newline or another control character")
     return labels
 
 

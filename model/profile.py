@@ -7,6 +7,7 @@ rewrite a profile (`python -m model.priors calibrate`, `learn`) start from.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import orjson
@@ -56,7 +57,21 @@ def read_json_object(path: Path, kind: str) -> dict:
         raise UsageError(f"{kind} file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{kind} file {path} must hold a JSON object")
+    json.loads(path.read_bytes(), object_pairs_hook=_refuse_repeats(f"{kind} file {path}"))
     return data
+
+
+def _refuse_repeats(where: str):
+    """A json object hook that refuses an object naming a key twice (JSON parsers keep the last silently)."""
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        seen = set()
+        for key, _ in items:
+            if key in seen:
+                raise UsageError(f"{where}: key {key!r} appears twice in one object")
+            seen.add(key)
+        return dict(items)
+
+    return pairs
 
 
 def load_with_data(ref: str = "jp", domain: str | None = None) -> tuple[dict, Profile]:
