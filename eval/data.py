@@ -1,4 +1,5 @@
-"""Labelled text sets and their validation: the JSONL under evaluation and a gold `text;label` directory.
+"""Labelled text sets and their validation: the JSONL under evaluation and a gold `text;label` directory (any other
+gold corpus: eval.corpus).
 
 A record is one JSONL line with at least a non-empty string `text` and `emotion` (other fields are ignored;
 blank lines are skipped). A gold directory holds `train.txt` and `test.txt` (`val.txt` is not used), one
@@ -89,5 +90,7 @@ def check_within(data: Labelled, labels: list[str], what: str) -> None:
     known = set(labels)
     unknown = [e for e in data.names if e not in known]
     if unknown:
+        hint = ("the gold labels look like ids: name them with --label-names" if all(s.isdigit() for s in labels)
+                else "map them with --label-map LABEL=GOLD_LABEL or LABEL=drop")
         raise UsageError(f"{what} has emotions not in the gold label set ({', '.join(labels)}): "
-                         f"{', '.join(unknown)}")
+                         f"{', '.join(unknown)}; {hint}")

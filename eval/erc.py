@@ -1,7 +1,10 @@
 """`python -m eval.erc --train MELD_DIR [--synthetic FILE ...] [--seeds 5] [--out DIR]`: does synthetic dialogue
 data help emotion recognition in conversation (ERC)?
 
-- Data: MELD's train and test splits (`train_sent_emo.csv`, `test_sent_emo.csv`; dev is not used). Each
+- Data: MELD's train and test splits (`train_sent_emo.csv`, `test_sent_emo.csv`; dev is not used), or any
+  conversation corpus in CSV (`--train FILE --test FILE`) whose utterance, speaker, emotion, dialogue id and turn
+  id columns `--text-col`, `--speaker-col`, `--label-col`, `--dialogue-col` (several columns joined by commas
+  make one id: EmoryNLP's `Season,Episode,Scene_ID`) and `--turn-col` name (MELD's by default). Each
   `--synthetic` file (CSV with MELD's columns, or JSONL with one dialogue per line:
   `{"id": ..., "turns": [{"speaker": ..., "emotion": ..., "text": ...}, ...]}`) is one more training condition,
   MELD train + that file, named by the file's stem. Every emotion must be in the benchmark's label set.
@@ -12,7 +15,8 @@ data help emotion recognition in conversation (ERC)?
   sample: a random 90 % of the MELD training dialogues (the same draw in every condition, so conditions stay
   paired) plus a random 90 % of each synthetic file's dialogues. The seeds measure the variance due to the
   training sample.
-- Scores on MELD test: support-weighted F1 and per-class F1, per seed, then mean and standard deviation.
+- Scores on MELD test: support-weighted F1, macro-F1 (over the labels the test split has) and per-class F1, per
+  seed, then mean and standard deviation.
 - Significance, per synthetic condition against MELD train alone: a paired approximate-randomisation test
   (Yeh 2000) on the mean over seeds of weighted F1(augmented) - weighted F1(baseline): each round swaps the two
   conditions' predictions of a test utterance (all seeds together) with probability 1/2; two-sided
@@ -34,12 +38,13 @@ from common.errors import UsageError
 from common.files import write_json, write_png, write_text
 from common.jsonl import read_objects
 from common.markdown import table
-from model.dialogue.corpus import benchmark_labels, read_dialogues, read_split
+from model.dialogue.corpus import CSV_COLUMNS, benchmark_labels, read_dialogues, read_split
 
 CONTEXT = 3
 ROUNDS = 2000
 FIGURE = "imbalance.png"
 KEEP = 0.9
+COLUMN_OPTIONS = ("text-col", "speaker-col", "label-col", "dialogue-col", "turn-col")  # CSV_COLUMNS' order
 CLASSIFIER = {"model": "LogisticRegression", "solver": "lbfgs", "C": 1.0, "max_iter": 1000,
               "seeded": f"{KEEP:.0%} subsample of training dialogues"}
 
@@ -174,12 +179,15 @@ def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict
             runs.append(fit_predict(x, y, x_test))
         preds[name] = np.stack(runs)
         per_class, weighted = f1_scores(y_test, preds[name], k)
+        macro = per_class[:, np.bincount(y_test, minlength=k) > 0].mean(-1)
         y = np.concatenate([ys for _, ys, _ in sets])
         freq = np.bincount(y, minlength=k) / len(y)
         results[name] = {
             "n_train": int(len(y)), "weighted_f1": weighted.tolist(),
             "weighted_f1_mean": float(weighted.mean()),
             "weighted_f1_sd": float(weighted.std(ddof=1)) if seeds > 1 else 0.0,
+            "macro_f1": macro.tolist(), "macro_f1_mean": float(macro.mean()),
+            "macro_f1_sd": float(macro.std(ddof=1)) if seeds > 1 else 0.0,
             "per_class": {e: {"f1_mean": float(per_class[:, i].mean()), "f1_sd": float(per_class[:, i].std()),
                               "train_frequency": float(freq[i]), "train_count": int((y == i).sum())}
                           for i, e in enumerate(labels)},
@@ -228,9 +236,9 @@ def render_markdown(report: dict) -> str:
            f"utterances; {report['seeds']} seeds (each a {KEEP:.0%} subsample of the training dialogues); "
            f"{report['n_test']} test utterances.", "",
            "## Weighted F1", "",
-           *table(["Training data", "Train utterances", "Weighted F1 (mean ± sd)"],
-                   [[n, str(c["n_train"]), f"{c['weighted_f1_mean']:.4f} ± {c['weighted_f1_sd']:.4f}"]
-                    for n, c in conditions.items()])]
+           *table(["Training data", "Train utterances", "Weighted F1 (mean ± sd)", "Macro-F1 (mean ± sd)"],
+                   [[n, str(c["n_train"]), f"{c['weighted_f1_mean']:.4f} ± {c['weighted_f1_sd']:.4f}",
+                     f"{c['macro_f1_mean']:.4f} ± {c['macro_f1_sd']:.4f}"] for n, c in conditions.items()])]
     if report["tests"]:
         out += ["", "Paired approximate-randomisation test against MELD train alone:", "",
                 *table(["Condition", "Δ weighted F1", "p-value", "rounds"],
@@ -251,7 +259,13 @@ def parse(argv: list[str] | None):
     from eval.embed import DEFAULT_CACHE
 
     p = Parser(prog="python -m eval.erc", description=__doc__.splitlines()[0])
-    p.add_argument("--train", required=True, help="MELD directory (train_sent_emo.csv, test_sent_emo.csv)")
+    p.add_argument("--train", required=True,
+                   help="MELD directory (train_sent_emo.csv, test_sent_emo.csv), or a training CSV with --test")
+    p.add_argument("--test", help="the test CSV when --train is a file")
+    for option, column, what in zip(COLUMN_OPTIONS, CSV_COLUMNS, ("utterance", "speaker", "emotion",
+                                                                   "dialogue id (a,b,c: several columns)",
+                                                                   "turn order")):
+        p.add_argument(f"--{option}", default=column, help=f"the {what} column (default {column})")
     p.add_argument("--synthetic", action="append", default=[], help="synthetic dialogues (CSV or JSONL); repeatable")
     p.add_argument("--benchmark", default="meld", help="label set (default meld)")
     p.add_argument("--seeds", type=positive_int, default=5)
@@ -264,15 +278,32 @@ def parse(argv: list[str] | None):
     args = p.parse_args(argv)
     if args.context < 0:
         p.error(f"argument --context: must be at least 0, got {args.context}")
+    if args.test is not None and not Path(args.train).is_file():
+        p.error(f"--test goes with a --train CSV file, and {args.train} is not a file")
+    if args.test is None and Path(args.train).is_file():
+        p.error("--train FILE needs --test FILE (a MELD directory holds both splits)")
     return args
+
+
+def columns(args) -> dict[str, str]:
+    """{column option: column name}, in CSV_COLUMNS' order."""
+    return {option: getattr(args, option.replace("-", "_")) for option in COLUMN_OPTIONS}
+
+
+def read_benchmark(args, split: str, labels: tuple[str, ...]) -> list[dict]:
+    """The train or test dialogues: a file given by --train/--test, or the split's file of a MELD directory."""
+    names = tuple(columns(args).values())
+    if args.test is not None:
+        return read_dialogues(args.train if split == "train" else args.test, labels, names)
+    return read_split(args.train, split, labels, names)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     labels = benchmark_labels(args.benchmark)
     cut = slice(args.max_dialogues)
-    train = read_split(args.train, "train", labels)[cut]
-    test = read_split(args.train, "test", labels)[cut]
+    train = read_benchmark(args, "train", labels)[cut]
+    test = read_benchmark(args, "test", labels)[cut]
     synthetic = {}
     for path in args.synthetic:
         name = Path(path).stem
@@ -286,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report = evaluate(train, test, synthetic, labels, Embedder(args.cache_dir, progress=False), args.seeds,
                       args.context, args.rounds)
-    report["inputs"] = {"train": str(args.train), "synthetic": args.synthetic, "max_dialogues": args.max_dialogues}
+    report["inputs"] = {"train": str(args.train), "test": args.test, "synthetic": args.synthetic,
+                        "max_dialogues": args.max_dialogues, "columns": columns(args)}
     out.mkdir(parents=True, exist_ok=True)
     imbalance_png(out / FIGURE, report)
     write_json(out / "report.json", report)

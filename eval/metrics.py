@@ -57,6 +57,13 @@ PRD_BETA = 8.0
 PRD_BATCH = 1024
 PRD_STEPS = 100
 PRD_INITS = 10
+# the fewest texts each metric is computed from: a pair (MCD; CE, which from n < k texts is at most ln n), a
+# covariance (FID), one per cluster (the PRD/KL/HC histograms); `None` below that
+MCD_MIN = 2
+CE_MIN = 2
+FID_MIN = 2
+PRD_MIN = PRD_CLUSTERS
+HISTOGRAM_METRICS = ("prd_f8", "prd_f1_8", "kl", "hc")
 
 
 def device(x) -> jax.Array:
@@ -170,17 +177,25 @@ def cluster_entropy(counts: np.ndarray) -> np.ndarray:
     return np.asarray(_mean_entropy(jnp.asarray(counts, jnp.float64)))
 
 
+def _at_least(values: np.ndarray, counts: np.ndarray, minimum: int) -> list[float | None]:
+    return [float(v) if n >= minimum else None for v, n in zip(values, counts)]
+
+
 def diversity(x: np.ndarray, labels: np.ndarray, names: list[str], seed: int = 0) -> dict:
-    """Table IV: {name: {mcd, ce, cd}} plus {"cd": mean pairwise centroid distance} under key "overall"."""
+    """Table IV: {name: {mcd, ce, cd}} plus, under key "overall", the mean pairwise centroid distance "cd" and the
+    MCD and CE of all the texts together. MCD needs MCD_MIN texts, CE CE_MIN: below that it is None."""
     c = len(names)
-    xd, ld = device(x), device(labels)  # placed once for both
-    mcd = mean_cosine_distance(xd, ld, c)
-    ce = cluster_entropy(class_cluster_counts(x, labels, c, seed=seed))
+    counts = np.bincount(labels, minlength=c)
+    xd, ld, one = device(x), device(labels), np.zeros(len(labels), labels.dtype)  # placed once for both
+    mcd = _at_least(mean_cosine_distance(xd, ld, c), counts, MCD_MIN)
+    ce = _at_least(cluster_entropy(class_cluster_counts(x, labels, c, seed=seed)), counts, CE_MIN)
     cd = centroid_distances(xd, ld, c)
     off = ~np.eye(c, dtype=bool)
-    per = {name: {"mcd": float(mcd[i]), "ce": float(ce[i]), "cd": float(cd[i][off[i]].mean())}
-           for i, name in enumerate(names)}
-    return {"per_emotion": per, "overall": {"cd": float(cd[off].mean())}}
+    per = {name: {"mcd": mcd[i], "ce": ce[i], "cd": float(cd[i][off[i]].mean())} for i, name in enumerate(names)}
+    n = [len(labels)]
+    overall = {"cd": float(cd[off].mean()), "mcd": _at_least(mean_cosine_distance(xd, device(one), 1), n, MCD_MIN)[0],
+               "ce": _at_least(cluster_entropy(class_cluster_counts(x, one, 1, seed=seed)), n, CE_MIN)[0]}
+    return {"per_emotion": per, "overall": overall}
 
 
 # ---- synthetic against gold ----
@@ -297,9 +312,14 @@ def histogram_cosine(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
 
 
 def gold_similarity(synthetic: np.ndarray, gold: np.ndarray, seed: int = 0) -> dict:
-    """Table VI: {fid, prd_f8, prd_f1_8, kl, hc} of the synthetic embeddings against the gold embeddings."""
+    """Table VI: {fid, prd_f8, prd_f1_8, kl, hc} of the synthetic embeddings against the gold embeddings. FID
+    needs FID_MIN texts on each side, the cluster histograms PRD_MIN: below that they are None."""
+    m = min(len(synthetic), len(gold))
     synthetic, gold = device(synthetic), device(gold)  # placed once for the clustering and FID
+    out = {"fid": frechet_distance(synthetic, gold) if m >= FID_MIN else None}
+    if m < PRD_MIN:
+        return {**out, **dict.fromkeys(HISTOGRAM_METRICS)}
     cs, cg = union_cluster_counts(synthetic, gold, seed=seed)
     curve = prd(cs, cg)
-    return {"fid": frechet_distance(synthetic, gold), "prd_f8": curve["f_beta"], "prd_f1_8": curve["f_inv_beta"],
-            "kl": kl_divergence(cg, cs), "hc": histogram_cosine(cs, cg)}
+    return {**out, "prd_f8": curve["f_beta"], "prd_f1_8": curve["f_inv_beta"], "kl": kl_divergence(cg, cs),
+            "hc": histogram_cosine(cs, cg)}

@@ -1,113 +1,211 @@
-"""`python -m eval.report DATA.jsonl [--gold DIR] [--out DIR]`: the paper's section IV in one command.
+"""`python -m eval.report DATA.jsonl [--gold PATH] [--label-map MAP] [--out DIR]`: the paper's section IV, one command.
 
 Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII) and the figures
 (`tsne.png`, `confusion.png`). Sections render in SECTIONS order when their key is in the report. With `--judge`
 (and the judge's `--base-url`/`--model`, see `eval.judge`) the LLM judge scores every text first (IV.C): its
 `judge.json`/`judge.png` go into DIR too, and `report["judge"]` holds each criterion's mean.
+
+`--gold` is any labelled corpus (eval.corpus); the synthetic labels are mapped onto its label set (`--label-map`,
+eval.labels) before every gold metric, and Tables VI and VII carry reference rows (eval.references). A metric
+with too few texts is not computed (eval.minimums): `null` in report.json, its reason under `not_computed`. Every
+input is read and checked before anything is written: a bad one is one `error:` line, exit 2, no report.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from eval.classify import check_holdout, holdout, transfer
-from eval.data import check_classes, check_within, read_gold, read_jsonl
+from eval.classify import holdout
+from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
+from eval.data import Labelled, check_classes, read_jsonl
 from eval.embed import DEFAULT_CACHE, Embedder
 from eval.judge import FIGURE, add_judge_options, report_entry, report_section, run_judge
-from eval.metrics import diversity, gold_similarity
+from eval.labels import apply_label_map, label_order, parse_label_map
+from eval.metrics import diversity
+from eval.minimums import diversity_gaps, holdout_gap
 from eval.plots import confusion_png, tsne_png
+from eval.references import reference_rows, similarity_row, transfer_row
 from common.cli import Parser, run
 from common.errors import UsageError
 from common.files import write_json, write_text
 from common.markdown import table
 
 FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png"}
+GOLD_OPTIONS = ("text_col", "label_col", "gold_train", "gold_test", "label_names", "label_map")
 
 
-def build_report(data_path: Path, out_dir: Path, gold_dir: Path | None = None, embedder: Embedder | None = None,
-                 seed: int = 0) -> dict:
-    """Validate the inputs, embed, compute every section, draw the figures into out_dir; return the report."""
+@dataclass(frozen=True)
+class Inputs:
+    path: Path
+    data: Labelled
+    gold: Gold | None = None
+    mapped: Labelled | None = None  # the synthetic set as the gold metrics see it (after --label-map)
+    keep: list[int] | None = None  # its rows in `data`
+    labels: dict | None = None  # eval.labels.apply_label_map's account of the labels
+
+
+def load_inputs(data_path: Path, gold_path: Path | None = None, options: GoldOptions = GoldOptions(),
+                label_map: str | None = None) -> Inputs:
+    """Read and check the synthetic set, the gold corpus and the label map (every bad input fails here)."""
     data = read_jsonl(data_path)
-    check_classes(data, str(data_path))
-    check_holdout(len(data), len(data.names))
-    gold = read_gold(gold_dir) if gold_dir is not None else None
-    if gold is not None:
-        check_within(data, list(dict.fromkeys(gold["train"].names + gold["test"].names)), str(data_path))
+    check_classes(data, str(data_path), min_per_class=1)
+    if gold_path is None:
+        return Inputs(data_path, data)
+    gold = read_corpus(gold_path, options)
+    mapped, keep, account = apply_label_map(data, parse_label_map(label_map) if label_map else {}, gold.labels,
+                                            str(data_path))
+    return Inputs(data_path, data, gold, mapped, keep, account)
+
+
+def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0) -> dict:
+    """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report."""
+    data = inputs.data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     embedder = embedder or Embedder()
 
-    names = data.names
+    names = label_order(data.emotions, inputs.gold.labels if inputs.gold else None)
     codes = data.codes(names)
+    counts = {name: int((codes == i).sum()) for i, name in enumerate(names)}
     x = embedder(data.texts)
     div = diversity(x, codes, names, seed=seed)
+    gaps = diversity_gaps(counts)
+    if reason := holdout_gap(counts):
+        gaps["classification"] = reason
     report = {
-        "input": {"path": str(data_path), "method": data_path.stem, "n": len(data),
-                  "emotions": {name: int((codes == i).sum()) for i, name in enumerate(names)}},
+        "input": {"path": str(inputs.path), "method": inputs.path.stem, "n": len(data), "emotions": counts},
         "diversity": div["per_emotion"],
         "diversity_overall": div["overall"],
-        "classification": holdout(x, data.emotions, names, seed=seed),
-        "figures": dict(FIGURES),
+        "classification": None if reason else holdout(x, data.emotions, names, seed=seed),
+        "figures": {"tsne": FIGURES["tsne"]},
         "seed": seed,
     }
     tsne_png(out_dir / FIGURES["tsne"], x, codes, names, seed=seed)
-    confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
-
-    if gold is not None:
-        train, test = gold["train"], gold["test"]
-        x_train, x_test = embedder(train.texts), embedder(test.texts)
-        report["gold"] = {**gold_similarity(x, x_train, seed=seed), "reference": f"{gold_dir} train split",
-                          "n_synthetic": len(data), "n_gold": len(train)}
-        report["tstr"] = transfer(x, data.emotions, x_test, test.emotions, seed=seed)
-        report["gold_trained"] = transfer(x_train, train.emotions, x_test, test.emotions, seed=seed)
+    if report["classification"] is not None:
+        report["figures"]["confusion"] = FIGURES["confusion"]
+        confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
+    if inputs.gold is not None:
+        report.update(gold_sections(inputs, x, embedder, gaps, seed))
+    report["not_computed"] = gaps
     return report
 
 
-def _f(v: float) -> str:
-    return f"{v:.4f}"
+def gold_sections(inputs: Inputs, x, embedder, gaps: dict, seed: int = 0) -> dict:
+    """Tables VI and VII with their reference rows, the corpus read and the label account."""
+    gold, mapped = inputs.gold, inputs.mapped
+    x_syn = x[inputs.keep]
+    x_train, x_test = embedder(gold.train.texts), embedder(gold.test.texts)
+    test_labels = [label for label in gold.labels if label in set(gold.test.emotions)]
+    return {
+        "gold_corpus": gold.info,
+        "labels": inputs.labels,
+        "gold": {**similarity_row(x_syn, x_train, "gold", gaps, seed),
+                 "reference": f"{gold.info['path']} split {gold.info['train']['split']!r}",
+                 "n_synthetic": len(mapped), "n_gold": len(gold.train)},
+        "tstr": transfer_row(x_syn, mapped, x_test, gold.test, test_labels, "tstr", gaps, seed),
+        "gold_trained": transfer_row(x_train, gold.train, x_test, gold.test, test_labels, "gold_trained", gaps, seed),
+        "references": reference_rows(x_syn, mapped, x_train, gold.train, x_test, gold.test, gold.labels, gaps, seed),
+    }
+
+
+def _f(v: float | None, digits: int = 4) -> str:
+    return "not computed" if v is None else f"{v:.{digits}f}"
+
+
+def _notes(r: dict, *paths: str) -> list[str]:
+    """The not-computed reasons of the report's cells under `paths`, one line each (after a blank line)."""
+    lines = [f"- `{p}` not computed: {reason}" for p, reason in r.get("not_computed", {}).items()
+             if any(p == q or p.startswith(q + ".") for q in paths)]
+    return ["", *lines] if lines else []
 
 
 def _diversity(r: dict) -> list[str]:
     rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"])] for e, m in r["diversity"].items()]
-    rows.append(["all (mean over emotion pairs)", "", "", _f(r["diversity_overall"]["cd"])])
+    o = r["diversity_overall"]
+    rows.append(["all texts (CD: mean over emotion pairs)", _f(o.get("mcd")), _f(o.get("ce")), _f(o["cd"])])
     return ["## Table IV. Semantic diversity", "",
             "MCD: mean pairwise cosine distance; CE: entropy (nats) of k=5 k-means cluster sizes within the "
             "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids.", "",
-            *table(["Emotion", "MCD", "CE", "CD"], rows)]
+            *table(["Emotion", "MCD", "CE", "CD"], rows), *_notes(r, "diversity")]
 
 
 def _classification(r: dict) -> list[str]:
-    c = r["classification"]
+    c, title = r["classification"], "## Table V. Classification of the synthetic texts"
+    if c is None:
+        return [title, "", f"not computed: {r['not_computed']['classification']}", "",
+                f"![t-SNE]({r['figures']['tsne']})"]
     rows = [[e, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"])]
             for e, m in c["per_class"].items()]
     rows.append(["Total (macro)", f"{c['precision']:.2f}", f"{c['recall']:.2f}", f"{c['f1']:.2f}", str(c["n_test"])])
-    return ["## Table V. Classification of the synthetic texts", "",
+    return [title, "",
             f"LightGBM on embeddings, stratified 80/20 split ({c['n_train']} train / {c['n_test']} test), "
-            f"accuracy {c['accuracy']:.3f}.", "",
+            f"accuracy {c['accuracy']:.3f}, macro-F1 {c['f1']:.3f}, support-weighted F1 {c['weighted_f1']:.3f}.", "",
             *table(["Emotion", "Precision", "Recall", "F1", "Support"], rows), "",
             f"![t-SNE]({r['figures']['tsne']})", "", f"![confusion matrix]({r['figures']['confusion']})"]
 
 
+def _corpus(r: dict) -> list[str]:
+    g, lab = r["gold_corpus"], r["labels"]
+    train, test = g["train"], g["test"]
+    dropped = {s["split"]: s["multi_label_dropped"] for s in (train, test) if s["multi_label_dropped"]}
+    facts = [f"{g['path']} ({g['format']}): train split {train['split']!r} ({train['n']} texts), test split "
+             f"{test['split']!r} ({test['n']} texts); columns {train['text_column']!r} (text) and "
+             f"{train['label_column']!r} (label)" + (f"; label ids named by {train['label_names']}"
+                                                     if train["label_names"] else "") + ".",
+             *([f"Test split: {g['split']}."] if g["split"] else []),
+             f"Multi-label rows ({g['multi_label']}): " + (", ".join(f"{n} dropped from {s!r}"
+                                                               for s, n in dropped.items()) or "none dropped") + ".",
+             f"Gold label set: {', '.join(g['labels'])}.",
+             "Label map: " + (", ".join(f"{a}={b}" for a, b in lab["map"].items()) or "none") + ".",
+             "Unmatched: synthetic labels dropped: " + (", ".join(f"{e} ({n})" for e, n in lab["dropped"].items())
+                                                        or "none")
+             + "; gold labels without synthetic texts: " + (", ".join(lab["gold_without_synthetic"]) or "none")
+             + "; map entries for labels the synthetic set lacks: " + (", ".join(lab["map_unused"]) or "none") + "."]
+    return ["## Gold corpus and labels", "", *(f"- {fact}" for fact in facts)]
+
+
+def _similarity(name: str, m: dict | None, against: str) -> list[str]:
+    if m is None:
+        return [name, *["not computed"] * 5, ""]
+    return [name, *(_f(m[k]) for k in ("fid", "prd_f8", "prd_f1_8", "kl", "hc")),
+            f"{m['n_a']} vs {m['n_b']} ({against})"]
+
+
 def _gold(r: dict) -> list[str]:
-    g = r["gold"]
+    g, refs = r["gold"], r["references"]
+    rows = [_similarity(r["input"]["method"], g, "gold train"),
+            _similarity(f"{r['input']['method']} vs gold test", refs["synthetic_vs_test"], "gold test"),
+            _similarity("real vs real: gold train sample vs gold test", refs["real_vs_real"], "gold test")]
+    warnings = dict.fromkeys(m["warning"] for m in (g, refs["synthetic_vs_test"], refs["real_vs_real"])
+                             if m and "warning" in m)
     return ["## Table VI. Similarity to the gold data", "",
-            f"Reference: {g['reference']} ({g['n_gold']} texts) against {g['n_synthetic']} synthetic texts.", "",
-            *table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑"],
-                    [[r["input"]["method"], _f(g["fid"]), _f(g["prd_f8"]), _f(g["prd_f1_8"]), _f(g["kl"]),
-                      _f(g["hc"])]])]
+            f"Reference: {g['reference']} ({g['n_gold']} texts) against {g['n_synthetic']} synthetic texts. "
+            "Reference rows: the synthetic set and a sample of as many gold train texts (real vs real), each "
+            "against the gold test split.", "",
+            *table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑", "Texts compared"], rows),
+            *(["", *(f"Warning: {w}." for w in warnings)] if warnings else []),
+            *_notes(r, "gold", "references.synthetic_vs_test", "references.real_vs_real")]
 
 
 def _tstr(r: dict) -> list[str]:
-    rows = [[name, *(f"{m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1")), str(m["n_train"])]
-            for name, m in (("Gold data", r["gold_trained"]), (r["input"]["method"], r["tstr"]))]
+    refs = r["references"]
+    majority = refs["majority"]
+    named = ((f"Majority class ({majority['label']})", majority), ("Gold data", r["gold_trained"]),
+             ("Gold data, size-matched", refs["gold_size_matched"]), (r["input"]["method"], r["tstr"]))
+    rows = [[name, *(_f(m[k] if m else None, 3) for k in ("accuracy", "precision", "recall", "f1", "macro_f1")),
+             str(m["n_train"]) if m else ""] for name, m in named]
     return ["## Table VII. Gold test split, LightGBM trained on each set", "",
-            "Precision, recall and F1 are support-weighted.", "",
-            *table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Train size"], rows)]
+            "Precision, recall and F1 are support-weighted; macro-F1 is the unweighted mean over the test split's "
+            "labels. References: always predicting the test split's largest class, the gold train split in full, "
+            "and as many gold train texts as the synthetic set has with its class counts (size-matched).", "",
+            *table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Macro-F1", "Train size"], rows),
+            *_notes(r, "tstr", "gold_trained", "references.gold_size_matched")]
 
 
-SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold", _gold), ("tstr", _tstr),
-            ("judge", report_section))
+SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold_corpus", _corpus),
+            ("gold", _gold), ("tstr", _tstr), ("judge", report_section))
 
 
 def render_markdown(report: dict) -> str:
@@ -127,13 +225,38 @@ def write_report(report: dict, out_dir: Path) -> None:
 def _parser() -> Parser:
     p = Parser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
-    p.add_argument("--gold", type=Path, help="gold directory with train.txt / test.txt (`text;label` lines)")
+    p.add_argument("--gold", type=Path, help="gold corpus: a CSV/TSV/JSONL/parquet file, a folder of split files "
+                   "(train.txt/test.txt `text;label` lines, train.csv, ...) or a `datasets` save_to_disk folder")
+    p.add_argument("--text-col", help="the gold text column (default: the one named text/sentence/utterance)")
+    p.add_argument("--label-col", help="the gold label column (default: the one named label/emotion/labels)")
+    p.add_argument("--gold-train", help="the gold train split (default: train, or the only split)")
+    p.add_argument("--gold-test", help="the gold test split (default: test; without one, a seeded stratified "
+                   "20%% of the train split)")
+    p.add_argument("--label-names", help="names of the gold label ids 0, 1, ...: a,b,c (default: the dataset's "
+                   "ClassLabel feature)")
+    p.add_argument("--multi-label", choices=MULTI_LABEL, default="drop",
+                   help="gold rows with several labels: drop them or keep the first (default: drop)")
+    p.add_argument("--label-map", help="synthetic label -> gold label before the gold metrics: pleasure=joy,"
+                   "neutral=drop, or a file (JSON object or a=b lines)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"embedding cache (default: {DEFAULT_CACHE})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
     add_judge_options(p)
     return p
+
+
+def _gold_options(args) -> GoldOptions:
+    given = [f"--{name.replace('_', '-')}" for name in GOLD_OPTIONS if getattr(args, name) is not None]
+    if args.gold is None and given:
+        raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --gold")
+    names = None
+    if args.label_names is not None:
+        names = [s.strip() for s in args.label_names.split(",")]
+        if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+            raise UsageError(f"--label-names {args.label_names!r}: expected at least 2 distinct non-empty names")
+    return GoldOptions(args.text_col, args.label_col, args.gold_train, args.gold_test, names, args.multi_label,
+                       args.seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
-    report = build_report(args.data, args.out, args.gold, Embedder(args.cache_dir), seed=args.seed)
+    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed)
     if judged is not None:
         report["judge"] = report_entry(judged)
         report["figures"]["judge"] = FIGURE
@@ -155,4 +279,3 @@ def _main(argv: list[str] | None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

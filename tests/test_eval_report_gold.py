@@ -1,0 +1,158 @@
+"""eval.report against any gold corpus: label map, reference rows, small inputs, fixed class order, bad input.
+A 16-d hashed embedder stands in for MiniLM (test_eval_report runs the real model), so these runs take seconds."""
+import csv
+import hashlib
+
+import numpy as np
+import orjson
+import pytest
+
+from eval import report
+
+PAPER = ["joy", "anger", "sadness", "pleasure", "surprise", "fear", "neutral"]
+CARER = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+TEST_COUNTS = {"sadness": 4, "joy": 12, "love": 4, "anger": 4, "fear": 4, "surprise": 4}
+
+
+class HashEmbedder:
+    """Unit vectors in 16 dimensions drawn from each text's SHA-256 (same text, same vector)."""
+
+    def __init__(self, *args):
+        pass
+
+    def __call__(self, texts):
+        seeds = [int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little") for t in texts]
+        x = np.array([np.random.default_rng(s).normal(size=16) for s in seeds], np.float32).reshape(-1, 16)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(autouse=True)
+def hashed(monkeypatch):
+    monkeypatch.setattr(report, "Embedder", HashEmbedder)
+
+
+def synthetic(path, per_emotion, emotions=PAPER):
+    path.write_bytes(b"".join(orjson.dumps({"text": f"a {e} text number {i}", "emotion": e}) + b"\n"
+                              for i in range(per_emotion) for e in emotions))
+    return path
+
+
+def write_csv(path, header, rows):
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    return path
+
+
+@pytest.fixture
+def gold(tmp_path):
+    """A CARER-shaped corpus as a folder of CSVs: 20 train texts per label, a test split where joy is the largest."""
+    root = tmp_path / "gold"
+    root.mkdir()
+    write_csv(root / "train.csv", ["sentence", "label"], [(f"gold {e} {i}", e) for i in range(20) for e in CARER])
+    write_csv(root / "test.csv", ["sentence", "label"], [(f"test {e} {i}", e) for e, n in TEST_COUNTS.items()
+                                                         for i in range(n)])
+    return root
+
+
+def run(*args):
+    return report.main([*map(str, args)])
+
+
+def load(out):
+    return orjson.loads((out / "report.json").read_bytes()), (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_quick_start_size_gives_diversity_only(tmp_path):
+    out = tmp_path / "out"
+    assert run(synthetic(tmp_path / "seven.jsonl", 1), "--out", out) == 0
+    r, md = load(out)
+    assert r["classification"] is None and r["figures"] == {"tsne": "tsne.png"} and (out / "tsne.png").exists()
+    assert r["not_computed"]["classification"].startswith("needs at least 2 texts of every emotion")
+    assert r["diversity_overall"]["mcd"] > 0 and r["diversity_overall"]["ce"] > 0 and r["diversity_overall"]["cd"] > 0
+    assert r["diversity"]["joy"]["mcd"] is None
+    assert r["not_computed"]["diversity.joy.mcd"].startswith("needs at least 2")
+    assert "not computed: needs at least 2 texts of every emotion" in md
+    assert "`diversity.joy.ce` not computed: needs at least 2 texts of 'joy' (has 1)" in md
+
+
+def test_fourteen_texts_state_the_minimum_for_table_v(tmp_path):
+    out = tmp_path / "out"
+    assert run(synthetic(tmp_path / "fourteen.jsonl", 2), "--out", out) == 0
+    r, md = load(out)
+    reason = "needs at least 31 texts for a stratified 80%/20% split over 7 emotions (has 14)"
+    assert r["not_computed"]["classification"] == reason and f"not computed: {reason}" in md
+    assert all(m["mcd"] is not None and m["ce"] is not None for m in r["diversity"].values())
+
+
+def test_label_map_and_reference_rows(tmp_path, gold):
+    out = tmp_path / "out"
+    data = synthetic(tmp_path / "paper.jsonl", 10)
+    assert run(data, "--gold", gold, "--label-map", "pleasure=joy,neutral=drop", "--out", out) == 0
+    r, md = load(out)
+    refs = r["references"]
+    assert refs["majority"]["label"] == "joy" and refs["majority"]["accuracy"] == pytest.approx(12 / 32)
+    assert refs["gold_size_matched"]["n_train"] == 60 == r["tstr"]["n_train"] == r["gold"]["n_synthetic"]
+    assert r["gold_trained"]["n_train"] == 120 and all("macro_f1" in r[k] for k in ("tstr", "gold_trained"))
+    assert refs["real_vs_real"]["n_a"] == 60 and refs["real_vs_real"]["n_b"] == 32 == refs["synthetic_vs_test"]["n_b"]
+    assert r["labels"]["dropped"] == {"neutral": 10} and r["labels"]["gold_without_synthetic"] == ["love"]
+    assert r["labels"]["synthetic"]["joy"] == 20 and r["gold_corpus"]["train"]["text_column"] == "sentence"
+    assert r["classification"]["confusion"]["labels"] == PAPER  # Table V: the synthetic labels, unmapped
+    for row in ("| Majority class (joy) | 0.375 |", "| Gold data, size-matched |", "| real vs real: gold train sample",
+                "| paper vs gold test |", "gold labels without synthetic texts: love", "neutral (10)"):
+        assert row in md
+
+
+def test_small_sets_against_gold_compute_what_they_can(tmp_path, gold):
+    out = tmp_path / "out"
+    assert run(synthetic(tmp_path / "seven.jsonl", 1), "--gold", gold, "--label-map", "pleasure=joy,neutral=drop",
+               "--out", out) == 0
+    r, md = load(out)
+    assert r["gold"]["fid"] > 0 and r["gold"]["prd_f8"] is None
+    assert r["gold"]["warning"].startswith("FID from 6 texts in 16 dimensions")
+    assert r["not_computed"]["gold.kl"] == "needs at least 20 texts on each side (one per cluster) (has 6)"
+    assert r["tstr"]["n_train"] == 6 and r["references"]["gold_size_matched"]["n_train"] == 6
+    assert "`gold.hc` not computed: needs at least 20 texts" in md and "Warning: FID from 6 texts" in md
+
+
+def test_the_confusion_matrix_keeps_the_label_set_order(tmp_path):
+    data = synthetic(tmp_path / "a.jsonl", 6, ["fear", "neutral", "joy"])
+    lines = data.read_bytes().splitlines(keepends=True)
+    (tmp_path / "b.jsonl").write_bytes(b"".join(reversed(lines)))
+    orders = []
+    for name in ("a", "b"):
+        assert run(tmp_path / f"{name}.jsonl", "--out", tmp_path / name) == 0
+        orders.append(load(tmp_path / name)[0]["classification"]["confusion"]["labels"])
+    assert orders == [["joy", "fear", "neutral"]] * 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--text-col", "body"], "no column 'body' (columns: sentence, label)"),
+    (["--label-names", "sadness,joy"], "is outside --label-names (sadness, joy)"),
+    (["--label-map", "pleasure=happiness,neutral=drop"], "--label-map maps to labels the gold set lacks"),
+    (["--label-map", "neutral=drop"], "has emotions not in the gold label set"),
+    (["--gold-test", "validation"], "--gold-test: the gold corpus has no split 'validation' (splits: test, train)"),
+    (["--multi-label", "all"], "argument --multi-label: invalid choice"),
+])
+def test_bad_gold_input_is_one_line_exit_2_and_no_report(tmp_path, gold, capsys, extra, message):
+    assert run(synthetic(tmp_path / "d.jsonl", 10), "--gold", gold, *extra, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("gold.xlsx", "PK", "can't read this format"),
+    ("gold.jsonl", '{"text": "a", "labels": ["joy", "fear"]}\n', "no texts left after dropping 1 multi-label rows"),
+    ("gold.csv", "text,sentence,label\na,b,joy\n", "ambiguous text-col: candidates text, sentence"),
+])
+def test_bad_gold_files_are_one_line_exit_2(tmp_path, capsys, name, content, message):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    assert run(synthetic(tmp_path / "d.jsonl", 10), "--gold", tmp_path / name, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_gold_options_need_gold(tmp_path, capsys):
+    assert run(synthetic(tmp_path / "d.jsonl", 10), "--label-map", "a=b", "--out", tmp_path / "out") == 2
+    assert "error: --label-map needs --gold" in capsys.readouterr().err
