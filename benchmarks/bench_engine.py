@@ -1,10 +1,12 @@
 """Our engine vs a naive asyncio.gather + semaphore + fixed-sleep client, against the local fault server.
 
-    .venv/bin/python benchmarks/bench_engine.py [--rpm 3000] [--window 10] [--windows 3] [--concurrency 64]
+    .venv/bin/python benchmarks/bench_engine.py [--case faults|429|all] [--rpm 3000] [--window 10]
+        [--windows 3.5] [--concurrency 64] [--p429 0.2] [--retry-after 1]
 
-The server (a separate process, so client CPU is measured alone) answers in 50-500 ms, fails 10% of
-requests transiently (500, 503, dropped connections, malformed bodies) and enforces `--rpm` over a
-sliding window. Time is scaled: a `--window`-second window holds rpm * window / 60 requests (pass
+The server (a separate process, so client CPU is measured alone) answers in 50-500 ms and enforces
+`--rpm` over a sliding window. Case `faults`: it fails 10% of requests transiently (500, 503, dropped
+connections, malformed bodies). Case `429`: it answers a share `--p429` of requests at random with a
+429 carrying `Retry-After: --retry-after` seconds (scaled like the window: a 60th of it per second). Time is scaled: a `--window`-second window holds rpm * window / 60 requests (pass
 --window 60 for real minutes). Both clients run the same 4-request items (3 validations + 1 text).
 Client CPU is getrusage(RUSAGE_SELF) of this process (all its threads; the server child excluded) over
 the engine's run, divided by the requests the server saw, and by those it answered 200.
@@ -86,10 +88,15 @@ async def naive(url: str, recs: list[dict], args, limit: int) -> list[int]:
         return [i for i in await asyncio.gather(*(item(r) for r in recs)) if i is not None]
 
 
-def measure(name: str, engine, args, limit: int, n: int) -> dict:
-    faults = Faults(latency=(0.05, 0.5), p500=0.03, p503=0.03, p_drop=0.02, p_malformed=0.02, rpm=limit,
-                    window=args.window, seed=1)
-    with spawned(faults) as url:
+def faults(case: str, args, limit: int) -> Faults:
+    common = {"latency": (0.05, 0.5), "rpm": limit, "window": args.window, "seed": 1}
+    if case == "429":
+        return Faults(p429=args.p429, retry_after=args.retry_after * args.window / 60, **common)
+    return Faults(p500=0.03, p503=0.03, p_drop=0.02, p_malformed=0.02, **common)
+
+
+def measure(name: str, engine, args, limit: int, n: int, case: str) -> dict:
+    with spawned(faults(case, args, limit)) as url:
         start_cpu, start = cpu(), time.monotonic()
         ids = asyncio.run(engine(url, records(n), args, limit))
         wall, used = time.monotonic() - start, cpu() - start_cpu
@@ -97,6 +104,7 @@ def measure(name: str, engine, args, limit: int, n: int) -> dict:
     counts = Counter(ids)
     windows, served = server["per_window"], server["served_per_window"]
     return {
+        "case": case,
         "engine": name,
         "items": n,
         "lost": n - len(counts),
@@ -118,23 +126,29 @@ def measure(name: str, engine, args, limit: int, n: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--case", choices=["faults", "429", "all"], default="all")
     p.add_argument("--rpm", type=int, default=3000)
     p.add_argument("--window", type=float, default=10.0, help="seconds standing in for a minute")
     p.add_argument("--windows", type=float, default=3.5, help="run length in windows of work for our engine")
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--p429", type=float, default=0.2, help="case 429: share of requests answered 429 at random")
+    p.add_argument("--retry-after", type=float, default=1.0, help="case 429: its Retry-After, in scaled seconds")
     args = p.parse_args()
     limit = round(args.rpm * args.window / 60)
     n = int(args.windows * limit / 4)  # 4 requests per item
-    print(f"rpm {args.rpm} -> {limit} requests per {args.window:g} s window; {n} items; "
-          f"concurrency {args.concurrency}; latency 50-500 ms; 10% transient faults", flush=True)
-    rows = [measure("ours", ours, args, limit, n), measure("naive", naive, args, limit, n)]
-    for row in rows:
-        print(orjson.dumps(row).decode(), flush=True)
-    a, b = rows
-    print(f"ratios ours/naive: sent rate {a['sent_pct_of_rpm']}/{b['sent_pct_of_rpm']}, "
-          f"wall {a['wall_s'] / b['wall_s']:.2f}, cpu/request "
-          f"{a['client_cpu_ms_per_request'] / max(b['client_cpu_ms_per_request'], 1e-9):.2f}, "
-          f"violations {a['limit_violations']} vs {b['limit_violations']}")
+    for case in ("faults", "429") if args.case == "all" else (args.case,):
+        what = ("10% transient faults" if case == "faults" else
+                f"{args.p429:.0%} random 429s with Retry-After {args.retry_after * args.window / 60:g} s")
+        print(f"case {case}: rpm {args.rpm} -> {limit} requests per {args.window:g} s window; {n} items; "
+              f"concurrency {args.concurrency}; latency 50-500 ms; {what}", flush=True)
+        rows = [measure("ours", ours, args, limit, n, case), measure("naive", naive, args, limit, n, case)]
+        for row in rows:
+            print(orjson.dumps(row).decode(), flush=True)
+        a, b = rows
+        print(f"ratios ours/naive: sent rate {a['sent_pct_of_rpm']}/{b['sent_pct_of_rpm']}, "
+              f"wall {a['wall_s'] / b['wall_s']:.2f}, cpu/request "
+              f"{a['client_cpu_ms_per_request'] / max(b['client_cpu_ms_per_request'], 1e-9):.2f}, "
+              f"violations {a['limit_violations']} vs {b['limit_violations']}", flush=True)
 
 
 if __name__ == "__main__":

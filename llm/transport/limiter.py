@@ -9,9 +9,16 @@ what the call really uses (`settle` then only lowers it). The window is `period`
 `margin`, so jitter between our clock and the server's arrival times cannot push a server-side
 window over the limit.
 
-Adaptive part: a 429 cuts a rate factor in half (once per round trip: only 429s to requests
-admitted after the last cut count), each success adds it back linearly; `Retry-After` and
-exhausted `x-ratelimit-remaining-*` headers pause all admissions until the given time.
+Adaptive part: a 429 pauses every admission for its `Retry-After` (as do exhausted
+`x-ratelimit-remaining-*` headers until their reset), and that is all a lone 429 costs. The rate
+factor is cut in half only when 429s keep coming: when the answers of the last `window` hold at
+least `strikes` 429s and more 429s than successes (once per round trip: only 429s to requests
+admitted after the last cut count, and a cut starts the count afresh); each success adds
+1/rpm back. So random 429s (20% with `Retry-After: 1` at 60 rpm: 12 pauses of 1 s a minute) keep
+the factor at 1, while a server that rejects most requests is backed off multiplicatively. The
+factor only lowers the limits and pauses only delay admissions, so neither can weaken the window
+guarantee. Waiters re-check when a slot is released, `settle` lowers a reservation or the factor
+rises, so a correction from `usage` admits them at once instead of at the end of their estimate.
 """
 from __future__ import annotations
 
@@ -66,6 +73,7 @@ class Limiter:
         period: float = 60.0,
         margin: float | None = None,
         min_factor: float = 0.05,
+        strikes: int = 3,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
@@ -83,9 +91,12 @@ class Limiter:
         self._in_flight = 0
         self._paused_until = -math.inf
         self._last_cut = -math.inf
+        self._strikes = strikes
+        self._answers: deque[tuple[float, bool]] = deque()  # (time, was a 429) of answers since the last cut
+        self._throttled = 0  # 429s among them
         self._lock = asyncio.Lock()
         self._queued = 0  # tasks in the slow path of _acquire (holding or waiting for the lock)
-        self._released = asyncio.Event()
+        self._changed = asyncio.Event()  # set when a waiter may be admitted sooner than it computed
 
     def admit(self, tokens: int) -> _Admission:
         """`async with limiter.admit(tokens) as permit:` waits until a request reserving `tokens` may be sent
@@ -94,24 +105,42 @@ class Limiter:
 
     def _release(self) -> None:
         self._in_flight -= 1
-        self._released.set()
+        self._changed.set()
 
     def settle(self, permit: Permit, tokens: int) -> None:
-        """Replace a permit's reservation by the tokens the server reported."""
+        """Replace a permit's reservation by the tokens the server reported (a lower one wakes the waiters)."""
         if permit.live:
             self._tokens += tokens - permit.tokens
+            if tokens < permit.tokens:
+                self._changed.set()
         permit.tokens = tokens
 
     def succeeded(self) -> None:
-        self.factor = min(1.0, self.factor + self._recovery)
+        self._answer(False)
+        if self.factor < 1.0:
+            self.factor = min(1.0, self.factor + self._recovery)
+            self._changed.set()
 
     def throttled(self, permit: Permit, retry_after: float | None) -> None:
-        """A 429: cut the rate (once per round trip) and honour Retry-After."""
-        if permit.t > self._last_cut:
-            self._last_cut = self._clock()
-            self.factor = max(self._min_factor, self.factor / 2)
+        """A 429: honour Retry-After; cut the rate when 429s keep coming (see the module docstring)."""
         if retry_after is not None:
             self.pause(retry_after)
+        if permit.t <= self._last_cut:  # sent before the last cut: that cut already answered for it
+            return
+        self._answer(True)
+        if self._throttled >= self._strikes and 2 * self._throttled > len(self._answers):
+            self._last_cut = self._clock()
+            self._answers.clear()
+            self._throttled = 0
+            self.factor = max(self._min_factor, self.factor / 2)
+
+    def _answer(self, throttled: bool) -> None:
+        """Log one answer; forget those older than a window."""
+        now, answers = self._clock(), self._answers
+        answers.append((now, throttled))
+        self._throttled += throttled
+        while answers[0][0] + self.window <= now:
+            self._throttled -= answers.popleft()[1]
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
@@ -127,16 +156,23 @@ class Limiter:
                 while True:
                     now = self._clock()
                     delay = self._delay(now, tokens)
-                    if delay > 0:
-                        await self._sleep(delay)
-                    elif self._in_flight >= max(1, math.floor(self.concurrency * self.factor)):
-                        self._released.clear()
-                        await self._released.wait()
-                    else:
-                        break
-                return self._grant(now, tokens)
+                    if delay <= 0 and self._in_flight < max(1, math.floor(self.concurrency * self.factor)):
+                        return self._grant(now, tokens)
+                    self._changed.clear()
+                    await self._wait(delay if delay > 0 else None)
         finally:
             self._queued -= 1
+
+    async def _wait(self, delay: float | None) -> None:
+        """Until `delay` seconds have passed (None: no time limit) or `_changed` is set, whichever is first."""
+        waiters = [asyncio.ensure_future(self._changed.wait())]
+        if delay is not None:
+            waiters.append(asyncio.ensure_future(self._sleep(delay)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _grant(self, now: float, tokens: int) -> Permit:
         permit = Permit(now, tokens)
