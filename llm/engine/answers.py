@@ -12,6 +12,14 @@ from .prompts import SCALE
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 # A sentence ends at a run of terminators followed by whitespace or the end (ASCII), or at CJK ones.
 _SENTENCE_END = re.compile(r"[.!?\u2026]+(?=\s|$)|[\u3002\uff01\uff1f]+")
+# The longest text accepted. Every format asks for one or two short sentences (a tweet holds at most 280
+# characters): a text this long is not the asked format but a runaway or hostile answer.
+MAX_TEXT_CHARS = 1000
+# C0 and C1 control characters (NUL, BEL, the ESC that starts an ANSI escape, ...) but the newline, which a short
+# message may hold; DEL; the Unicode line and paragraph separators; a BOM.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they reorder how text is displayed.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _META = re.compile(
     r"\bas an ai\b|\blanguage model\b|\bi(?:'m| am) an ai\b|\bi (?:cannot|can't|can not) (?:help|assist|write)"
     r"|^(?:sure|certainly|of course)\b[,!.:]|\bhere(?:'s| is) (?:a|an|the|my|your) ",
@@ -71,10 +79,24 @@ def sentence_count(text: str) -> int:
     return sum(1 for part in _SENTENCE_END.split(text) if re.search(r"\w", part))
 
 
+def character_problem(text: str, *, newline: bool = True) -> str | None:
+    """Why `text` holds characters no generated text may (control characters, a newline unless `newline`, bidi
+    controls), or None. Zero-width joiners, variation selectors and the like (emoji, Persian, Indic) pass."""
+    if _CONTROL.search(text) or (not newline and "\n" in text):
+        return "control character"
+    if _BIDI.search(text):
+        return "bidi control character"
+    return None
+
+
 def text_problem(text: str, emotion: str, *, forbid_label: bool = False) -> str | None:
     """Why a generated text must be regenerated, or None when it passes."""
     if not text.strip():
         return "empty"
+    if len(text) > MAX_TEXT_CHARS:
+        return f"longer than {MAX_TEXT_CHARS} characters"
+    if problem := character_problem(text):
+        return problem
     if sentence_count(text) > 2:
         return "more than 2 sentences"
     if _META.search(text):

@@ -24,6 +24,7 @@ from common.jsonl import Appender
 from llm.engine.resume import resume
 from llm.engine.stats import RunStats
 from llm.engine.texts import Settings, generate_texts
+from llm.transport.body import MAX_RESPONSE_BYTES
 from llm.transport.cache import Cache
 from llm.transport.client import Client
 from llm.transport.limiter import Limiter, LimitError
@@ -57,6 +58,7 @@ class Job:
     timeout: float = 60.0
     max_attempts: int = 6
     backoff: tuple[float, float] = (0.5, 30.0)
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     @property
     def scope(self) -> str:
@@ -99,7 +101,8 @@ async def _run_shard(job: Job, shard: Shard, todo: list[dict], redraw, resumed: 
     cache = Cache(shard.path(job.directory, ".cache.sqlite"))
     clients = [
         Client(e.url, job.model, api_key=job.api_key, dialect=job.dialect, limiter=limiter, cache=cache,
-               scope=job.scope, timeout=job.timeout, max_attempts=job.max_attempts, backoff=job.backoff)
+               scope=job.scope, timeout=job.timeout, max_attempts=job.max_attempts, backoff=job.backoff,
+               max_response_bytes=job.max_response_bytes)
         for e, limiter in zip(job.endpoints, limiters())
     ]
     pool = Pool(clients, [e.weight for e in job.endpoints])

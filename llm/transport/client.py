@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import re
 import time
 from types import SimpleNamespace
@@ -14,10 +15,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from common.errors import UsageError
 from common.hashing import canonical, hexdigest
 
+from .body import ACCEPT_ENCODING, MAX_RESPONSE_BYTES, TooLarge, Undecodable, read_capped
 from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
 from .limiter import Limiter
 from .protocols import ClientStats, Completion, RateLimiter
+from .redact import REDACTED, redact, secret
 
 
 class RequestFailed(Exception):
@@ -61,15 +64,37 @@ def retry_after(headers) -> float | None:
             return None
 
 
-def _error_message(raw: bytes) -> str:
+def _error_message(raw: bytes, key: str | None) -> str:
+    """The server's words for an error response, redacted (see llm.transport.redact)."""
     try:
         error = orjson.loads(raw)["error"]
-        return str(error.get("message", error) if isinstance(error, dict) else error)
+        text = str(error.get("message", error) if isinstance(error, dict) else error)
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return raw[:200].decode("utf-8", "replace").strip()
+        text = raw[:200].decode("utf-8", "replace").strip()
+    return redact(text[:1000], key)
+
+
+def valid_usage(usage) -> dict[str, int] | None:
+    """The token counts of a response's `usage` ({} when it has none); None when it is not an object or a count in
+    it is not a non-negative integer (bool is not one)."""
+    if usage is None:
+        return {}
+    if not isinstance(usage, dict):
+        return None
+    counts = {}
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = usage.get(name)
+        if value is not None:
+            if type(value) is not int or value < 0:
+                return None
+            counts[name] = value
+    return counts
 
 
 _JSON = {"Content-Type": "application/json"}
+# The most the prompt estimate learns from `usage` (a byte-level tokenizer needs at most 4 tokens for a character,
+# plus the 1.25 margin): a server reporting absurd usage cannot raise every estimate past --tpm and stop the run.
+_MAX_TOKENS_PER_CHAR = 5.0
 
 
 class Client:
@@ -79,6 +104,11 @@ class Client:
     a problem there raises UsageError. Every HTTP attempt passes the limiter; completed responses
     go to the cache, keyed by the full request body plus `scope` (the endpoint's identity):
     `common.hashing.content_hash({"scope": scope, "body": body})`, so existing cache files stay valid.
+
+    Hostile servers: a body is read at most `max_response_bytes` (after decompression) and a longer one is a failed
+    attempt, retried like a malformed body and never cached; `usage` counts only when its token counts are
+    non-negative integers (else `stats.bad_usage` counts it and the limiter keeps its estimate); server text in our
+    error messages is redacted, and the API key is removed from every body before it is parsed or cached.
     """
 
     def __init__(
@@ -94,7 +124,12 @@ class Client:
         timeout: float = 60.0,
         max_attempts: int = 6,
         backoff: tuple[float, float] = (0.5, 30.0),
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
+        if not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be at least 1, got {max_response_bytes!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.limiter = limiter if limiter is not None else Limiter()
@@ -102,6 +137,8 @@ class Client:
         self.stats = ClientStats()
         self.dialect: Dialect | None = None if dialect == "auto" else find_dialect(dialect)
         self._api_key = api_key
+        self._secret = None if secret(api_key) is None else api_key.encode()
+        self._max_bytes = max_response_bytes
         self._scope = scope or self.base_url
         # content_hash({"scope": ..., "body": ...}) is sha256 of b'{"body":<sorted body>,"scope":<scope>}': the
         # sorted body is serialised once, hashed for the key and sent as the payload (key order is immaterial).
@@ -115,9 +152,12 @@ class Client:
 
     async def __aenter__(self) -> Client:
         n = self.limiter.concurrency
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n), headers=headers, timeout=self._timeout
+        headers = {"Accept-Encoding": ACCEPT_ENCODING}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        self._session = aiohttp.ClientSession(  # bodies are inflated by read_capped, within the cap
+            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n), headers=headers, timeout=self._timeout,
+            auto_decompress=False,
         )
         try:
             await self._check()
@@ -141,13 +181,18 @@ class Client:
         url = f"{self.base_url}/models"
         try:
             async with self._session.get(url) as resp:
-                status, raw = resp.status, await resp.read()
+                status, raw = resp.status, await self._read(resp)
         except aiohttp.InvalidURL:
             raise UsageError(f"not a valid base URL: {self.base_url!r}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise UsageError(f"cannot reach {self.base_url}: {exc or type(exc).__name__}") from None
+            why = redact(str(exc), self._api_key) or type(exc).__name__
+            raise UsageError(f"cannot reach {self.base_url}: {why}") from None
+        except TooLarge:
+            raise UsageError(f"{url} sent more than {self._max_bytes} bytes") from None
+        except Undecodable as exc:
+            raise UsageError(f"{url} sent an undecodable body ({exc})") from None
         if status in (401, 403):
-            raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {_error_message(raw)}")
+            raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {self._error(raw)}")
         if status != 200:  # no model list here: trust the configuration
             self.dialect = self.dialect or detect(set())
             return
@@ -158,7 +203,8 @@ class Client:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise UsageError(f"{url} did not return an OpenAI model list") from None
         if self.model not in ids and not any(i.startswith(self.model + ":") for i in ids):
-            raise UsageError(f"unknown model {self.model!r}; {self.base_url} serves: {', '.join(sorted(ids))}")
+            served = redact(", ".join(sorted(map(str, ids))), self._api_key)
+            raise UsageError(f"unknown model {self.model!r}; {self.base_url} serves: {served}")
         self.dialect = self.dialect or detect(owners)
 
     async def chat(
@@ -190,7 +236,7 @@ class Client:
         else:
             data = await self._send(body, payload)
             self.cache.put(key, data)
-        return Completion(data["choices"][0]["message"]["content"], data.get("usage") or {}, cached)
+        return Completion(data["choices"][0]["message"]["content"], valid_usage(data.get("usage")) or {}, cached)
 
     async def _send(self, body: dict, payload: bytes) -> dict:
         """`_post` until it succeeds, at most `max_attempts` times. The first attempt goes out bare: most requests
@@ -238,11 +284,15 @@ class Client:
             self.stats.requests += 1
             try:
                 async with self._session.post(self._chat_url, data=payload, headers=_JSON) as resp:
-                    status, headers, raw = resp.status, resp.headers, await resp.read()
+                    status, headers, raw = resp.status, resp.headers, await self._read(resp)
             except asyncio.TimeoutError:
                 raise self._fault("timeout") from None
             except aiohttp.ClientError as exc:
                 raise self._fault(type(exc).__name__) from None
+            except TooLarge:
+                raise self._fault(f"response over {self._max_bytes} bytes") from None
+            except Undecodable:
+                raise self._fault("malformed response") from None
             self._observe(headers)
             if status == 429:
                 self.limiter.throttled(permit, retry_after(headers))
@@ -250,31 +300,48 @@ class Client:
             if status >= 500:
                 raise self._fault(f"HTTP {status}")
             if status in (401, 403):
-                raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {_error_message(raw)}")
+                raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {self._error(raw)}")
             if status == 404:
-                raise UsageError(f"HTTP 404 for model {self.model!r} at {self.base_url}: {_error_message(raw)}")
+                raise UsageError(f"HTTP 404 for model {self.model!r} at {self.base_url}: {self._error(raw)}")
             if status >= 400:
-                raise RequestFailed(f"HTTP {status}: {_error_message(raw)}")
+                raise RequestFailed(f"HTTP {status}: {self._error(raw)}")
             try:
                 data = orjson.loads(raw)
                 if not isinstance(data["choices"][0]["message"]["content"], str):
                     raise TypeError
             except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
                 raise self._fault("malformed response") from None
-            self._account(body, data.get("usage"), permit)
+            self._account(body, valid_usage(data.get("usage")), permit)
             self.limiter.succeeded()
             return data
 
-    def _account(self, body: dict, usage, permit) -> None:
-        if not isinstance(usage, dict):
+    async def _read(self, resp) -> bytes:
+        """The body within the cap, with our key taken out (so no message, result or cache entry can hold it)."""
+        raw = await read_capped(resp, self._max_bytes)
+        if self._secret is not None and self._secret in raw:
+            raw = raw.replace(self._secret, REDACTED.encode())
+        return raw
+
+    def _error(self, raw: bytes) -> str:
+        return _error_message(raw, self._api_key)
+
+    def _account(self, body: dict, usage: dict[str, int] | None, permit) -> None:
+        """Count a response's usage (`valid_usage`) and settle its permit with it. Invalid usage (a negative count
+        would let the limiter admit more than the tpm) is counted in `stats.bad_usage` and ignored: the permit
+        keeps its estimate, as it does when the server reports no counts."""
+        if usage is None:
+            self.stats.bad_usage += 1
             return
-        prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        if not usage:
+            return
+        prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
         self.stats.prompt_tokens += prompt
         self.stats.completion_tokens += completion
-        self.limiter.settle(permit, int(usage.get("total_tokens", prompt + completion)))
+        self.limiter.settle(permit, max(usage.get("total_tokens", 0), prompt + completion))
         chars = sum(len(m["content"]) for m in body["messages"])
         if chars:
-            self._chars_to_tokens = max(self._chars_to_tokens, 1.25 * prompt / chars)
+            ratio = min(_MAX_TOKENS_PER_CHAR, 1.25 * prompt / chars)
+            self._chars_to_tokens = max(self._chars_to_tokens, ratio)
 
     def _observe(self, headers) -> None:
         """Pause when the server says a quota is spent until its reset."""

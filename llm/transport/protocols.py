@@ -26,6 +26,7 @@ class ClientStats:
     cache_hits: int = 0
     prompt_tokens: int = 0  # as reported for requests actually sent
     completion_tokens: int = 0
+    bad_usage: int = 0  # responses whose `usage` was ignored (not non-negative integer counts)
     faults: dict = field(default_factory=dict)  # transient failure kind -> count
 
 

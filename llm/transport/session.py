@@ -3,14 +3,17 @@
 library errors in the options' own words."""
 from __future__ import annotations
 
+import argparse
+import math
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
-from common.cli import non_negative, positive_int
+from common.cli import positive_int
 from common.errors import UsageError
 
+from .body import MAX_RESPONSE_BYTES
 from .cache import Cache
 from .client import Client
 from .dialects import DIALECTS
@@ -24,8 +27,21 @@ def add_client_options(p) -> None:
     p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
     p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
     p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 2 embedded)")
-    p.add_argument("--timeout", type=non_negative, default=60.0, help="seconds per request")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="seconds per request (finite, > 0)")
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
+    p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,
+                   help="longest response body accepted, after decompression (default 8 MiB)")
+
+
+def seconds(text: str) -> float:
+    """A finite duration > 0 (0 would disable aiohttp's timeout, inf overflows it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
 
 
 @contextmanager
@@ -69,6 +85,7 @@ async def connect(args, cache: str | Path) -> AsyncIterator[Client]:
             scope=scope,
             timeout=args.timeout,
             max_attempts=args.max_attempts,
+            max_response_bytes=args.max_response_bytes,
         ))
         stack.callback(client.cache.close)
         yield client
