@@ -77,3 +77,11 @@ def test_bad_dialogue_input_is_one_line_and_exit_2(argv, message, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_utterances_with_control_characters_are_rejected():
+    dialogue = {"n_turns": 1, "turns": [{"speaker": 0, "emotion": "joy"}]}
+    for utterance, why in [("Yes\x1b[31m!", "control character"), ("Yes\nno", "control character"),
+                           ("Yes\u202e!", "bidi control character")]:
+        turn = {"speaker": speaker_name(0), "utterance": utterance, "emotion": "joy"}
+        assert check(json.dumps({"turns": [turn]}), dialogue) == (None, why)

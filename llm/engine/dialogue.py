@@ -17,7 +17,7 @@ from llm.transport.client import RequestFailed
 from llm.transport.protocols import ChatClient
 from model.dialogue.corpus import speaker_name
 
-from .answers import parse_object
+from .answers import character_problem, parse_object
 from .ask import ask
 from .prompts import persona_lines
 from .runner import SlotFailed, run_slots
@@ -81,6 +81,8 @@ def check(content: str, dialogue: dict) -> tuple[list[dict] | None, str | None]:
             return None, "wrong speaker"
         if str(got.get("emotion", "")).strip().lower() != want["emotion"]:
             return None, "wrong emotion"
+        if problem := character_problem(got["utterance"], newline=False):
+            return None, problem
         out.append({**want, "text": got["utterance"].strip()})
     return out, None
 
