@@ -31,7 +31,8 @@ FAULTS = Faults(p500=0.05, p_drop=0.02, implausible=0.15, latency=(0.0, 0.02), s
 # every field of a result, all of them independent of timing (a result holds no wall time or retry counts);
 # a new field must be added here, to be compared or left out on purpose
 COMPARED = ("id", "seed", "attempt", "profile", "domain", "stage1", "stage2", "stage3", "emotion", "log_prob",
-            "method", "text", "validation", "prompt", "model", "usage", "persona_draws", "rejected_draws", "text_attempts")
+            "method", "text", "validation", "prompt", "prompt_set", "model", "usage", "persona_draws", "rejected_draws",
+            "text_attempts")
 
 
 def argv(out: Path, urls: list[str], *extra: str, n: int = N) -> list[str]:

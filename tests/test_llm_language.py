@@ -220,3 +220,15 @@ def test_dialogue_mode_and_the_judge_take_a_prompt_set(tmp_path, capsys):
     assert len(judge_bodies) == 3 and all("指定された感情" in b["messages"][1]["content"] for b in judge_bodies)
     judged = json.loads((tmp_path / "j" / "judge.json").read_text())
     assert judged["prompt_set"]["hash"] == JA.hash and judged["judged"] == 3
+
+
+def test_ray_shards_key_their_cache_by_the_prompt_set_too():
+    from llm.engine.texts import Settings
+    from llm.scale.runner import Job
+    from llm.scale.shards import parse_endpoint
+
+    def scope(prompts):
+        return Job("d", (parse_endpoint("http://127.0.0.1:1/v1/"),), "m", settings=Settings(prompts=prompts)).scope
+
+    assert scope(shipped("en")) == "http://127.0.0.1:1/v1"  # as before prompt sets existed
+    assert scope(JA) == f"http://127.0.0.1:1/v1|prompts:{JA.hash}"

@@ -59,7 +59,7 @@ def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
             ray.shutdown()
     written = merge(shards, directory, out, args.format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
-               "wall_s": round(time.monotonic() - t0, 3)}
+               "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance()}
     publish(summary, out, args.quiet)
     if written < args.n:
         print(f"error: {args.n - written} of {args.n} texts missing ({summary['failed']} failed slots, "
