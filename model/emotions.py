@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import orjson
-
 from common.errors import UsageError
 
 SETS_DIR = Path(__file__).parent / "emotion_sets"
@@ -114,13 +112,9 @@ def check_mappings(emotions: EmotionSet, presets: Mapping[str, EmotionSet], wher
 
 
 def _read(path: Path) -> EmotionSet:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise UsageError(f"emotion file not found: {path}") from None
-    except orjson.JSONDecodeError as exc:
-        raise UsageError(f"emotion file {path} is not valid JSON: {exc}") from None
-    return parse_emotion_set(data, str(path))
+    from model.profile import read_json_object
+
+    return parse_emotion_set(read_json_object(path, "emotion"), str(path))
 
 
 def _presets() -> dict[str, EmotionSet]:
