@@ -30,7 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llm import Cache, Client, Limiter, RunStats, Settings, generate_texts  # noqa: E402
 from llm.engine.answers import parse_label, parse_text  # noqa: E402
 from llm.engine.prompts import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, validation_messages  # noqa: E402
+from llm.engine.promptset import shipped  # noqa: E402
 from llm.testserver import Faults, fetch, spawned  # noqa: E402
+
+EN = shipped("en")
 
 EMOTIONS = ["joy", "anger", "sadness", "pleasure", "surprise", "fear", "neutral"]
 
@@ -80,9 +83,9 @@ async def naive(url: str, recs: list[dict], args, limit: int) -> list[int]:
 
         async def item(rec):
             for stage in (1, 2, 3):
-                if await call(validation_messages(rec, stage, {}), VALIDATION_SCHEMA, parse_label) is None:
+                if await call(validation_messages(EN, rec, stage, {}), VALIDATION_SCHEMA, parse_label) is None:
                     return None
-            text = await call(generation_messages(rec, {}), TEXT_SCHEMA, parse_text)
+            text = await call(generation_messages(EN, rec, {}), TEXT_SCHEMA, parse_text)
             return None if text is None else rec["id"]
 
         return [i for i in await asyncio.gather(*(item(r) for r in recs)) if i is not None]

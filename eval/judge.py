@@ -25,6 +25,8 @@ from eval.data import read_jsonl  # noqa: E402
 from llm.engine.answers import parse_scores  # noqa: E402
 from llm.engine.ask import ask_parsed  # noqa: E402
 from llm.engine.prompts import SCALE, score_schema  # noqa: E402
+from llm.engine.promptset import DEFAULT as DEFAULT_PROMPTS, PromptSet, shipped  # noqa: E402
+from llm.prompting import add_prompt_options, choose_prompts  # noqa: E402
 from llm.engine.runner import run_slots  # noqa: E402
 from llm.transport.protocols import ChatClient  # noqa: E402
 from llm.transport.session import add_client_options, connect  # noqa: E402
@@ -46,32 +48,25 @@ SCHEMA = score_schema(list(CRITERIA))
 FIGURE = "judge.png"
 
 
-def judge_messages(text: str, emotion: str) -> list[dict]:
-    criteria = "\n".join(f"- {key} ({name}): {meaning}" for key, (name, meaning) in CRITERIA.items())
-    keys = ", ".join(f'"{key}": n' for key in CRITERIA)
-    return [
-        {
-            "role": "system",
-            "content": "You evaluate how human-like short texts are. Score each criterion on a five-point scale, "
-            f"1 (very poor) to 5 (excellent). Answer only with a JSON object {{{keys}}} of integers 1-5.",
-        },
-        {"role": "user", "content": f"Designated emotion: {emotion}\nText: {text}\n\nCriteria:\n{criteria}"},
-    ]
+def judge_messages(prompts: PromptSet, text: str, emotion: str, definition: str | None = None) -> list[dict]:
+    """The judge's request in the set's `judge` template (fields: llm/prompts/README.md)."""
+    criteria = [{"key": key, "name": name, "meaning": meaning} for key, (name, meaning) in CRITERIA.items()]
+    return prompts.render("judge", text=text, emotion=emotion, definition=definition or emotion, criteria=criteria)
 
 
-async def judge_texts(records: Sequence[dict], client: ChatClient, *, tries: int = 3,
-                      max_tokens: int = 128) -> list[dict | None]:
+async def judge_texts(records: Sequence[dict], client: ChatClient, *, tries: int = 3, max_tokens: int = 128,
+                      prompts: PromptSet | None = None) -> list[dict | None]:
     """Each record's ({"text", "emotion"}) scores {criterion: 1-5}, in order; None where no answer was readable
     in `tries` requests. The records are slots of the engine's slot runner (twice the client's concurrency in
     flight); the client's limiter decides what goes out."""
-    usage = Counter()
+    usage, prompts = Counter(), prompts or shipped(DEFAULT_PROMPTS)
 
     def parse(content: str) -> dict | None:
         return parse_scores(content, CRITERIA, SCALE)
 
     async def judge(slot: dict) -> tuple[int, dict | None]:
-        return slot["id"], await ask_parsed(client, judge_messages(slot["text"], slot["emotion"]), SCHEMA, parse,
-                                            usage, tries=tries, max_tokens=max_tokens)
+        return slot["id"], await ask_parsed(client, judge_messages(prompts, slot["text"], slot["emotion"]), SCHEMA,
+                                            parse, usage, tries=tries, max_tokens=max_tokens)
 
     scores: list[dict | None] = [None] * len(records)
     slots = ({"id": i, "text": r["text"], "emotion": r["emotion"]} for i, r in enumerate(records))
@@ -133,6 +128,7 @@ def add_judge_options(p) -> None:
     p.add_argument("--model", help="model name at --base-url (the paper: gpt-4o)")
     add_client_options(p)
     p.add_argument("--judge-cache", help="request cache (default: OUT/judge.cache.sqlite)")
+    add_prompt_options(p, language=False)
 
 
 def run_judge(data_path: Path, out_dir: Path, args) -> dict:
@@ -140,19 +136,22 @@ def run_judge(data_path: Path, out_dir: Path, args) -> dict:
     per-text scores under "scores")."""
     if (args.base_url is None) != (args.model is None):
         raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
+    prompts = choose_prompts(getattr(args, "prompts", None), None)
     data = read_jsonl(data_path)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
     records = [{"text": t, "emotion": e} for t, e in zip(data.texts, data.emotions)]
+    if records:  # a template that fails on a record fails here, before any request
+        judge_messages(prompts, records[0]["text"], records[0]["emotion"])
 
     async def judge() -> tuple[list, str]:
-        async with connect(args, args.judge_cache or out_dir / "judge.cache.sqlite") as client:
+        async with connect(args, args.judge_cache or out_dir / "judge.cache.sqlite", prompts.cache_tag) as client:
             out_dir.mkdir(parents=True, exist_ok=True)  # once the endpoint checked out
-            return await judge_texts(records, client), client.model
+            return await judge_texts(records, client, prompts=prompts), client.model
 
     scores, model = asyncio.run(judge())
-    summary = {"input": str(data_path), "model": model, **summarize(data.emotions, scores), "figure": FIGURE,
-               "scores": scores}
+    summary = {"input": str(data_path), "model": model, "prompt_set": prompts.provenance(),
+               **summarize(data.emotions, scores), "figure": FIGURE, "scores": scores}
     score_png(out_dir / FIGURE, summary)
     write_json(out_dir / "judge.json", summary)
     return summary

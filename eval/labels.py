@@ -26,9 +26,9 @@ DROP = "drop"
 def label_order(present: Iterable[str], declared: Sequence[str] | None = None) -> list[str]:
     """The labels of `present` in an order that does not depend on the order of the texts: `declared`'s (label
     names, a ClassLabel feature) when it holds them all, else that of the first emotion preset that does
-    (model/emotions.json), else sorted."""
+    (model/emotion_sets/), else sorted."""
     present = set(present)
-    for order in ([list(declared)] if declared else []) + [p["labels"] for p in PRESETS.values()]:
+    for order in ([list(declared)] if declared else []) + [p.labels for p in PRESETS.values()]:
         if present <= set(order):
             return [label for label in order if label in present]
     return sorted(present)
@@ -67,6 +67,26 @@ def parse_label_map(spec: str) -> dict[str, str | None]:
             raise UsageError(f"--label-map: {source!r} is mapped twice")
         mapping[source] = target
     return mapping
+
+
+def preset_label_map(synthetic: Iterable[str], gold: Sequence[str]) -> tuple[dict[str, str | None], str] | None:
+    """The mapping the emotion files give from the synthetic set's labels to the gold set's, when both label sets
+    lie within presets (model/emotion_sets/: the paper's `pleasure` -> CARER's `joy`, `neutral` -> none) and some
+    synthetic label is not a gold label: ({label: gold label, or None to drop}, where it came from); else None.
+    What `eval.report` uses when no --label-map is given."""
+    synthetic, gold_set = set(synthetic), set(gold)
+    if synthetic <= gold_set:
+        return None
+    for source, emotions in PRESETS.items():
+        if not synthetic <= set(emotions.labels):
+            continue
+        for target, other in PRESETS.items():
+            if target != source and gold_set <= set(other.labels):
+                mapping = {e.label: e.maps[target] for e in emotions.emotions
+                           if e.label in synthetic - gold_set and target in e.maps}
+                if mapping:
+                    return mapping, f"model/emotion_sets/{source}.json (maps to {target})"
+    return None
 
 
 def apply_label_map(data: Labelled, mapping: dict[str, str | None], gold_labels: list[str],

@@ -21,7 +21,7 @@ from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
 from eval.data import Labelled, check_classes, read_jsonl
 from eval.embed import DEFAULT_CACHE, Embedder
 from eval.judge import FIGURE, add_judge_options, report_entry, report_section, run_judge
-from eval.labels import apply_label_map, label_order, parse_label_map
+from eval.labels import apply_label_map, label_order, parse_label_map, preset_label_map
 from eval.metrics import diversity
 from eval.minimums import diversity_gaps, holdout_gap
 from eval.plots import confusion_png, tsne_png
@@ -53,9 +53,11 @@ def load_inputs(data_path: Path, gold_path: Path | None = None, options: GoldOpt
     if gold_path is None:
         return Inputs(data_path, data)
     gold = read_corpus(gold_path, options)
-    mapped, keep, account = apply_label_map(data, parse_label_map(label_map) if label_map else {}, gold.labels,
-                                            str(data_path))
-    return Inputs(data_path, data, gold, mapped, keep, account)
+    mapping, source = (parse_label_map(label_map), "--label-map") if label_map else ({}, None)
+    if not label_map and (preset := preset_label_map(data.emotions, gold.labels)):
+        mapping, source = preset
+    mapped, keep, account = apply_label_map(data, mapping, gold.labels, str(data_path))
+    return Inputs(data_path, data, gold, mapped, keep, {**account, "map_source": source})
 
 
 def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0) -> dict:
@@ -158,7 +160,8 @@ def _corpus(r: dict) -> list[str]:
              f"Multi-label rows ({g['multi_label']}): " + (", ".join(f"{n} dropped from {s!r}"
                                                                for s, n in dropped.items()) or "none dropped") + ".",
              f"Gold label set: {', '.join(g['labels'])}.",
-             "Label map: " + (", ".join(f"{a}={b}" for a, b in lab["map"].items()) or "none") + ".",
+             "Label map: " + (", ".join(f"{a}={b}" for a, b in lab["map"].items()) or "none")
+             + (f" (from {lab['map_source']})" if lab["map"] else "") + ".",
              "Unmatched: synthetic labels dropped: " + (", ".join(f"{e} ({n})" for e, n in lab["dropped"].items())
                                                         or "none")
              + "; gold labels without synthetic texts: " + (", ".join(lab["gold_without_synthetic"]) or "none")

@@ -18,10 +18,12 @@ from common.errors import UsageError
 from common.files import write_bytes
 from common.jsonl import Appender, recover
 from model.baselines import METHODS
+from model.emotions import load_emotions
 
-from .engine.resume import pending, resume
+from .engine.resume import pending, refuse_other, resume
 from .engine.stats import RunStats, publish
-from .engine.texts import Settings, generate_texts
+from .engine.texts import Settings, generate_texts, preview
+from .prompting import Prompting, add_prompt_options, prompting
 from .scale.cli import main_ray
 from .scale.shards import parse_endpoint
 from .transport.session import add_client_options, connect
@@ -56,7 +58,8 @@ def _what_options(p) -> None:
                    "in dialogue mode a .csv gets MELD's columns and its JSONL beside it")
     p.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
-    p.add_argument("--emotions", default=DEFAULT, help=f"preset ({', '.join(PRESETS)}) or comma-separated labels")
+    p.add_argument("--emotions", default=DEFAULT, help=f"preset ({', '.join(PRESETS)}), an emotion file (.json, see "
+                   "model/emotion_sets/README.md) or comma-separated labels")
     p.add_argument("--seed", type=int, default=0, help="root seed of the persona model")
 
 
@@ -83,7 +86,9 @@ def _generation_options(p) -> None:
                    "'plausibility' section, from `python -m model.priors learn`)")
     p.add_argument("--audit", type=fraction, metavar="A", help="with --trust-below: validate this fraction of the "
                    f"trusted personas anyway (chosen by hash; default {AUDIT})")
-    p.add_argument("--no-label-leak", action="store_true", help="regenerate texts that name their emotion")
+    p.add_argument("--no-label-leak", action="store_true", help="regenerate texts that name their emotion (its "
+                   "label, or its words in the texts' language from the emotion file)")
+    add_prompt_options(p)
 
 
 def _run_options(p) -> None:
@@ -119,12 +124,16 @@ def _check_options(p, args) -> None:
         p.error("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
 
 
-def settings_for(profile, args) -> Settings:
-    domain = profile.domain
+def settings_for(profile, args, words: Prompting | None = None) -> Settings:
+    """The engine's settings of the options; `words` (`llm.prompting`) says in which prompt set and language."""
+    words = words or prompting(args, profile, load_emotions(args.emotions))
     return Settings(
-        labels=profile.labels,
-        text_format=domain.format if domain else "short message",
-        context=domain.description if domain else None,
+        labels=words.labels,
+        text_format=words.text_format,
+        context=words.context,
+        prompts=words.prompts,
+        definitions=words.definitions,
+        leak_words=words.leak_words,
         temperature=args.temperature,
         method=args.method,
         validate=args.method == "personagen" and not args.no_validate,
@@ -152,25 +161,28 @@ def main(argv: list[str] | None = None) -> int:
 def _main_text(args, out: Path) -> int:
     """Text mode: personas from the profile through validation and generation; on Ray with --ray."""
     from model.baselines import persona_profile
-    from model.emotions import resolve_emotions
     from model.profile import load_profile
 
-    emotions = resolve_emotions(args.emotions)
+    emotion_set = load_emotions(args.emotions)
+    emotions = emotion_set.labels
     profile = persona_profile(load_profile(args.profile, args.domain), args.method)
     if args.trust_below is not None and profile.plausibility is None:
         raise UsageError(f"--trust-below needs a profile with a 'plausibility' section (profile {profile.name!r} has "
                          "none; `python -m model.priors learn` writes one)")
-    settings = settings_for(profile, args)
+    settings = settings_for(profile, args, prompting(args, profile, emotion_set))
     if args.ray is not None:
         return main_ray(args, out, emotions, settings)
     todo, done, redraw = resume(profile, range(args.n), args.seed, emotions, out)
     if other := {r.get("method") for r in done.values()} - {args.method}:
         raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
+    refuse_other(done, settings.prompts, out)
+    if todo:  # a template that fails on a record fails here, before any request
+        preview(settings, todo[0])
 
     def produce(client, stats):
         return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
 
-    return _run(args, out, out, produce, args.n, args.n - len(todo), "text")
+    return _run(args, out, out, produce, args.n, args.n - len(todo), "text", settings.prompts)
 
 
 def _main_dialogue(args, out: Path) -> int:
@@ -179,7 +191,7 @@ def _main_dialogue(args, out: Path) -> int:
     from model.dialogue.corpus import meld_csv
     from model.profile import load_profile
 
-    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues
+    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues, messages
 
     chain_path = Path(args.chain) if args.chain else CHAINS_DIR / f"{args.benchmark}.json"
     if not args.chain and not chain_path.is_file():
@@ -189,10 +201,15 @@ def _main_dialogue(args, out: Path) -> int:
     if chain.benchmark != args.benchmark:
         raise UsageError(f"chain {chain_path} is for {chain.benchmark!r}, not --benchmark {args.benchmark!r}")
     profile = load_profile(args.profile, args.domain or "conversation")
+    words = prompting(args, profile, load_emotions(args.benchmark))
     results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
     dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
-    todo, _ = pending(dialogues, results, MATCHING)
-    settings = DialogueSettings(labels=profile.labels, temperature=args.temperature)
+    todo, done = pending(dialogues, results, MATCHING)
+    refuse_other(done, words.prompts, results)
+    settings = DialogueSettings(labels=words.labels, temperature=args.temperature, prompts=words.prompts,
+                                definitions=words.definitions)
+    if todo:
+        messages(settings.prompts, todo[0], settings.labels, settings.definitions)  # fails here, before any request
 
     def redraw(dialogue: dict, attempt: int) -> dict:
         return sample_dialogues(profile, chain, [dialogue["id"]], args.seed, labels=args.labels, attempt=attempt)[0]
@@ -201,26 +218,28 @@ def _main_dialogue(args, out: Path) -> int:
         return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
                                   stats=stats)
 
-    code = _run(args, out, results, produce, args.n_dialogues, len(dialogues) - len(todo), "dialogue")
+    code = _run(args, out, results, produce, args.n_dialogues, len(dialogues) - len(todo), "dialogue",
+                settings.prompts)
     if out != results and code == 0:
         write_bytes(out, meld_csv(list(recover(results).values())))
     return code
 
 
-def _run(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str) -> int:
+def _run(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str, prompts) -> int:
     try:
-        return asyncio.run(_generate(args, out, results, produce, total, resumed, unit))
+        return asyncio.run(_generate(args, out, results, produce, total, resumed, unit, prompts))
     except asyncio.CancelledError:  # SIGTERM (the event loop's handler cancels the run)
         raise Terminated from None
 
 
-async def _generate(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str) -> int:
+async def _generate(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str, prompts) -> int:
     """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
     llm.engine.runner) into the append-only `results` file, with a progress bar; write the summary beside `out`."""
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     stats = RunStats(resumed=resumed)
     async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(connect(args, args.cache or f"{out}.cache.sqlite"))
+        cache = args.cache or f"{out}.cache.sqlite"
+        client = await stack.enter_async_context(connect(args, cache, prompts.cache_tag))
         writer = stack.enter_context(Appender(results))
         bar = stack.enter_context(tqdm(total=total, initial=resumed, unit=unit,
                                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
@@ -229,7 +248,7 @@ async def _generate(args, out: Path, results: Path, produce, total: int, resumed
             bar.update()
             s = client.stats
             bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    publish(stats.summary(client.stats), out, args.quiet)
+    publish({**stats.summary(client.stats), "prompt_set": prompts.provenance()}, out, args.quiet)
     if stats.failures:
         print(f"error: {len(stats.failures)} of {total} {unit}s failed (see {out}.summary.json); "
               "rerun the same command to retry them", file=sys.stderr)

@@ -34,6 +34,10 @@ _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
     "Finally finished the report", "Saw an old friend at the station", "The rain will not stop today",
 ]
+_JA_OPENERS = ["帰り道でその知らせを聞いた。", "昼休みに同僚が声をかけてくれた。", "また電車が止まった。",
+               "やっと報告書が終わった。", "駅で昔の友達に会った。", "今日は雨がやまない。"]
+_JA_CLOSERS = ["顔がにやけて仕方ない！", "正直ちょっと気分が沈んだ。", "これからどうしよう？", "まあそんな日もある。",
+               "まだ胸がどきどきしてる！"]
 _TURN = re.compile(r"^\d+\. (Speaker [A-D]): (\S+)$", re.MULTILINE)
 _CLOSERS = ["and I cannot stop smiling!", "which honestly ruined my mood.", "and now I am not sure what to do.",
             "so that was something.", "and my heart is still racing."]
@@ -57,6 +61,8 @@ class Faults:
     implausible_marker: str | None = None  # ... and every prompt containing this text
     low_score_marker: str | None = None  # score requests whose prompt contains this get the lowest score
     wrong_turns: float = 0.0  # share of dialogue answers (by hash of the request) with one turn's emotion wrong
+    language: str = "en"  # "ja": texts are answered in Japanese
+    text_answers: tuple[str, ...] = ()  # the n-th text request of a prompt gets the n-th of these (then the last)
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
@@ -112,6 +118,7 @@ class Record:
     served: list[tuple[float, int, str]] = field(default_factory=list)  # (arrival, tokens, kind) of 200s
     completed: Counter = field(default_factory=Counter)  # body hash -> 200 responses
     statuses: Counter = field(default_factory=Counter)
+    bodies: list[dict] = field(default_factory=list)  # every parsed request body, in arrival order
 
     def summary(self, window: float, rpm: int | None) -> dict:
         return {
@@ -138,6 +145,7 @@ class FaultServer:
         self._rng = random.Random(self.faults.seed)
         self._requests: deque[tuple[float, int]] = deque()  # accepted (arrival, tokens) in the window
         self._token_sum = 0
+        self._asked: Counter = Counter()  # text requests per prompt (for `text_answers`)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -147,6 +155,7 @@ class FaultServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
         app.router.add_get("/_completed", self._completed)
+        app.router.add_get("/_bodies", self._bodies)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -173,6 +182,9 @@ class FaultServer:
     async def _completed(self, request: web.Request) -> web.Response:
         return web.json_response(sorted(self.record.completed))
 
+    async def _bodies(self, request: web.Request) -> web.Response:
+        return web.json_response(self.record.bodies)
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         now = time.monotonic()
         self.record.arrivals.append(now)
@@ -190,6 +202,7 @@ class FaultServer:
             messages = body["messages"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return _error(400, "could not parse the request body")
+        self.record.bodies.append(body)
         if body.get("model") not in f.models:
             return _error(404, f"The model `{body.get('model')}` does not exist")
         fmt = body.get("response_format") or {}
@@ -256,9 +269,19 @@ class FaultServer:
             bad = _fraction(prompt) < f.implausible or (f.implausible_marker or "\0") in prompt
             label = "implausible" if bad else ("natural" if _fraction(prompt, 1) < 0.7 else "rare but plausible")
             return "validation", orjson.dumps({"label": label, "reason": "checked by the test server"}).decode()
-        h = _fraction(body)
-        text = f"{_OPENERS[int(h * len(_OPENERS))]} {_CLOSERS[int(h * 997) % len(_CLOSERS)]}"
+        text = self._text(body, prompt)
         return "text", orjson.dumps({"text": text}).decode() if "text" in fields else text
+
+    def _text(self, body: dict, prompt: str) -> str:
+        """A text answer: the next of `text_answers` for this prompt, else two sentences picked by hash."""
+        if answers := self.faults.text_answers:
+            n = self._asked[prompt]
+            self._asked[prompt] += 1
+            return answers[min(n, len(answers) - 1)]
+        h = _fraction(body)
+        if self.faults.language == "ja":
+            return f"{_JA_OPENERS[int(h * len(_JA_OPENERS))]}{_JA_CLOSERS[int(h * 997) % len(_JA_CLOSERS)]}"
+        return f"{_OPENERS[int(h * len(_OPENERS))]} {_CLOSERS[int(h * 997) % len(_CLOSERS)]}"
 
     def _dialogue(self, body: dict, prompt: str) -> str:
         """The turns the prompt lists ("3. Speaker B: joy"), each with an utterance; by hash, some answers get the
@@ -322,7 +345,8 @@ def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
 
 
 def fetch(url: str, what: str = "_stats"):
-    """GET a spawned server's /_stats (see Record.summary) or /_completed (hashes of answered bodies)."""
+    """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies) or /_bodies
+    (every request body)."""
     with urllib.request.urlopen(f"{url.removesuffix('/v1')}/{what}") as resp:
         return orjson.loads(resp.read())
 
@@ -331,15 +355,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m llm.testserver", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     for f in dataclasses.fields(Faults):
-        if f.name in ("latency", "models"):
+        if f.name in ("latency", "models", "text_answers"):
             continue
         kind = float if f.type in ("float", "float | None") else int if "int" in f.type else str
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     parser.add_argument("--latency", type=float, nargs=2, default=(0.0, 0.0))
     parser.add_argument("--models", nargs="+", default=["test-model"])
+    parser.add_argument("--text-answers", nargs="*", default=[])
     args = vars(parser.parse_args(argv))
     port = args.pop("port")
-    faults = Faults(**{**args, "latency": tuple(args["latency"]), "models": tuple(args["models"])})
+    faults = Faults(**{**args, "latency": tuple(args["latency"]), "models": tuple(args["models"]),
+                       "text_answers": tuple(args["text_answers"])})
 
     async def serve() -> None:
         async with FaultServer(faults, port) as server:

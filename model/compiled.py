@@ -29,6 +29,7 @@ class Attribute:
     mask: np.ndarray = field(repr=False)  # [*parent sizes, K] bool: combination allowed by rules and domain
     probs: np.ndarray = field(repr=False)  # [*parent sizes, K] masked and renormalised
     source: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # language -> how prompts in that language name it
 
     @property
     def size(self) -> int:
@@ -41,6 +42,12 @@ class Domain:
     description: str
     format: str
     restrict: dict[str, tuple[str, ...]]
+    languages: dict[str, dict[str, str]] = field(default_factory=dict)  # language -> its format and description
+
+    def worded(self, language: str) -> tuple[str, str]:
+        """(format, description) as prompts in `language` word them (the domain's `languages`, else its own)."""
+        own = self.languages.get(language, {})
+        return own.get("format", self.format), own.get("description", self.description)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +85,7 @@ class Profile:
     domain: Domain | None = None
     rules: tuple[dict, ...] = ()
     plausibility: Plausibility | None = None
+    language: str = "en"  # the language of its texts (a profile's `language`; --language overrides)
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -86,6 +94,10 @@ class Profile:
     @property
     def labels(self) -> dict[str, str]:
         return {name: a.label for name, a in self.attributes.items()}
+
+    def labels_in(self, language: str) -> dict[str, str]:
+        """How prompts in `language` name the attributes: each one's `labels[language]`, else its `label`."""
+        return {name: a.labels.get(language, a.label) for name, a in self.attributes.items()}
 
     @property
     def stages(self) -> dict[int, tuple[str, ...]]:

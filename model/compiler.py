@@ -9,8 +9,8 @@ import numpy as np
 from common.errors import UsageError
 from model.compiled import Attribute, Domain, Profile
 from model.masks import check_alive, full_prior, reachable, renormalise, rule_mask
-from model.parse import (Categories, Rule, categories, check_domain, declared_table, parse_plausibility,
-                         parse_rules)
+from model.parse import (Categories, Rule, categories, check_domain, declared_table, parse_labels, parse_language,
+                         parse_plausibility, parse_rules)
 
 
 def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
@@ -24,11 +24,12 @@ def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
     rules = data.get("rules", [])
     parsed, rule_parents = parse_rules(rules, specs, cats)
     if domain is not None:
-        check_domain(domain, cats)
+        check_domain(domain, cats, name)
     order = topological(specs, rule_parents)
     check_stages(specs, order, rule_parents)
     attributes = _attributes(specs, cats, order, rule_parents, parsed, domain)
     return Profile(name=name, description=str(data.get("description", "")), attributes=attributes,
+                   language=parse_language(data),
                    domain=domain, rules=tuple(rules), plausibility=parse_plausibility(data.get("plausibility"), cats))
 
 
@@ -81,7 +82,8 @@ def _attributes(specs: dict[str, dict], cats: Categories, order: list[str], rule
         probs = renormalise(prior, mask)
         possible[attr] = np.any((probs > 0) & reach[..., None], axis=tuple(range(len(parents))))
         attributes[attr] = Attribute(
-            name=attr, stage=spec["stage"], label=str(spec.get("label", attr)), categories=cats[attr],
+            name=attr, stage=spec["stage"], label=str(spec.get("label", attr)), labels=parse_labels(attr, spec),
+            categories=cats[attr],
             parents=tuple(parents), prior=prior, mask=mask, probs=probs, source=str(spec.get("source", "")),
         )
     return attributes

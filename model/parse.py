@@ -110,13 +110,47 @@ def parse_domain(data: dict, ref: str) -> Domain:
         description=str(data.get("description", "")),
         format=str(data.get("format", "text")),
         restrict={k: tuple(as_list(v, f"domain {ref!r} restrict.{k}")) for k, v in restrict.items()},
+        languages=_domain_languages(data.get("languages", {}), ref),
     )
 
 
-def check_domain(domain: Domain, cats: Categories) -> None:
-    """Every attribute and category the domain names exists in the profile."""
+def _domain_languages(languages, ref: str) -> dict[str, dict[str, str]]:
+    """A domain's `languages`: {language: {"format": ..., "description": ...}}, how prompts in it word the two."""
+    ok = isinstance(languages, dict) and all(
+        isinstance(v, dict) and set(v) <= {"format", "description"} and all(isinstance(t, str) for t in v.values())
+        for v in languages.values())
+    if not ok:
+        raise UsageError(f"domain {ref!r}: 'languages' must map language codes to {{\"format\", \"description\"}}")
+    return {lang: dict(v) for lang, v in languages.items()}
+
+
+def check_domain(domain: Domain, cats: Categories, profile: str = "profile") -> None:
+    """Every attribute and category the domain names exists in the profile; a missing one is named with what the
+    domain expects of it."""
     for attr, values in domain.restrict.items():
-        known(cats, attr, list(values), f"domain {domain.name!r}")
+        expects = f"the domain expects attribute {attr!r} with the categories {', '.join(map(repr, values))}"
+        if attr not in cats:
+            raise UsageError(f"domain {domain.name!r} restricts attribute {attr!r}, which profile {profile!r} lacks: "
+                             f"{expects} (see model/profiles/README.md)")
+        if missing := [v for v in values if v not in cats[attr]]:
+            raise UsageError(f"domain {domain.name!r}: unknown category {missing[0]!r} for attribute {attr!r} of "
+                             f"profile {profile!r}: {expects}")
+
+
+def parse_language(data: dict) -> str:
+    """A profile's `language` (the language of its texts; default en)."""
+    language = data.get("language", "en")
+    if not isinstance(language, str) or not language.strip():
+        raise UsageError(f"profile {data.get('name', 'profile')!r}: 'language' must be a language code such as 'ja'")
+    return language
+
+
+def parse_labels(attr: str, spec: dict) -> dict[str, str]:
+    """An attribute's `labels`: how prompts in other languages name it ({language: label})."""
+    labels = spec.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v.strip() for v in labels.values()):
+        raise UsageError(f"attribute {attr!r}: 'labels' must map language codes to non-empty labels")
+    return dict(labels)
 
 
 def distribution(spec: dict, categories: tuple[str, ...], where: str) -> np.ndarray:

@@ -21,7 +21,8 @@ def parse(argv: list[str] | None):
     p.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
     p.add_argument("--emotions", default=DEFAULT,
-                   help=f"preset ({', '.join(PRESETS)}) or comma-separated labels; default {DEFAULT}")
+                   help=f"preset ({', '.join(PRESETS)}), an emotion file (.json, see model/emotion_sets/README.md) "
+                   f"or comma-separated labels; default {DEFAULT}")
     p.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
     p.add_argument("--out", help="output file (default: stdout)")
     p.add_argument("--format", choices=FORMATS, help="default: from --out's extension, else jsonl")

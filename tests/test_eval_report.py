@@ -89,7 +89,7 @@ def test_without_gold_there_are_no_gold_sections(small, full, tmp_path):
 @pytest.mark.parametrize("content, message", [
     ([], "no records"),
     ([("a", "joy")] * 5, "at least 2 are needed"),
-    ([("a", "joy")] * 5 + [("b", "pleasure")] * 5, "not in the gold label set"),
+    ([("a", "joy")] * 5 + [("b", "bliss")] * 5, "not in the gold label set"),
 ])
 def test_bad_input_is_one_line_and_exit_2(small, tmp_path, capsys, content, message):
     root, _, gold = small

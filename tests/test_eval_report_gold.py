@@ -102,6 +102,25 @@ def test_label_map_and_reference_rows(tmp_path, gold):
         assert row in md
 
 
+def test_without_a_label_map_the_emotion_files_mapping_is_the_default(tmp_path, gold):
+    given, default = tmp_path / "given", tmp_path / "default"
+    data = synthetic(tmp_path / "paper.jsonl", 10)
+    assert run(data, "--gold", gold, "--label-map", "pleasure=joy,neutral=drop", "--out", given) == 0
+    assert run(data, "--gold", gold, "--out", default) == 0
+    (a, _), (b, md) = load(given), load(default)
+    assert b["labels"]["map"] == {"pleasure": "joy", "neutral": "drop"}
+    assert b["labels"]["map_source"] == "model/emotion_sets/paper.json (maps to carer)"
+    assert a["labels"]["map_source"] == "--label-map"
+    assert b["tstr"] == a["tstr"] and b["references"] == a["references"]
+    assert "Label map: pleasure=joy, neutral=drop (from model/emotion_sets/paper.json (maps to carer))." in md
+
+
+def test_labels_no_emotion_file_maps_are_still_refused(tmp_path, gold, capsys):
+    data = synthetic(tmp_path / "odd.jsonl", 10, emotions=["joy", "bliss"])
+    assert run(data, "--gold", gold, "--out", tmp_path / "out") == 2
+    assert "not in the gold label set" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_small_sets_against_gold_compute_what_they_can(tmp_path, gold):
     out = tmp_path / "out"
     assert run(synthetic(tmp_path / "seven.jsonl", 1), "--gold", gold, "--label-map", "pleasure=joy,neutral=drop",

@@ -31,7 +31,8 @@ FAULTS = Faults(p500=0.05, p_drop=0.02, implausible=0.15, latency=(0.0, 0.02), s
 # every field of a result, all of them independent of timing (a result holds no wall time or retry counts);
 # a new field must be added here, to be compared or left out on purpose
 COMPARED = ("id", "seed", "attempt", "profile", "domain", "stage1", "stage2", "stage3", "emotion", "log_prob",
-            "method", "text", "validation", "prompt", "model", "usage", "persona_draws", "rejected_draws", "text_attempts")
+            "method", "text", "validation", "prompt", "prompt_set", "model", "usage", "persona_draws", "rejected_draws",
+            "text_attempts")
 
 
 def argv(out: Path, urls: list[str], *extra: str, n: int = N) -> list[str]:
@@ -150,6 +151,19 @@ def test_cli_refuses_what_needs_ray(tmp_path, capsys):
     assert run(main, ["--n", "2", "--out", str(out), "--ray"]) == 2
     assert "--ray needs --base-url and --model" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ray_resume_with_another_prompt_set_is_refused_before_any_request(tmp_path, capsys):
+    out = tmp_path / "o.jsonl"
+    directory = shard_dir(out)
+    directory.mkdir()
+    shard = directory / "0-4.jsonl"
+    shard.write_bytes(orjson.dumps({"id": 0, "text": "t", "prompt_set": "0" * 64}) + b"\n")
+    before = shard.read_bytes()
+    assert run(main, argv(out, ["http://127.0.0.1:9/v1"], "--ray")) == 2  # port 9: nothing is ever sent
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds results written with another prompt set (000000000000" in err
+    assert shard.read_bytes() == before and sorted(p.name for p in directory.iterdir()) == ["0-4.jsonl"]
 
 
 # ---------------------------------------------------------------- on Ray

@@ -7,11 +7,10 @@ import orjson
 
 from common.schema import LABELS
 
+from .languages import rules_for
 from .prompts import SCALE
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-# A sentence ends at a run of terminators followed by whitespace or the end (ASCII), or at CJK ones.
-_SENTENCE_END = re.compile(r"[.!?\u2026]+(?=\s|$)|[\u3002\uff01\uff1f]+")
 # The longest text accepted. Every format asks for one or two short sentences (a tweet holds at most 280
 # characters): a text this long is not the asked format but a runaway or hostile answer.
 MAX_TEXT_CHARS = 1000
@@ -20,11 +19,6 @@ MAX_TEXT_CHARS = 1000
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 # Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they reorder how text is displayed.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_META = re.compile(
-    r"\bas an ai\b|\blanguage model\b|\bi(?:'m| am) an ai\b|\bi (?:cannot|can't|can not) (?:help|assist|write)"
-    r"|^(?:sure|certainly|of course)\b[,!.:]|\bhere(?:'s| is) (?:a|an|the|my|your) ",
-    re.IGNORECASE,
-)
 
 
 def parse_object(content: str) -> dict | None:
@@ -75,8 +69,8 @@ def parse_text(content: str) -> str | None:
     return obj["text"].strip() if obj is not None and isinstance(obj.get("text"), str) else None
 
 
-def sentence_count(text: str) -> int:
-    return sum(1 for part in _SENTENCE_END.split(text) if re.search(r"\w", part))
+def sentence_count(text: str, language: str = "en") -> int:
+    return rules_for(language).sentences(text)
 
 
 def character_problem(text: str, *, newline: bool = True) -> str | None:
@@ -89,18 +83,21 @@ def character_problem(text: str, *, newline: bool = True) -> str | None:
     return None
 
 
-def text_problem(text: str, emotion: str, *, forbid_label: bool = False) -> str | None:
-    """Why a generated text must be regenerated, or None when it passes."""
+def text_problem(text: str, emotion: str, *, forbid_label: bool = False, language: str = "en",
+                 words=()) -> str | None:
+    """Why a generated text must be regenerated, or None when it passes; by `language`'s rules
+    (llm.engine.languages), `words` being the emotion's other words in that language (the leak check)."""
+    rules = rules_for(language)
     if not text.strip():
         return "empty"
     if len(text) > MAX_TEXT_CHARS:
         return f"longer than {MAX_TEXT_CHARS} characters"
     if problem := character_problem(text):
         return problem
-    if sentence_count(text) > 2:
+    if rules.sentences(text) > 2:
         return "more than 2 sentences"
-    if _META.search(text):
+    if rules.meta.search(text):
         return "meta text"
-    if forbid_label and re.search(rf"\b{re.escape(emotion)}\b", text, re.IGNORECASE):
+    if forbid_label and rules.leaked(text, (emotion, *words)):
         return "emotion word leaked"
     return None

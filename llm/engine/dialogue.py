@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llm.transport.client import RequestFailed
 from llm.transport.protocols import ChatClient
@@ -19,7 +19,8 @@ from model.dialogue.corpus import speaker_name
 
 from .answers import character_problem, parse_object
 from .ask import ask
-from .prompts import persona_lines
+from .promptset import PromptSet, shipped
+from .prompts import MAX_SENTENCES, lines, persona_lines, record_rows
 from .runner import SlotFailed, run_slots
 from .stats import RunStats
 
@@ -29,6 +30,8 @@ MATCHING = ("profile", "domain", "seed", "benchmark", "labels")  # what a resume
 @dataclass(frozen=True)
 class DialogueSettings:
     labels: Mapping[str, str]  # attribute -> how prompts name it
+    prompts: PromptSet = field(default_factory=lambda: shipped("en"))
+    definitions: Mapping[str, str] = field(default_factory=dict)  # emotion -> its definition for the prompts
     temperature: float = 1.0
     max_texts: int = 3  # generations per dialogue before it is redrawn
     max_draws: int = 5
@@ -50,19 +53,18 @@ def schema(dialogue: dict, emotions: list[str]) -> dict:
             "required": ["turns"]}
 
 
-def messages(dialogue: dict, labels: Mapping[str, str]) -> list[dict]:
-    people = "\n\n".join(f"{speaker_name(s['speaker'])}:\n{persona_lines(s, labels)}" for s in dialogue["speakers"])
-    setting = "\n".join(f"- {labels.get(k, k)}: {v}" for k, v in dialogue["setting"].items())
-    order = "\n".join(f"{i + 1}. {speaker_name(t['speaker'])}: {t['emotion']}" for i, t in enumerate(dialogue["turns"]))
-    user = (
-        f"The speakers:\n\n{people}\n\nTheir relationship: {dialogue['relationship']}\nThe setting:\n{setting}\n\n"
-        f"Write their conversation as exactly {dialogue['n_turns']} turns, in this order, each turn one or two short "
-        f"spoken sentences by that speaker clearly expressing the given emotion:\n{order}\n\n"
-        "Keep every speaker and emotion exactly as listed."
-    )
-    system = ("You write realistic conversations between the people described. Answer only with a JSON object "
-              '{"turns": [{"speaker": ..., "utterance": ..., "emotion": ...}, ...]}.')
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+def messages(prompts: PromptSet, dialogue: dict, labels: Mapping[str, str],
+             definitions: Mapping[str, str] | None = None) -> list[dict]:
+    """The dialogue request of `dialogue` in the set's `dialogue` template (fields: llm/prompts/README.md)."""
+    definitions = definitions or {}
+    speakers = [{"name": speaker_name(s["speaker"]), "persona": persona_lines(s, labels),
+                 "attributes": record_rows(s, labels, 2)} for s in dialogue["speakers"]]
+    setting = [{"name": k, "label": labels.get(k, k), "value": v, "stage": 3} for k, v in dialogue["setting"].items()]
+    turns = [{"number": i + 1, "speaker": speaker_name(t["speaker"]), "emotion": t["emotion"],
+              "definition": definitions.get(t["emotion"], t["emotion"])} for i, t in enumerate(dialogue["turns"])]
+    return prompts.render("dialogue", speakers=speakers, relationship=dialogue["relationship"],
+                          setting=lines(setting), setting_attributes=setting, turns=turns,
+                          n_turns=dialogue["n_turns"], max_sentences=MAX_SENTENCES)
 
 
 def check(content: str, dialogue: dict) -> tuple[list[dict] | None, str | None]:
@@ -106,7 +108,7 @@ def generate_dialogues(
             if draw:
                 stats.redraws += 1
                 dialogue = redraw(dialogue, first + draw)
-            msgs, usage = messages(dialogue, settings.labels), Counter()
+            msgs, usage = messages(settings.prompts, dialogue, settings.labels, settings.definitions), Counter()
             for attempt in range(settings.max_texts):
                 try:
                     turns, problem = await ask(
@@ -118,6 +120,7 @@ def generate_dialogues(
                 stats.texts[problem or "accepted"] += 1
                 if turns is not None:
                     return {**dialogue, "turns": turns, "model": client.model, "usage": dict(usage),
+                            "prompt_set": settings.prompts.hash,
                             "dialogue_draws": draw + 1, "text_attempts": attempt + 1}
         raise SlotFailed(f"no dialogue matching its sequence in {settings.max_draws} draws")
 

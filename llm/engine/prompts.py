@@ -1,14 +1,16 @@
-"""Every prompt and answer schema of text mode and the judge, in one place (dialogue mode's are in
-llm.engine.dialogue).
+"""The answer schemas of text mode and the judge, and the fields their prompt templates get (the templates are
+data: llm.engine.promptset, llm/prompts/; dialogue mode's fields are in llm.engine.dialogue).
 
 A record is `{"id", "emotion", "stage1": {...}, "stage2": {...}, "stage3": {...}, ...}` (see common.schema);
-`labels` maps attribute names to how prompts name them (a profile's `labels`).
+`labels` maps attribute names to how prompts name them (a profile's `labels_in(language)`).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from common.schema import LABELS, stage_key
+
+from .promptset import PromptSet
 
 VALIDATION_SCHEMA = {
     "type": "object",
@@ -35,83 +37,55 @@ def score_schema(keys) -> dict:
 
 SCORE_SCHEMA = score_schema(["score"])
 
-_SUBJECT = {
-    1: "a person's basic attributes",
-    2: "a person's basic attributes and socio-cultural background",
-    3: "a person, their background, and the situation and style in which they are writing",
-}
+MAX_SENTENCES = 2  # what the prompts ask for and the post-checks enforce
 
 
-def _lines(attributes: Mapping, labels: Mapping[str, str]) -> str:
-    return "\n".join(f"- {labels.get(name, name.replace('_', ' '))}: {value}" for name, value in attributes.items())
+def rows(attributes: Mapping, labels: Mapping[str, str], stage: int) -> list[dict]:
+    """A template's view of attributes: {"name", "label", "value", "stage"} each."""
+    return [{"name": name, "label": labels.get(name, name.replace("_", " ")), "value": value, "stage": stage}
+            for name, value in attributes.items()]
+
+
+def lines(items: list[dict]) -> str:
+    """Rows as "- label: value" lines."""
+    return "\n".join(f"- {r['label']}: {r['value']}" for r in items)
+
+
+def record_rows(record: Mapping, labels: Mapping[str, str], upto: int = 3) -> list[dict]:
+    """The rows of a record's stages 1..upto."""
+    return [r for k in range(1, upto + 1) for r in rows(record.get(stage_key(k)) or {}, labels, k)]
 
 
 def persona_lines(record: Mapping, labels: Mapping[str, str]) -> str:
     """The stage 1 and 2 attributes of a persona, one "- label: value" line each."""
-    return "\n".join(_lines(record[k], labels) for k in map(stage_key, (1, 2)) if record.get(k))
+    return lines(record_rows(record, labels, 2))
 
 
-def validation_messages(record: Mapping, stage: int, labels: Mapping[str, str]) -> list[dict]:
+def validation_messages(prompts: PromptSet, record: Mapping, stage: int, labels: Mapping[str, str]) -> list[dict]:
     """Stage-k check: are the attributes of stages 1..k, taken together, a realistic combination?"""
-    groups = map(stage_key, range(1, stage + 1))
-    described = "\n".join(_lines(record[k], labels) for k in groups if record.get(k))
-    return [
-        {
-            "role": "system",
-            "content": "You judge whether descriptions of people are realistic. Answer only with a JSON object "
-            '{"label": ..., "reason": ...} where label is "natural", "rare but plausible" or "implausible" '
-            "and reason is one short sentence.",
-        },
-        {
-            "role": "user",
-            "content": f"Here is {_SUBJECT[stage]}:\n{described}\n\n"
-            "Taken together, is this combination natural, rare but plausible, or implausible?",
-        },
-    ]
+    attributes = record_rows(record, labels, stage)
+    return prompts.render(f"validation_{stage}", stage=stage, attributes=attributes, described=lines(attributes))
 
 
 def generation_messages(
+    prompts: PromptSet,
     record: Mapping,
     labels: Mapping[str, str],
     *,
     text_format: str = "short message",
     context: str | None = None,
     forbid_label: bool = False,
+    definition: str | None = None,
 ) -> list[dict]:
-    """prompt = f(z, s, v, e): persona z, scenario s and style v, emotion e."""
-    persona = persona_lines(record, labels)
-    situation = _lines(record.get(stage_key(3)) or {}, labels)
-    emotion = record["emotion"]
-    parts = [f"You are this person:\n{persona}"]
-    if situation:
-        parts.append(f"Your situation and writing style:\n{situation}")
-    if context:
-        parts.append(f"Setting: {context}")
-    ask = (
-        f"Write one {text_format} of one or two short sentences that you would write right now, "
-        f"clearly expressing {emotion}."
-    )
-    if forbid_label:
-        ask += f' Do not use the word "{emotion}".'
-    parts.append(ask + " Write only the message itself, in your own voice.")
-    return [
-        {
-            "role": "system",
-            "content": "You write realistic short texts in the voice of the person described. "
-            'Answer only with a JSON object {"text": ...}.',
-        },
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+    """prompt = f(z, s, v, e): persona z, scenario s and style v, emotion e (and its definition)."""
+    attributes = record_rows(record, labels)
+    situation = lines([r for r in attributes if r["stage"] == 3])
+    return prompts.render("generation", persona=persona_lines(record, labels), situation=situation,
+                          attributes=attributes, context=context or "", text_format=text_format,
+                          emotion=record["emotion"], definition=definition or record["emotion"],
+                          forbid_label=forbid_label, max_sentences=MAX_SENTENCES)
 
 
-def score_messages(text: str, emotion: str) -> list[dict]:
+def score_messages(prompts: PromptSet, text: str, emotion: str, definition: str | None = None) -> list[dict]:
     """The priorwork threshold filter: how well does a generated text express its target emotion, 1-5?"""
-    return [
-        {
-            "role": "system",
-            "content": "You rate short texts. Answer only with a JSON object {\"score\": n} where n is an integer "
-            "from 1 (does not express the emotion at all) to 5 (expresses it clearly and naturally).",
-        },
-        {"role": "user", "content": f"Target emotion: {emotion}\nText: {text}\n\n"
-         "How well does the text express the target emotion?"},
-    ]
+    return prompts.render("score", text=text, emotion=emotion, definition=definition or emotion)

@@ -22,6 +22,17 @@ def check_resumable(records: list[dict], done: dict[int, dict], path: str | Path
                              "give another --out")
 
 
+def refuse_other(done: dict[int, dict], prompts, path: str | Path) -> None:
+    """Refuse to resume from `path` when a finished result there was written with another prompt set than
+    `prompts` (a result from before prompt sets existed was written with the shipped `en`)."""
+    from .promptset import DEFAULT, shipped
+
+    old = shipped(DEFAULT).hash
+    if other := {r.get("prompt_set", old) for r in done.values()} - {prompts.hash}:
+        raise UsageError(f"{path} holds results written with another prompt set ({sorted(other)[0][:12]}, not "
+                         f"{prompts.name!r} {prompts.hash[:12]}); give another --out or the same --prompts")
+
+
 def pending(slots: list[dict], path: str | Path, fields=MATCHING) -> tuple[list[dict], dict[int, dict]]:
     """The slots not finished in the results file `path` (whose finished lines must belong to this run, see
     `check_resumable`), and the finished results by id."""

@@ -29,6 +29,7 @@ from .answers import parse_label, parse_scores, parse_text, text_problem
 from .ask import ask, ask_parsed
 from .prompts import (SCORE_SCHEMA, TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, score_messages,
                       validation_messages)
+from .promptset import PromptSet, shipped
 from .runner import SlotFailed, run_slots
 from .stats import RunStats
 
@@ -53,6 +54,21 @@ class Settings:
     max_parse: int = 3  # requests per question before an unreadable answer counts as a failure
     validation_tokens: int = 128
     text_tokens: int = 160
+    prompts: PromptSet = field(default_factory=lambda: shipped("en"))  # the templates, and the texts' language
+    definitions: Mapping[str, str] = field(default_factory=dict)  # emotion -> its definition for the prompts
+    leak_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # emotion -> its words (--no-label-leak)
+
+
+def preview(settings: Settings, record: dict) -> None:
+    """Render every prompt a slot of `record` can send (raising the UsageError of a template that fails on it),
+    so a bad template stops a run before its first request."""
+    for stage in stages(record):
+        validation_messages(settings.prompts, record, stage, settings.labels)
+    emotion = record["emotion"]
+    generation_messages(settings.prompts, record, settings.labels, text_format=settings.text_format,
+                        context=settings.context, forbid_label=settings.forbid_label,
+                        definition=settings.definitions.get(emotion))
+    score_messages(settings.prompts, "", emotion, settings.definitions.get(emotion))
 
 
 class _Rejected(Exception):
@@ -120,6 +136,7 @@ class _Engine:
                 **({} if score is None else {"score": score}),
                 "validation": verdicts,
                 "prompt": messages,
+                "prompt_set": self.settings.prompts.hash,
                 "model": self.client.model,
                 "usage": dict(usage),
                 "persona_draws": draw + 1,
@@ -154,7 +171,7 @@ class _Engine:
     async def _validate(self, record: dict, usage: Counter) -> dict:
         verdicts: dict = {}
         for stage in stages(record):
-            messages = validation_messages(record, stage, self.settings.labels)
+            messages = validation_messages(self.settings.prompts, record, stage, self.settings.labels)
             verdict = await self._ask_parsed(messages, VALIDATION_SCHEMA, parse_label, usage)
             label = verdict["label"] if verdict else "unparseable"
             self.stats.verdicts[stage][label] += 1
@@ -168,20 +185,22 @@ class _Engine:
     async def _write(self, record: dict, usage: Counter) -> tuple[str, list[dict], int, int | None]:
         """An acceptable text, its prompt, the generations it took, and its score when texts are filtered by one."""
         s = self.settings
-        messages = generation_messages(
-            record, s.labels, text_format=s.text_format, context=s.context, forbid_label=s.forbid_label
-        )
+        emotion = record["emotion"]
+        messages = generation_messages(s.prompts, record, s.labels, text_format=s.text_format, context=s.context,
+                                       forbid_label=s.forbid_label, definition=s.definitions.get(emotion))
         problem = ""
         for attempt in range(s.max_texts):
             text = await ask(
                 self.client, messages, TEXT_SCHEMA, parse_text, usage, temperature=s.temperature,
                 max_tokens=s.text_tokens, seed=_seed(record["id"], record.get("attempt", 0), attempt),
             )
-            problem = "unparseable" if text is None else text_problem(text, record["emotion"], forbid_label=s.forbid_label)
+            problem = "unparseable" if text is None else text_problem(
+                text, emotion, forbid_label=s.forbid_label, language=s.prompts.language,
+                words=s.leak_words.get(emotion, ()))
             score = None
             if problem is None and s.min_score is not None:
-                scored = await self._ask_parsed(score_messages(text, record["emotion"]), SCORE_SCHEMA,
-                                                lambda content: parse_scores(content, ["score"]), usage)
+                scored = await self._ask_parsed(score_messages(s.prompts, text, emotion, s.definitions.get(emotion)),
+                                                SCORE_SCHEMA, lambda content: parse_scores(content, ["score"]), usage)
                 score = scored["score"] if scored else None
                 problem = ("score unparseable" if score is None
                            else f"score below {s.min_score}" if score < s.min_score else None)

@@ -12,6 +12,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.errors import UsageError
+from common.jsonl import recover
+from llm.engine.resume import refuse_other
 from llm.engine.stats import publish
 from llm.engine.texts import Settings
 from llm.transport.client import Client
@@ -48,6 +50,8 @@ def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
         raise UsageError(f"with --ray the request caches are per shard, under {directory}; leave out --cache")
     if out.exists() and not directory.is_dir():
         raise UsageError(f"{out} exists and is not the output of a --ray run; give another --out")
+    for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else ():
+        refuse_other(recover(path), settings.prompts, path)  # before any request, as a one-process resume
     job = job_for(args, out, emotions, settings)
     asyncio.run(_check(job))  # unreachable endpoint, refused key, unknown model: one line, before any worker
     started = _connect(ray, args)
@@ -60,7 +64,7 @@ def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
             ray.shutdown()
     written = merge(shards, directory, out, args.format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
-               "wall_s": round(time.monotonic() - t0, 3)}
+               "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance()}
     publish(summary, out, args.quiet)
     if written < args.n:
         print(f"error: {args.n - written} of {args.n} texts missing ({summary['failed']} failed slots, "

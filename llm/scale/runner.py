@@ -62,9 +62,11 @@ class Job:
 
     @property
     def scope(self) -> str:
-        """The cache scope: the endpoint itself, or the pool of interchangeable endpoints."""
+        """The cache scope: the endpoint itself, or the pool of interchangeable endpoints (and a prompt set's tag)."""
         urls = sorted(e.url.rstrip("/") for e in self.endpoints)
-        return urls[0] if len(urls) == 1 else f"pool:{self.model}:{','.join(urls)}"
+        scope = urls[0] if len(urls) == 1 else f"pool:{self.model}:{','.join(urls)}"
+        tag = self.settings.prompts.cache_tag  # None for the shipped en set: earlier caches stay valid
+        return f"{scope}|{tag}" if tag else scope
 
     def limits(self, e: Endpoint) -> dict:
         return {"rpm": e.scaled(self.rpm), "tpm": e.scaled(self.tpm), "concurrency": e.scaled(self.concurrency),

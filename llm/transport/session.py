@@ -66,15 +66,17 @@ async def _embedded(stack: AsyncExitStack) -> tuple[str, str, str]:
 
 
 @asynccontextmanager
-async def connect(args, cache: str | Path) -> AsyncIterator[Client]:
+async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client]:
     """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
-    SQLite file `cache`; with no base_url, the embedded server, stopped on exit. Limit errors inside the block are
-    worded with their flags (`flag_words`)."""
+    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, the embedded
+    server, stopped on exit. Limit errors inside the block are worded with their flags (`flag_words`)."""
     async with AsyncExitStack() as stack:
         stack.enter_context(flag_words())
         base_url, model, scope = args.base_url, args.model, None
         if base_url is None:
             base_url, model, scope = await _embedded(stack)
+        if tag:
+            scope = f"{scope or base_url.rstrip('/')}|{tag}"
         concurrency = args.concurrency or (16 if args.base_url else 2)
         client = await stack.enter_async_context(Client(
             base_url, model,

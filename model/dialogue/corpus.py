@@ -18,7 +18,7 @@ SPEAKER_NAMES = "ABCD"
 def benchmark_labels(benchmark: str) -> tuple[str, ...]:
     if benchmark not in BENCHMARKS:
         raise UsageError(f"unknown benchmark {benchmark!r} (known: {', '.join(BENCHMARKS)})")
-    return tuple(PRESETS[benchmark]["labels"])
+    return tuple(PRESETS[benchmark].labels)
 
 
 def read_dialogues(path: str | Path, labels: tuple[str, ...], columns: tuple[str, ...] = CSV_COLUMNS) -> list[dict]:
