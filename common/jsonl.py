@@ -107,7 +107,10 @@ def locked(path: str | Path) -> Iterator[Path]:
         os.write(fd, f"{os.getpid()}\n".encode())
         yield lock
     finally:
-        os.unlink(lock)  # while holding it: a process that opened it meanwhile finds it replaced (`_same_file`)
+        try:
+            os.unlink(lock)  # while holding it: a process that opened it meanwhile finds it gone (`_same_file`)
+        except FileNotFoundError:
+            pass
         os.close(fd)
 
 

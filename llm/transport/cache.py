@@ -117,8 +117,10 @@ class Cache:
                 with db:  # python's sqlite3 wraps this in BEGIN ... COMMIT (ROLLBACK on error)
                     db.execute("BEGIN")
                     db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)", pending.items())
-        except BaseException:
+        except BaseException as exc:
             self._pending = {**pending, **self._pending}
+            if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise UsageError(f"cannot write request cache {self.path}: the disk is full") from None
             raise
 
     def __len__(self) -> int:
