@@ -1,14 +1,18 @@
-"""JSON Lines: one reader for every input file, and the append-only results journal with torn-line recovery."""
+"""JSON Lines: one reader for every input file, and the append-only results journal (`Appender`), its torn-line
+recovery (`recover`) and its one-writer lock (`locked`)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
 
 from common.errors import UsageError
+from common.files import REFUSED, refused
 
 
 def read_text(path: Path) -> str:
@@ -36,45 +40,139 @@ def read_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
         yield n, obj
 
 
-def recover(path: str | Path) -> dict[int, dict]:
-    """Finished results in the journal `path` by id. A torn last line (a crash mid-write) is cut off the file."""
+OURS = b'{"id":'  # how every result line starts (orjson keeps the record's key order; "id" comes first)
+
+
+def recover(path: str | Path, ids=None, fields: tuple[str, ...] = ("id",)) -> dict[int, dict]:
+    """Finished results in the journal `path` by id. Every whole line must be a JSON object with `fields` (else
+    UsageError naming the line); with `ids` (a container of the run's ids), a line whose id is not in it or repeats
+    an earlier line's is refused too. Only once the file is known to be a journal is a torn last line (a crash
+    mid-write: a tail without newline that starts like a result line) cut off; any other tail is refused."""
     path = Path(path)
     if not path.exists():
         return {}
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    if end < len(data):
-        os.truncate(path, end)
-    found = {}
+    found: dict[int, dict] = {}
+    lineno = 0
     for lineno, line in enumerate(data[:end].splitlines(), 1):
-        try:
-            result = orjson.loads(line)
-            found[result["id"]] = result
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise UsageError(f"{path}:{lineno} is not a result line; give another --out") from None
+        result = _result(line, fields)
+        if result is None:
+            raise UsageError(f"{path}:{lineno} is not a result line; give another --out")
+        if ids is not None and (result["id"] not in ids or result["id"] in found):
+            why = "repeats an earlier line's id" if result["id"] in found else "has an id outside this run"
+            raise UsageError(f"{path}:{lineno} {why} ({result['id']}); give another --out")
+        found[result["id"]] = result
+    tail = data[end:]
+    if tail:
+        if not OURS.startswith(tail[: len(OURS)]) or (not found and len(tail) < len(OURS)):
+            raise UsageError(f"{path}:{lineno + 1} is not a result line; give another --out")
+        os.truncate(path, end)
     return found
+
+
+def _result(line: bytes, fields: tuple[str, ...]) -> dict | None:
+    """The result on a journal line, None when the line is not one (not an object, a field missing, no int id)."""
+    try:
+        result = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    ok = isinstance(result, dict) and all(k in result for k in fields) and type(result.get("id")) is int
+    return result if ok else None
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[Path]:
+    """Hold an advisory lock (`flock`, not waiting) on the journal `path` for the block, through the lock file
+    PATH.lock beside it, which holds the owner's pid and is removed on exit; UsageError when another process
+    holds it. Yields the lock file's path."""
+    lock = Path(f"{path}.lock")
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise refused(lock, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise UsageError(f"{path} is being written by another run (process {owner or '?'}, which holds "
+                             f"{lock}); wait for it to end") from None
+        if _same_file(fd, lock):  # else its holder removed it between our open and flock: lock the new one
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield lock
+    finally:
+        try:
+            os.unlink(lock)  # while holding it: a process that opened it meanwhile finds it gone (`_same_file`)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    fst = os.fstat(fd)
+    return (fst.st_dev, fst.st_ino) == (st.st_dev, st.st_ino)
 
 
 class Appender:
     """Appends one whole line per write (a single write(2) on an O_APPEND descriptor), fsyncs at most
-    every `sync_every` seconds and on close."""
+    every `sync_every` seconds and on close. The file is created (with the umask's permissions) at the first
+    write, so a run that fails before its first result leaves none. A write the disk refuses (full, quota) is cut
+    back to the last whole line and raised as a UsageError: the journal stays valid and resumable."""
 
     def __init__(self, path: str | Path, sync_every: float = 1.0):
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._size = 0  # bytes of whole lines in the file
         self._sync_every = sync_every
         self._synced = time.monotonic()
 
+    def _open(self) -> int:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise refused(self.path, exc) from None
+        self._size = os.fstat(self._fd).st_size
+        return self._fd
+
     def write(self, obj: dict) -> None:
-        line = memoryview(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
-        while line:
-            line = line[os.write(self._fd, line) :]
+        fd = self._open() if self._fd is None else self._fd
+        data = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+        line = memoryview(data)
+        try:
+            while line:
+                line = line[os.write(fd, line) :]
+        except OSError as exc:
+            if exc.errno not in REFUSED:
+                raise
+            try:
+                os.ftruncate(fd, self._size)  # whole lines only (if this fails too, `recover` cuts the torn tail)
+            except OSError:
+                pass
+            raise UsageError(f"cannot write {self.path}: {exc.strerror}; the results written so far are kept, "
+                             "whole: make room and rerun the same command to resume") from None
+        self._size += len(data)
         if time.monotonic() - self._synced >= self._sync_every:
-            os.fsync(self._fd)
+            os.fsync(fd)
             self._synced = time.monotonic()
 
     def close(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> Appender:
         return self

@@ -5,10 +5,12 @@ stages, each turned into a short text expressing its emotion. Rerun the same com
 (model.dialogue) in MELD's CSV columns, plus the same dialogues as JSONL beside it (d.jsonl, the resumable file)."""
 from __future__ import annotations
 
+import argparse
 import asyncio
+import math
 import signal
 import sys
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,19 +18,28 @@ from tqdm import tqdm
 from common.cli import Parser, Terminated, fraction, non_negative, open_fraction, positive_int, run
 from common.errors import UsageError
 from common.files import write_bytes
-from common.jsonl import Appender, recover
+from common.jsonl import Appender, locked, recover
 from model.baselines import METHODS
 from model.emotions import load_emotions
 
-from .engine.resume import pending, refuse_other, resume
-from .engine.stats import RunStats, publish
+from .engine.resume import finished, pending, refuse_other, resume
+from .engine.stats import OutputTotals, RunStats, publish
 from .engine.texts import Settings, generate_texts, preview
 from .prompting import Prompting, add_prompt_options, prompting
 from .scale.cli import main_ray
 from .scale.shards import parse_endpoint
+from .transport.cache import CacheDamaged
 from .transport.session import add_client_options, connect
 
 AUDIT = 0.05  # default --audit
+
+
+def temperature(text: str) -> float:
+    """A finite number >= 0 (inf would be sent as JSON null)."""
+    value = non_negative(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
 
 
 def parse(argv: list[str] | None):
@@ -79,7 +90,8 @@ def _generation_options(p) -> None:
     p.add_argument("--threshold", type=int, choices=range(1, 6), metavar="{1..5}",
                    help="priorwork: keep texts the LLM scores at least this for their emotion (default 3)")
     p.add_argument("--max-draws", type=positive_int, default=20, help="personas tried per text")
-    p.add_argument("--temperature", type=non_negative, default=1.2, help="generation temperature (paper: 1.2)")
+    p.add_argument("--temperature", type=temperature, default=1.2,
+                   help="generation temperature, finite and >= 0 (paper: 1.2)")
     p.add_argument("--no-validate", action="store_true", help="skip the three LLM validation stages")
     p.add_argument("--trust-below", type=open_fraction, metavar="R",
                    help="skip validating personas whose attributable risk is below R (needs a profile with a "
@@ -162,6 +174,7 @@ def _main_text(args, out: Path) -> int:
     """Text mode: personas from the profile through validation and generation; on Ray with --ray."""
     from model.baselines import persona_profile
     from model.profile import load_profile
+    from model.records import sample_records
 
     emotion_set = load_emotions(args.emotions)
     emotions = emotion_set.labels
@@ -171,27 +184,28 @@ def _main_text(args, out: Path) -> int:
                          "none; `python -m model.priors learn` writes one)")
     settings = settings_for(profile, args, prompting(args, profile, emotion_set))
     if args.ray is not None:
-        return main_ray(args, out, emotions, settings)
-    todo, done, redraw = resume(profile, range(args.n), args.seed, emotions, out)
-    if other := {r.get("method") for r in done.values()} - {args.method}:
-        raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
-    refuse_other(done, settings.prompts, out)
-    if todo:  # a template that fails on a record fails here, before any request
-        preview(settings, todo[0])
+        with locked(out):
+            return main_ray(args, out, emotions, settings)
+    with locked(out):
+        done = finished(out, range(args.n))
+        if other := {r.get("method") for r in done.values()} - {args.method}:
+            raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
+        refuse_other(done, settings.prompts, out)
+        first = next((i for i in range(args.n) if i not in done), None)
+        if first is not None:  # a template that fails on a record fails here, before any request
+            preview(settings, sample_records(profile, [first], args.seed, emotions)[0])
 
-    def produce(client, stats):
-        return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
+        def produce(client, stats):  # called once the endpoint answered: records are sampled after that
+            todo, redraw = resume(profile, range(args.n), args.seed, emotions, done, out)
+            return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
 
-    return _run(args, out, out, produce, args.n, args.n - len(todo), "text", settings.prompts)
+        return _run(args, out, out, produce, args.n, done, "text", settings.prompts)
 
 
 def _main_dialogue(args, out: Path) -> int:
     """Dialogue mode: sample dialogues from the fitted chain, write them through the engine."""
-    from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
-    from model.dialogue.corpus import meld_csv
+    from model.dialogue import CHAINS_DIR, load_chain
     from model.profile import load_profile
-
-    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues, messages
 
     chain_path = Path(args.chain) if args.chain else CHAINS_DIR / f"{args.benchmark}.json"
     if not args.chain and not chain_path.is_file():
@@ -203,6 +217,17 @@ def _main_dialogue(args, out: Path) -> int:
     profile = load_profile(args.profile, args.domain or "conversation")
     words = prompting(args, profile, load_emotions(args.benchmark))
     results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
+    with locked(results):
+        return _dialogues(args, out, results, profile, chain, words)
+
+
+def _dialogues(args, out: Path, results: Path, profile, chain, words: Prompting) -> int:
+    """Dialogue mode with the results file locked."""
+    from model.dialogue import sample_dialogues
+    from model.dialogue.corpus import meld_csv
+
+    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues, messages
+
     dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
     todo, done = pending(dialogues, results, MATCHING)
     refuse_other(done, words.prompts, results)
@@ -218,37 +243,54 @@ def _main_dialogue(args, out: Path) -> int:
         return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
                                   stats=stats)
 
-    code = _run(args, out, results, produce, args.n_dialogues, len(dialogues) - len(todo), "dialogue",
-                settings.prompts)
+    code = _run(args, out, results, produce, args.n_dialogues, done, "dialogue", settings.prompts)
     if out != results and code == 0:
         write_bytes(out, meld_csv(list(recover(results).values())))
     return code
 
 
-def _run(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str, prompts) -> int:
+@asynccontextmanager
+async def _connected(args, out: Path, prompts):
+    """`connect` with the request cache of --cache (default OUT.cache.sqlite) under the prompt set's tag, a damaged
+    cache worded with its way out."""
+    cache = args.cache or f"{out}.cache.sqlite"
     try:
-        return asyncio.run(_generate(args, out, results, produce, total, resumed, unit, prompts))
+        async with connect(args, cache, prompts.cache_tag) as client:
+            yield client
+    except CacheDamaged as exc:
+        raise UsageError(f"{exc}: give another --cache NEW, or delete {cache} (its answers are then asked "
+                         "again)") from None
+
+
+def _run(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str, prompts) -> int:
+    try:
+        return asyncio.run(_generate(args, out, results, produce, total, done, unit, prompts))
     except asyncio.CancelledError:  # SIGTERM (the event loop's handler cancels the run)
         raise Terminated from None
 
 
-async def _generate(args, out: Path, results: Path, produce, total: int, resumed: int, unit: str, prompts) -> int:
+async def _generate(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str,
+                    prompts) -> int:
     """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
-    llm.engine.runner) into the append-only `results` file, with a progress bar; write the summary beside `out`."""
+    llm.engine.runner) into the append-only `results` file holding the finished results `done`, with a progress
+    bar; write the summary (this invocation's counters, the whole output's under "output") beside `out`."""
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    stats = RunStats(resumed=resumed)
+    stats, totals = RunStats(resumed=len(done)), OutputTotals(of=total)
+    for result in done.values():
+        totals.add(result)
     async with AsyncExitStack() as stack:
-        cache = args.cache or f"{out}.cache.sqlite"
-        client = await stack.enter_async_context(connect(args, cache, prompts.cache_tag))
+        client = await stack.enter_async_context(_connected(args, out, prompts))
         writer = stack.enter_context(Appender(results))
-        bar = stack.enter_context(tqdm(total=total, initial=resumed, unit=unit,
+        bar = stack.enter_context(tqdm(total=total, initial=len(done), unit=unit,
                                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
         async for result in produce(client, stats):
             writer.write(result)
+            totals.add(result)
             bar.update()
             s = client.stats
             bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    publish({**stats.summary(client.stats), "prompt_set": prompts.provenance()}, out, args.quiet)
+    publish({**stats.summary(client.stats), "prompt_set": prompts.provenance(), "output": totals.summary()}, out,
+            args.quiet)
     if stats.failures:
         print(f"error: {len(stats.failures)} of {total} {unit}s failed (see {out}.summary.json); "
               "rerun the same command to retry them", file=sys.stderr)

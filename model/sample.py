@@ -1,6 +1,7 @@
 """`python -m model.sample --n 3500`: sample personas + scenarios + balanced emotions to JSONL or CSV."""
 from __future__ import annotations
 
+import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
@@ -11,13 +12,22 @@ from model.compilation import enable_compilation_cache
 from model.records import FORMATS
 
 WRITE_CHUNK = 1 << 18
+MAX_N = 2**32  # ids are uint32 counters of the sampler's keys
+
+
+def count(text: str) -> int:
+    """--n: a whole number in [1, 2**32]."""
+    n = positive_int(text)
+    if n > MAX_N:
+        raise argparse.ArgumentTypeError(f"at most 2**32 (ids are 32-bit counters), got {text}")
+    return n
 
 
 def parse(argv: list[str] | None):
     from model.emotions import DEFAULT, PRESETS
 
     p = Parser(prog="python -m model.sample", description=__doc__)
-    p.add_argument("--n", type=positive_int, required=True, help="number of personas")
+    p.add_argument("--n", type=count, required=True, help="number of personas (at most 2**32)")
     p.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
     p.add_argument("--emotions", default=DEFAULT,

@@ -1,4 +1,7 @@
-"""Run counters and the end-of-run summary, written and shown in one place (`publish`)."""
+"""Run counters and the end-of-run summary, written and shown in one place (`publish`).
+
+The summary's top-level counters are this invocation's (`RunStats.summary`: "texts" written now, "resumed" found
+in the output); a resumed output's whole totals are under "output" (`OutputTotals`)."""
 from __future__ import annotations
 
 import sys
@@ -46,6 +49,29 @@ class RunStats:
             **asdict(client),
             "wall_s": round(time.monotonic() - self.started, 3),
         }
+
+
+@dataclass
+class OutputTotals:
+    """The whole output file, over every invocation that wrote to it (a resumed run adds to what it found):
+    results, the slots still missing, and the tokens and persona draws behind the results (their `usage` and
+    `persona_draws` fields). Goes into the summary as "output", beside this invocation's counters."""
+
+    of: int  # slots of the run (--n, --n-dialogues)
+    results: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    persona_draws: int = 0
+
+    def add(self, result: dict) -> None:
+        usage = result.get("usage") or {}
+        self.results += 1
+        self.prompt_tokens += usage.get("prompt_tokens", 0)
+        self.completion_tokens += usage.get("completion_tokens", 0)
+        self.persona_draws += result.get("persona_draws", result.get("dialogue_draws", 1))
+
+    def summary(self) -> dict:
+        return {**asdict(self), "missing": self.of - self.results}
 
 
 def publish(summary: dict, out: str | Path, quiet: bool) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 from common.errors import UsageError
 from common.files import write_json
 from common.jsonl import Appender
-from llm.engine.resume import resume
+from llm.engine.resume import finished, resume
 from llm.engine.stats import RunStats
 from llm.engine.texts import Settings, generate_texts
 from llm.transport.body import MAX_RESPONSE_BYTES
@@ -94,11 +94,12 @@ def run_shard(job: Job, shard: Shard, limiters: Callable[[], list] | None = None
     profile = _profile(job.profile, job.domain, job.settings.method)
     ids = range(shard.start, shard.stop)
     emotions = list(job.emotions or resolve_emotions())
-    todo, _, redraw = resume(profile, ids, job.seed, emotions, shard.path(job.directory))
-    return asyncio.run(_run_shard(job, shard, todo, redraw, len(ids) - len(todo), limiters or job.local_limiters))
+    done = finished(shard.path(job.directory), ids)
+    todo, redraw = resume(profile, ids, job.seed, emotions, done, shard.path(job.directory))
+    return asyncio.run(_run_shard(job, shard, todo, redraw, len(done), limiters or job.local_limiters))
 
 
-async def _run_shard(job: Job, shard: Shard, todo: list[dict], redraw, resumed: int, limiters) -> dict:
+async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resumed: int, limiters) -> dict:
     stats = RunStats(resumed=resumed)
     cache = Cache(shard.path(job.directory, ".cache.sqlite"))
     clients = [
@@ -109,7 +110,7 @@ async def _run_shard(job: Job, shard: Shard, todo: list[dict], redraw, resumed: 
     ]
     pool = Pool(clients, [e.weight for e in job.endpoints])
     try:
-        if todo:
+        if resumed < len(shard):
             async with pool:
                 with Appender(shard.path(job.directory)) as writer:
                     async for result in generate_texts(todo, pool, settings=job.settings, redraw=redraw,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
 import orjson
+
+from common.errors import UsageError
 
 
 def _digest(key: str) -> bytes:
@@ -17,10 +20,33 @@ def _digest(key: str) -> bytes:
         return key.encode()
 
 
+class CacheDamaged(UsageError):
+    """The cache file is not a sound SQLite request cache (`PRAGMA quick_check` failed, or not a database)."""
+
+
+def _opened(path: str) -> sqlite3.Connection:
+    """A connection to the cache file `path`, checked (`CacheDamaged`), in WAL mode, with the table."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if problem == "ok":
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response BLOB NOT NULL)")
+            conn.execute("SELECT key, response FROM responses LIMIT 1").fetchall()
+            return conn
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    conn.close()
+    raise CacheDamaged(f"request cache {path} is damaged ({problem})")
+
+
 class Cache:
     """Completed responses by request key. `Cache(":memory:")` for a throwaway one.
 
-    The file is opened on first use, so a run that fails its checks leaves nothing behind. WAL mode
+    An existing file is opened and checked (`PRAGMA quick_check`) at once: a damaged one raises `CacheDamaged`
+    before anything is asked. A new file is created (mode 0600, as are its -wal and -shm files: prompts and answers
+    may be private) at the first `put`, so a run that fails its checks leaves nothing behind. WAL mode
     with synchronous=NORMAL survives a killed process (not a power cut).
 
     Writes are batched: `put` keeps the response in memory (where `get` finds it at once) and, inside a
@@ -37,20 +63,25 @@ class Cache:
         self._pending: dict[str, bytes] = {}  # put, not yet committed
         self._known: set[bytes] = set()  # keys in the table (as digests), read when the file is opened
         self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+        if self.path != ":memory:" and os.path.exists(self.path):
+            self._open()  # an existing file is checked now, before anything is asked (`CacheDamaged`)
 
     @property
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response BLOB NOT NULL)")
-            self._known = {_digest(k) for (k,) in self._conn.execute("SELECT key FROM responses")}
+        return self._open() if self._conn is None else self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path != ":memory:" and not os.path.exists(self.path):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives -wal, -shm its mode
+        self._conn = _opened(self.path)
+        self._known = {_digest(k) for (k,) in self._conn.execute("SELECT key FROM responses")}
         return self._conn
 
     def get(self, key: str) -> dict | None:
         raw = self._pending.get(key)
         if raw is None:
+            if self._conn is None and not os.path.exists(self.path):  # nothing stored yet: no file until a put
+                return None
             db = self._db
             if _digest(key) not in self._known:  # a miss costs no query (and no WAL read lock)
                 return None
@@ -86,8 +117,10 @@ class Cache:
                 with db:  # python's sqlite3 wraps this in BEGIN ... COMMIT (ROLLBACK on error)
                     db.execute("BEGIN")
                     db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)", pending.items())
-        except BaseException:
+        except BaseException as exc:
             self._pending = {**pending, **self._pending}
+            if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise UsageError(f"cannot write request cache {self.path}: the disk is full") from None
             raise
 
     def __len__(self) -> int:
