@@ -22,7 +22,7 @@ from common.jsonl import Appender, locked, recover
 from model.baselines import METHODS
 from model.emotions import load_emotions
 
-from .engine.resume import finished, pending, refuse_other, resume
+from .engine.resume import check_resumable, finished, refuse_other, resume
 from .engine.stats import OutputTotals, RunStats, publish
 from .engine.texts import Settings, generate_texts, preview
 from .prompting import Prompting, add_prompt_options, prompting
@@ -228,18 +228,24 @@ def _dialogues(args, out: Path, results: Path, profile, chain, words: Prompting)
 
     from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues, messages
 
-    dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
-    todo, done = pending(dialogues, results, MATCHING)
+    def sample(ids, attempt: int = 0) -> list[dict]:
+        return sample_dialogues(profile, chain, ids, args.seed, labels=args.labels, attempt=attempt)
+
+    done = finished(results, range(args.n_dialogues), MATCHING)
     refuse_other(done, words.prompts, results)
     settings = DialogueSettings(labels=words.labels, temperature=args.temperature, prompts=words.prompts,
                                 definitions=words.definitions)
-    if todo:
-        messages(settings.prompts, todo[0], settings.labels, settings.definitions)  # fails here, before any request
+    first = next((i for i in range(args.n_dialogues) if i not in done), None)
+    if first is not None:  # a template that fails on a dialogue fails here, before any request
+        messages(settings.prompts, sample([first])[0], settings.labels, settings.definitions)
 
     def redraw(dialogue: dict, attempt: int) -> dict:
-        return sample_dialogues(profile, chain, [dialogue["id"]], args.seed, labels=args.labels, attempt=attempt)[0]
+        return sample([dialogue["id"]], attempt)[0]
 
-    def produce(client, stats):
+    def produce(client, stats):  # called once the endpoint answered: the dialogues are sampled after that
+        dialogues = sample(range(args.n_dialogues))
+        check_resumable(dialogues, done, results, MATCHING)
+        todo = [d for d in dialogues if d["id"] not in done]
         return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
                                   stats=stats)
 

@@ -240,6 +240,24 @@ def test_the_endpoint_is_checked_before_any_record_is_sampled(tmp_path, monkeypa
     assert sampled == [1] and list(tmp_path.iterdir()) == []
 
 
+def test_dialogue_mode_checks_the_endpoint_before_sampling_its_dialogues(tmp_path, monkeypatch, capsys):
+    import model.dialogue.sampler as sampler
+
+    sampled = []
+    real = sampler.sample_dialogues
+
+    def counting(profile, chain, ids, *a, **k):
+        sampled.append(len(ids))
+        return real(profile, chain, ids, *a, **k)
+
+    monkeypatch.setattr(sampler, "sample_dialogues", counting)
+    out = tmp_path / "d.jsonl"
+    assert run(main, ["--mode", "dialogue", "--n-dialogues", "50000", "--out", str(out), "--base-url",
+                      "http://127.0.0.1:9/v1", "--model", "m", "--quiet"]) == 2
+    one_error(capsys, "cannot reach")
+    assert sampled == [1] and list(tmp_path.iterdir()) == []  # the first dialogue's prompt only, for the check
+
+
 def test_records_are_sampled_a_chunk_at_a_time(tmp_path, monkeypatch):
     from llm.engine import resume as resume_module
 

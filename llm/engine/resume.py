@@ -42,14 +42,6 @@ def refuse_other(done: dict[int, dict], prompts, path: str | Path) -> None:
                          f"{prompts.name!r} {prompts.hash[:12]}); give another --out or the same --prompts")
 
 
-def pending(slots: list[dict], path: str | Path, fields=MATCHING) -> tuple[list[dict], dict[int, dict]]:
-    """The slots not finished in the results file `path` (whose finished lines must belong to this run, see
-    `finished` and `check_resumable`), and the finished results by id."""
-    done = finished(path, {s["id"] for s in slots}, fields)
-    check_resumable(slots, done, path, fields)
-    return [s for s in slots if s["id"] not in done], done
-
-
 def resume(profile, ids: Iterable[int], seed: int, emotions: list[str], done: dict[int, dict], path: Path
            ) -> tuple[Iterator[dict], Callable]:
     """Text mode's records of `ids` still to do given the finished results `done` of the results file `path`
