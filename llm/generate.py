@@ -8,30 +8,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import signal
 import sys
-from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
-
-from tqdm import tqdm
 
 from common.cli import Parser, Terminated, fraction, non_negative, open_fraction, positive_int, run
-from common.errors import UsageError
-from common.files import write_bytes
-from common.jsonl import Appender, locked, recover
 from model.baselines import METHODS
-from model.emotions import load_emotions
 
-from .engine.resume import finished, pending, refuse_other, resume
-from .engine.stats import OutputTotals, RunStats, publish
-from .engine.texts import Settings, generate_texts, preview
-from .prompting import Prompting, add_prompt_options, prompting
-from .scale.cli import main_ray
+from . import config as configs
+from .api import agenerate_dataset
+from .config import RunConfig
+from .prompting import add_prompt_options
+from .running import AUDIT, settings_for
 from .scale.shards import parse_endpoint
-from .transport.cache import CacheDamaged
-from .transport.session import add_client_options, connect
+from .transport.session import add_client_options
 
-AUDIT = 0.05  # default --audit
+__all__ = ["main", "parse", "settings_for"]
 
 
 def temperature(text: str) -> float:
@@ -48,9 +38,29 @@ def parse(argv: list[str] | None):
     _connection_options(p)
     _generation_options(p)
     _run_options(p)
+    p.add_argument("--config", metavar="FILE", help="a run config (.toml or .json, see llm/config.py; a run saves "
+                   "its own as OUT.config.toml): its options, the flags given here overriding them")
+    _config_defaults(p, argv)
     args = p.parse_args(argv)
     _check_options(p, args)
     return args
+
+
+def _config_defaults(p, argv: list[str] | None) -> None:
+    """The options of --config FILE as the parser's defaults (so flags override them), checked by their flags."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    path = pre.parse_known_args(argv)[0].config
+    if path is None:
+        return
+    values = configs.load(path, p)
+    given = argv if argv is not None else sys.argv[1:]
+    if any(a == "--base-url" or a.startswith("--base-url=") for a in given):
+        values.pop("endpoints", None)  # an append option: the flags replace the file's list, not extend it
+    for action in p._actions:
+        if action.dest in values:
+            action.required = False
+    p.set_defaults(**values)
 
 
 def _what_options(p) -> None:
@@ -136,163 +146,19 @@ def _check_options(p, args) -> None:
         p.error("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
 
 
-def settings_for(profile, args, words: Prompting | None = None) -> Settings:
-    """The engine's settings of the options; `words` (`llm.prompting`) says in which prompt set and language."""
-    words = words or prompting(args, profile, load_emotions(args.emotions))
-    return Settings(
-        labels=words.labels,
-        text_format=words.text_format,
-        context=words.context,
-        prompts=words.prompts,
-        definitions=words.definitions,
-        leak_words=words.leak_words,
-        temperature=args.temperature,
-        method=args.method,
-        validate=args.method == "personagen" and not args.no_validate,
-        trust_below=args.trust_below,
-        audit=AUDIT if args.audit is None else args.audit,
-        trusted_drop=profile.plausibility.baseline if args.trust_below is not None else 0.0,
-        min_score=(args.threshold or 3) if args.method == "priorwork" else None,
-        forbid_label=args.no_label_leak,
-        max_draws=args.max_draws,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    out = Path(args.out)
-    if out.is_dir() or not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: {'it is a directory' if out.is_dir() else 'no such directory'}")
-
-    from model.compilation import enable_compilation_cache
-
-    enable_compilation_cache()
-    return (_main_dialogue if args.mode == "dialogue" else _main_text)(args, out)
-
-
-def _main_text(args, out: Path) -> int:
-    """Text mode: personas from the profile through validation and generation; on Ray with --ray."""
-    from model.baselines import persona_profile
-    from model.profile import load_profile
-    from model.records import sample_records
-
-    emotion_set = load_emotions(args.emotions)
-    emotions = emotion_set.labels
-    profile = persona_profile(load_profile(args.profile, args.domain), args.method)
-    if args.trust_below is not None and profile.plausibility is None:
-        raise UsageError(f"--trust-below needs a profile with a 'plausibility' section (profile {profile.name!r} has "
-                         "none; `python -m model.priors learn` writes one)")
-    settings = settings_for(profile, args, prompting(args, profile, emotion_set))
-    if args.ray is not None:
-        with locked(out):
-            return main_ray(args, out, emotions, settings)
-    with locked(out):
-        done = finished(out, range(args.n))
-        if other := {r.get("method") for r in done.values()} - {args.method}:
-            raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
-        refuse_other(done, settings.prompts, out)
-        first = next((i for i in range(args.n) if i not in done), None)
-        if first is not None:  # a template that fails on a record fails here, before any request
-            preview(settings, sample_records(profile, [first], args.seed, emotions)[0])
-
-        def produce(client, stats):  # called once the endpoint answered: records are sampled after that
-            todo, redraw = resume(profile, range(args.n), args.seed, emotions, done, out)
-            return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
-
-        return _run(args, out, out, produce, args.n, done, "text", settings.prompts)
-
-
-def _main_dialogue(args, out: Path) -> int:
-    """Dialogue mode: sample dialogues from the fitted chain, write them through the engine."""
-    from model.dialogue import CHAINS_DIR, load_chain
-    from model.profile import load_profile
-
-    chain_path = Path(args.chain) if args.chain else CHAINS_DIR / f"{args.benchmark}.json"
-    if not args.chain and not chain_path.is_file():
-        raise UsageError(f"no fitted chain is shipped for benchmark {args.benchmark!r}; fit one with "
-                         "`python -m model.dialogue fit` and pass --chain")
-    chain = load_chain(chain_path)
-    if chain.benchmark != args.benchmark:
-        raise UsageError(f"chain {chain_path} is for {chain.benchmark!r}, not --benchmark {args.benchmark!r}")
-    profile = load_profile(args.profile, args.domain or "conversation")
-    words = prompting(args, profile, load_emotions(args.benchmark))
-    results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
-    with locked(results):
-        return _dialogues(args, out, results, profile, chain, words)
-
-
-def _dialogues(args, out: Path, results: Path, profile, chain, words: Prompting) -> int:
-    """Dialogue mode with the results file locked."""
-    from model.dialogue import sample_dialogues
-    from model.dialogue.corpus import meld_csv
-
-    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues, messages
-
-    dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
-    todo, done = pending(dialogues, results, MATCHING)
-    refuse_other(done, words.prompts, results)
-    settings = DialogueSettings(labels=words.labels, temperature=args.temperature, prompts=words.prompts,
-                                definitions=words.definitions)
-    if todo:
-        messages(settings.prompts, todo[0], settings.labels, settings.definitions)  # fails here, before any request
-
-    def redraw(dialogue: dict, attempt: int) -> dict:
-        return sample_dialogues(profile, chain, [dialogue["id"]], args.seed, labels=args.labels, attempt=attempt)[0]
-
-    def produce(client, stats):
-        return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
-                                  stats=stats)
-
-    code = _run(args, out, results, produce, args.n_dialogues, done, "dialogue", settings.prompts)
-    if out != results and code == 0:
-        write_bytes(out, meld_csv(list(recover(results).values())))
-    return code
-
-
-@asynccontextmanager
-async def _connected(args, out: Path, prompts):
-    """`connect` with the request cache of --cache (default OUT.cache.sqlite) under the prompt set's tag, a damaged
-    cache worded with its way out."""
-    cache = args.cache or f"{out}.cache.sqlite"
+    config = RunConfig.from_namespace(parse(argv))
     try:
-        async with connect(args, cache, prompts.cache_tag) as client:
-            yield client
-    except CacheDamaged as exc:
-        raise UsageError(f"{exc}: give another --cache NEW, or delete {cache} (its answers are then asked "
-                         "again)") from None
-
-
-def _run(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str, prompts) -> int:
-    try:
-        return asyncio.run(_generate(args, out, results, produce, total, done, unit, prompts))
+        result = asyncio.run(agenerate_dataset(config, signals=True))
     except asyncio.CancelledError:  # SIGTERM (the event loop's handler cancels the run)
         raise Terminated from None
-
-
-async def _generate(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str,
-                    prompts) -> int:
-    """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
-    llm.engine.runner) into the append-only `results` file holding the finished results `done`, with a progress
-    bar; write the summary (this invocation's counters, the whole output's under "output") beside `out`."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    stats, totals = RunStats(resumed=len(done)), OutputTotals(of=total)
-    for result in done.values():
-        totals.add(result)
-    async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(_connected(args, out, prompts))
-        writer = stack.enter_context(Appender(results))
-        bar = stack.enter_context(tqdm(total=total, initial=len(done), unit=unit,
-                                       disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
-        async for result in produce(client, stats):
-            writer.write(result)
-            totals.add(result)
-            bar.update()
-            s = client.stats
-            bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    publish({**stats.summary(client.stats), "prompt_set": prompts.provenance(), "output": totals.summary()}, out,
-            args.quiet)
-    if stats.failures:
-        print(f"error: {len(stats.failures)} of {total} {unit}s failed (see {out}.summary.json); "
+    summary, out = result.summary, config.out
+    if config.ray is not None:
+        return 1 if summary["written"] < config.n else 0
+    if result.failed:
+        unit = "dialogue" if config.mode == "dialogue" else "text"
+        total = config.n_dialogues if config.mode == "dialogue" else config.n
+        print(f"error: {result.failed} of {total} {unit}s failed (see {out}.summary.json); "
               "rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,178 @@
+"""The library entry point: `generate_dataset(config) -> Run`, exactly what `python -m llm.generate` runs.
+
+    from llm import RunConfig, generate_dataset
+
+    run = generate_dataset(RunConfig(n=20, domain="sns", endpoints=("http://localhost:8000/v1",), model="m",
+                                     out="data.jsonl"))
+    run.results  # the results, in id order
+    run.summary  # the run's summary (OUT.summary.json)
+
+`agenerate_dataset` is its async twin. With `out` set, the output is the resumable JSONL journal of the run
+(rerun to resume), rewritten in id order at the end, with OUT.summary.json and OUT.config.toml (the resolved config:
+`python -m llm.generate --config OUT.config.toml` runs it again) beside it; without `out` the run happens in a
+temporary directory and only `Run` remains."""
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import orjson
+
+from common.errors import UsageError
+from common.files import write_bytes
+from common.jsonl import locked, recover
+
+from . import config as configs
+from .config import RunConfig
+from .engine.resume import finished, pending, refuse_other, resume
+from .engine.texts import generate_texts, preview
+from .prompting import Prompting, prompting
+from .running import drive, settings_for
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run: its config, its results in id order, and its summary (as in OUT.summary.json)."""
+
+    config: RunConfig
+    results: list[dict]
+    summary: dict
+
+    @property
+    def failed(self) -> int:
+        """Slots without a result (rerun the same config to retry them)."""
+        return self.summary.get("failed", 0)
+
+
+def generate_dataset(config: RunConfig) -> Run:
+    """Run `config` to the end (see the module docstring); raises UsageError for what the command line would
+    refuse."""
+    return asyncio.run(agenerate_dataset(config))
+
+
+async def agenerate_dataset(config: RunConfig, *, signals: bool = False) -> Run:
+    """`generate_dataset` in a running event loop; `signals`: SIGTERM cancels the run (the command line's)."""
+    if config.out is not None:
+        return await _generate(config, Path(config.out), signals)
+    with tempfile.TemporaryDirectory() as tmp:
+        return await _generate(replace(config, out=str(Path(tmp) / "out.jsonl"), quiet=True), None, signals)
+
+
+async def _generate(config: RunConfig, out: Path | None, signals: bool) -> Run:
+    path = Path(config.out)
+    if path.is_dir() or not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: {'it is a directory' if path.is_dir() else 'no such directory'}")
+    from model.compilation import enable_compilation_cache
+
+    enable_compilation_cache()
+    args = config.namespace()
+    run = _dialogue if config.mode == "dialogue" else _text
+    results, summary = await run(args, path, signals)
+    if out is not None:
+        configs.save(config, f"{out}.config.toml")
+    return Run(replace(config, out=None if out is None else config.out), results, summary)
+
+
+def in_id_order(path: Path) -> None:
+    """Rewrite the JSONL journal `path` in id order, atomically (left as it is if a line is not a result)."""
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()] if path.exists() else []
+    try:
+        keyed = sorted((orjson.loads(line)["id"], line) for line in lines)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return
+    write_bytes(path, b"".join(line + b"\n" for _, line in keyed))
+
+
+async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
+    """Text mode: personas from the profile through validation and generation; on Ray with `ray`."""
+    from model.baselines import persona_profile
+    from model.emotions import load_emotions
+    from model.profile import load_profile
+    from model.records import sample_records
+
+    emotion_set = load_emotions(args.emotions)
+    emotions = emotion_set.labels
+    profile = persona_profile(load_profile(args.profile, args.domain), args.method)
+    if args.trust_below is not None and profile.plausibility is None:
+        raise UsageError(f"--trust-below needs a profile with a 'plausibility' section (profile {profile.name!r} has "
+                         "none; `python -m model.priors learn` writes one)")
+    settings = settings_for(profile, args, prompting(args, profile, emotion_set))
+    if args.ray is not None:
+        return await asyncio.to_thread(_ray, args, out, emotions, settings)
+    with locked(out):
+        done = finished(out, range(args.n))
+        if other := {r.get("method") for r in done.values()} - {args.method}:
+            raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
+        refuse_other(done, settings.prompts, out)
+        first = next((i for i in range(args.n) if i not in done), None)
+        if first is not None:  # a template that fails on a record fails here, before any request
+            preview(settings, sample_records(profile, [first], args.seed, emotions)[0])
+
+        def produce(client, stats):  # called once the endpoint answered: records are sampled after that
+            todo, redraw = resume(profile, range(args.n), args.seed, emotions, done, out)
+            return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
+
+        summary = await drive(args, out, out, produce, args.n, done, "text", settings.prompts, signals)
+        in_id_order(out)
+    return list(recover(out).values()), summary
+
+
+def _ray(args, out: Path, emotions, settings) -> tuple[list[dict], dict]:
+    from .scale.cli import main_ray
+
+    with locked(out):
+        main_ray(args, out, emotions, settings)
+    results = sorted(recover(out).values(), key=lambda r: r["id"]) if args.format == "jsonl" else []
+    return results, orjson.loads(Path(f"{out}.summary.json").read_bytes())
+
+
+async def _dialogue(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
+    """Dialogue mode: sample dialogues from the fitted chain, write them through the engine."""
+    from model.dialogue import CHAINS_DIR, load_chain
+    from model.emotions import load_emotions
+    from model.profile import load_profile
+
+    chain_path = Path(args.chain) if args.chain else CHAINS_DIR / f"{args.benchmark}.json"
+    if not args.chain and not chain_path.is_file():
+        raise UsageError(f"no fitted chain is shipped for benchmark {args.benchmark!r}; fit one with "
+                         "`python -m model.dialogue fit` and pass --chain")
+    chain = load_chain(chain_path)
+    if chain.benchmark != args.benchmark:
+        raise UsageError(f"chain {chain_path} is for {chain.benchmark!r}, not --benchmark {args.benchmark!r}")
+    profile = load_profile(args.profile, args.domain or "conversation")
+    words = prompting(args, profile, load_emotions(args.benchmark))
+    results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
+    with locked(results):
+        summary = await _dialogues(args, out, results, profile, chain, words, signals)
+        in_id_order(results)
+    return list(recover(results).values()), summary
+
+
+async def _dialogues(args, out: Path, results: Path, profile, chain, words: Prompting, signals: bool) -> dict:
+    """Dialogue mode with the results file locked."""
+    from model.dialogue import sample_dialogues
+    from model.dialogue.corpus import meld_csv
+
+    from .engine.dialogue import MATCHING, DialogueSettings, generate_dialogues, messages
+
+    dialogues = sample_dialogues(profile, chain, range(args.n_dialogues), args.seed, labels=args.labels)
+    todo, done = pending(dialogues, results, MATCHING)
+    refuse_other(done, words.prompts, results)
+    settings = DialogueSettings(labels=words.labels, temperature=args.temperature, prompts=words.prompts,
+                                definitions=words.definitions)
+    if todo:
+        messages(settings.prompts, todo[0], settings.labels, settings.definitions)  # fails here, before any request
+
+    def redraw(dialogue: dict, attempt: int) -> dict:
+        return sample_dialogues(profile, chain, [dialogue["id"]], args.seed, labels=args.labels, attempt=attempt)[0]
+
+    def produce(client, stats):
+        return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
+                                  stats=stats)
+
+    summary = await drive(args, out, results, produce, args.n_dialogues, done, "dialogue", settings.prompts, signals)
+    if out != results and not summary["failed"]:
+        write_bytes(out, meld_csv(sorted(recover(results).values(), key=lambda r: r["id"])))
+    return summary
