@@ -87,7 +87,7 @@ def _what_options(p) -> None:
 def _connection_options(p) -> None:
     p.add_argument("--base-url", dest="endpoints", action="append", type=parse_endpoint, metavar="URL[=WEIGHT]",
                    help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: start the embedded "
-                   "SmolLM2 llama.cpp server); with --ray repeatable, WEIGHT (default 1) scaling its share of "
+                   "SmolLM2 llama.cpp server); repeatable (one process, or --ray), WEIGHT (default 1) scaling its share of "
                    "requests and its --rpm/--tpm/--concurrency")
     p.add_argument("--model", help="model name at --base-url (every endpoint serves it)")
     add_client_options(p)
@@ -132,8 +132,6 @@ def _check_options(p, args) -> None:
                                     or args.method != "personagen"):
         p.error("dialogue mode needs --n-dialogues, and takes no --n, --ray or --method")
     args.base_url = args.endpoints[0].url if args.endpoints else None
-    if args.ray is None and (len(args.endpoints or ()) > 1 or any(e.weight != 1 for e in args.endpoints or ())):
-        p.error("several --base-url, or URL=WEIGHT, need --ray")
     if args.ray is None and (args.shards or args.format != "jsonl"):
         p.error(f"{'--shards' if args.shards else '--format parquet'} needs --ray (a local instance is fine)")
     if args.threshold is not None and args.method != "priorwork":

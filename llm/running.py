@@ -2,10 +2,12 @@
 drives a mode's results into the append-only journal through a connected client (`drive`)."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import sys
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,6 +20,7 @@ from .engine.stats import OutputTotals, RunStats, publish
 from .engine.texts import Settings
 from .prompting import Prompting, prompting
 from .transport.cache import CacheDamaged
+from .transport.pool import Pool
 from .transport.session import connect
 
 AUDIT = 0.05  # default --audit
@@ -48,14 +51,35 @@ def settings_for(profile, args, words: Prompting | None = None) -> Settings:
 @asynccontextmanager
 async def connected(args, out: Path, prompts):
     """`connect` with the request cache of --cache (default OUT.cache.sqlite) under the prompt set's tag, a damaged
-    cache worded with its way out."""
+    cache worded with its way out. Several endpoints, or one with a weight, are one `Pool`: each endpoint its own
+    client with --rpm/--tpm/--concurrency times its weight (as with --ray), the traffic split by weight (each keeps its own cache scope, so a
+    request is found in the cache when the same endpoint answered it)."""
     cache = args.cache or f"{out}.cache.sqlite"
+    endpoints = args.endpoints or []
     try:
-        async with connect(args, cache, prompts.cache_tag) as client:
-            yield client
+        async with AsyncExitStack() as stack:
+            if len(endpoints) <= 1 and all(e.weight == 1 for e in endpoints):
+                yield await stack.enter_async_context(connect(args, cache, prompts.cache_tag))
+                return
+            clients = [await stack.enter_async_context(connect(_scaled(args, e), cache, prompts.cache_tag))
+                       for e in endpoints]
+            yield Pool(clients, [e.weight for e in endpoints])
     except CacheDamaged as exc:
         raise UsageError(f"{exc}: give another --cache NEW, or delete {cache} (its answers are then asked "
                          "again)") from None
+
+
+def _scaled(args, endpoint) -> argparse.Namespace:
+    """The options of one endpoint of a pool: its URL, and --rpm/--tpm/--concurrency times its weight."""
+    return argparse.Namespace(**{**vars(args), "base_url": endpoint.url, "rpm": endpoint.scaled(args.rpm),
+                                 "tpm": endpoint.scaled(args.tpm), "concurrency": endpoint.scaled(args.concurrency)})
+
+
+def endpoint_stats(client) -> dict:
+    """Per endpoint counters of a pool (its URL -> its client's stats), else nothing."""
+    if not isinstance(client, Pool):
+        return {}
+    return {"endpoints": {c.base_url: asdict(c.stats) for c in client.clients}}
 
 
 async def drive(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str, prompts,
@@ -80,6 +104,6 @@ async def drive(args, out: Path, results: Path, produce, total: int, done: dict[
             bar.update()
             s = client.stats
             bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    summary = {**stats.summary(client.stats), "prompt_set": prompts.provenance(), "output": totals.summary()}
+    summary = {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(), "output": totals.summary()}
     publish(summary, out, args.quiet)
     return summary
