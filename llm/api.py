@@ -28,6 +28,7 @@ from . import config as configs
 from .config import RunConfig
 from .engine.resume import finished, pending, refuse_other, resume
 from .engine.texts import generate_texts, preview
+from .formats import write
 from .prompting import Prompting, prompting
 from .running import drive, settings_for
 
@@ -75,6 +76,12 @@ async def _generate(config: RunConfig, out: Path | None, signals: bool) -> Run:
     return Run(replace(config, out=None if out is None else config.out), results, summary)
 
 
+def journal_of(out: Path, fmt: str) -> Path:
+    """The append-only JSONL a text run resumes from: `out` itself for JSONL, else OUT.journal.jsonl beside it
+    (`out` then written from it, in id order, at the end)."""
+    return out if fmt == "jsonl" else Path(f"{out}.journal.jsonl")
+
+
 def in_id_order(path: Path) -> None:
     """Rewrite the JSONL journal `path` in id order, atomically (left as it is if a line is not a result)."""
     lines = [line for line in path.read_bytes().splitlines() if line.strip()] if path.exists() else []
@@ -101,22 +108,26 @@ async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
     settings = settings_for(profile, args, prompting(args, profile, emotion_set))
     if args.ray is not None:
         return await asyncio.to_thread(_ray, args, out, emotions, settings)
+    journal = journal_of(out, args.format)
     with locked(out):
-        done = finished(out, range(args.n))
+        done = finished(journal, range(args.n))
         if other := {r.get("method") for r in done.values()} - {args.method}:
-            raise UsageError(f"{out} holds texts of method {sorted(map(str, other))[0]}; give another --out")
-        refuse_other(done, settings.prompts, out)
+            raise UsageError(f"{journal} holds texts of method {sorted(map(str, other))[0]}; give another --out")
+        refuse_other(done, settings.prompts, journal)
         first = next((i for i in range(args.n) if i not in done), None)
         if first is not None:  # a template that fails on a record fails here, before any request
             preview(settings, sample_records(profile, [first], args.seed, emotions)[0])
 
         def produce(client, stats):  # called once the endpoint answered: records are sampled after that
-            todo, redraw = resume(profile, range(args.n), args.seed, emotions, done, out)
+            todo, redraw = resume(profile, range(args.n), args.seed, emotions, done, journal)
             return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
 
-        summary = await drive(args, out, out, produce, args.n, done, "text", settings.prompts, signals)
-        in_id_order(out)
-    return list(recover(out).values()), summary
+        summary = await drive(args, out, journal, produce, args.n, done, "text", settings.prompts, signals)
+        in_id_order(journal)
+        results = list(recover(journal).values())
+        if journal != out:
+            write([results], out, args.format)
+    return results, summary
 
 
 def _ray(args, out: Path, emotions, settings) -> tuple[list[dict], dict]:

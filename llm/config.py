@@ -101,7 +101,7 @@ class RunConfig:
     shards: int | None = None
     """With ray: id-range shards."""
     format: str = "jsonl"
-    """Format of the output file: jsonl, or parquet (with ray)."""
+    """Format of the output file: jsonl (the resumable journal itself), csv or parquet (from OUT.journal.jsonl)."""
     extra: dict = field(default_factory=dict, compare=False, repr=False)
     """Options of the command line that are not part of the run (not saved)."""
 

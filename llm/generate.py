@@ -16,6 +16,7 @@ from model.baselines import METHODS
 from . import config as configs
 from .api import agenerate_dataset
 from .config import RunConfig
+from .formats import FORMATS
 from .prompting import add_prompt_options
 from .running import AUDIT, settings_for
 from .scale.shards import parse_endpoint
@@ -121,7 +122,9 @@ def _run_options(p) -> None:
                    help="run shards as Ray tasks on the cluster at ADDRESS ('auto': the one `ray start` made; "
                    "none: a new local instance) and merge them into OUT")
     p.add_argument("--shards", type=positive_int, help="with --ray: id-range shards (default: max(CPUs, n/50000))")
-    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="with --ray: format of OUT")
+    p.add_argument("--format", choices=FORMATS, default="jsonl", help="format of OUT (text mode): jsonl (the "
+                   "resumable journal itself), csv or parquet (one column per attribute, written in id order at the "
+                   "end from the journal OUT.journal.jsonl)")
 
 
 def _check_options(p, args) -> None:
@@ -132,8 +135,10 @@ def _check_options(p, args) -> None:
                                     or args.method != "personagen"):
         p.error("dialogue mode needs --n-dialogues, and takes no --n, --ray or --method")
     args.base_url = args.endpoints[0].url if args.endpoints else None
-    if args.ray is None and (args.shards or args.format != "jsonl"):
-        p.error(f"{'--shards' if args.shards else '--format parquet'} needs --ray (a local instance is fine)")
+    if args.ray is None and args.shards:
+        p.error("--shards needs --ray (a local instance is fine)")
+    if args.mode == "dialogue" and args.format != "jsonl":
+        p.error("--format is text mode's (dialogue mode writes MELD's columns to an --out ending in .csv)")
     if args.threshold is not None and args.method != "priorwork":
         p.error("--threshold is priorwork's text filter: it needs --method priorwork")
     if args.audit is not None and args.trust_below is None:
