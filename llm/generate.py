@@ -17,6 +17,7 @@ from . import config as configs
 from .api import agenerate_dataset
 from .config import RunConfig
 from .formats import FORMATS
+from .preview import preview, table
 from .prompting import add_prompt_options
 from .running import AUDIT, settings_for
 from .scale.shards import parse_endpoint
@@ -39,6 +40,8 @@ def parse(argv: list[str] | None):
     _connection_options(p)
     _generation_options(p)
     _run_options(p)
+    p.add_argument("--preview", type=positive_int, metavar="K", help="run the first K slots through the whole "
+                   "pipeline and print them as a table; nothing is written beside --out and its cache is kept as it is")
     p.add_argument("--config", metavar="FILE", help="a run config (.toml or .json, see llm/config.py; a run saves "
                    "its own as OUT.config.toml): its options, the flags given here overriding them")
     _config_defaults(p, argv)
@@ -150,7 +153,12 @@ def _check_options(p, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = RunConfig.from_namespace(parse(argv))
+    args = parse(argv)
+    config = RunConfig.from_namespace(args)
+    if args.preview is not None:
+        shown = preview(config, args.preview)
+        sys.stdout.write(table(shown.results))
+        return 1 if shown.failed else 0
     try:
         result = asyncio.run(agenerate_dataset(config, signals=True))
     except asyncio.CancelledError:  # SIGTERM (the event loop's handler cancels the run)
