@@ -14,6 +14,7 @@ temporary directory and only `Run` remains."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,10 +26,12 @@ from common.files import write_bytes
 from common.jsonl import locked, recover
 
 from . import config as configs
+from .card import card, write_card
 from .config import RunConfig
 from .engine.resume import finished, pending, refuse_other, resume
 from .engine.texts import generate_texts, preview
 from .formats import write
+from .plan import SAMPLE, cost, plan
 from .prompting import Prompting, prompting
 from .running import drive, settings_for
 
@@ -70,9 +73,13 @@ async def _generate(config: RunConfig, out: Path | None, signals: bool) -> Run:
     enable_compilation_cache()
     args = config.namespace()
     run = _dialogue if config.mode == "dialogue" else _text
-    results, summary = await run(args, path, signals)
+    results, summary, (profile, settings) = await run(args, path, signals)
     if out is not None:
         configs.save(config, f"{out}.config.toml")
+        text = card(config, summary, results, profile, settings.definitions, settings.prompts.language)
+        if write_card(text, out) is None:
+            print(f"warning: {out.parent / 'README.md'} is not a dataset card of ours: left as it is, no card "
+                  "written", file=sys.stderr)
     return Run(replace(config, out=None if out is None else config.out), results, summary)
 
 
@@ -92,22 +99,45 @@ def in_id_order(path: Path) -> None:
     write_bytes(path, b"".join(line + b"\n" for _, line in keyed))
 
 
-async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
-    """Text mode: personas from the profile through validation and generation; on Ray with `ray`."""
+def _prepared(args):
+    """Text mode's profile, emotion labels and engine settings of the options."""
     from model.baselines import persona_profile
     from model.emotions import load_emotions
     from model.profile import load_profile
-    from model.records import sample_records
 
     emotion_set = load_emotions(args.emotions)
-    emotions = emotion_set.labels
     profile = persona_profile(load_profile(args.profile, args.domain), args.method)
     if args.trust_below is not None and profile.plausibility is None:
         raise UsageError(f"--trust-below needs a profile with a 'plausibility' section (profile {profile.name!r} has "
                          "none; `python -m model.priors learn` writes one)")
-    settings = settings_for(profile, args, prompting(args, profile, emotion_set))
+    return profile, emotion_set.labels, settings_for(profile, args, prompting(args, profile, emotion_set))
+
+
+def plan_dataset(config: RunConfig) -> dict:
+    """The plan of a text run (llm.plan): requests, tokens, wall time, redraws and cost; sends no request."""
+    from model.records import sample_records
+
+    if config.mode != "text":
+        raise UsageError("a plan is text mode's")
+    args = config.namespace()
+    profile, emotions, settings = _prepared(args)
+    records = sample_records(profile, list(range(min(config.n, SAMPLE))), config.seed, emotions)
+    previous = Path(f"{config.out}.summary.json") if config.out else None
+    try:
+        last = orjson.loads(previous.read_bytes()) if previous is not None and previous.is_file() else None
+    except orjson.JSONDecodeError:
+        last = None  # not a summary of ours: no default from it
+    return plan(records, config.n, settings, profile, args, last)
+
+
+async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict, tuple]:
+    """Text mode: personas from the profile through validation and generation; on Ray with `ray`."""
+    from model.records import sample_records
+
+    profile, emotions, settings = _prepared(args)
+    priced = args.price_in is not None or args.price_out is not None
     if args.ray is not None:
-        return await asyncio.to_thread(_ray, args, out, emotions, settings)
+        return (*await asyncio.to_thread(_ray, args, out, emotions, settings), (profile, settings))
     journal = journal_of(out, args.format)
     with locked(out):
         done = finished(journal, range(args.n))
@@ -122,12 +152,22 @@ async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
             todo, redraw = resume(profile, range(args.n), args.seed, emotions, done, journal)
             return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
 
-        summary = await drive(args, out, journal, produce, args.n, done, "text", settings.prompts, signals)
+        expected = plan(sample_records(profile, list(range(min(args.n, SAMPLE))), args.seed, emotions), args.n,
+                        settings, profile, args) if priced else None
+        summary = await drive(args, out, journal, produce, args.n, done, "text", settings.prompts, signals,
+                              lambda s: _costed(s, expected, args))
         in_id_order(journal)
         results = list(recover(journal).values())
         if journal != out:
             write([results], out, args.format)
-    return results, summary
+    return results, summary, (profile, settings)
+
+
+def _costed(summary: dict, expected: dict | None, args) -> dict:
+    """The summary's `cost` (this invocation's tokens at the prices) and the `plan` beside it, with prices."""
+    if expected is None:
+        return {}
+    return {"cost": round(cost(summary["prompt_tokens"], summary["completion_tokens"], args), 6), "plan": expected}
 
 
 def _ray(args, out: Path, emotions, settings) -> tuple[list[dict], dict]:
@@ -139,7 +179,7 @@ def _ray(args, out: Path, emotions, settings) -> tuple[list[dict], dict]:
     return results, orjson.loads(Path(f"{out}.summary.json").read_bytes())
 
 
-async def _dialogue(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
+async def _dialogue(args, out: Path, signals: bool) -> tuple[list[dict], dict, tuple]:
     """Dialogue mode: sample dialogues from the fitted chain, write them through the engine."""
     from model.dialogue import CHAINS_DIR, load_chain
     from model.emotions import load_emotions
@@ -156,12 +196,12 @@ async def _dialogue(args, out: Path, signals: bool) -> tuple[list[dict], dict]:
     words = prompting(args, profile, load_emotions(args.benchmark))
     results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
     with locked(results):
-        summary = await _dialogues(args, out, results, profile, chain, words, signals)
+        summary, settings = await _dialogues(args, out, results, profile, chain, words, signals)
         in_id_order(results)
-    return list(recover(results).values()), summary
+    return list(recover(results).values()), summary, (profile, settings)
 
 
-async def _dialogues(args, out: Path, results: Path, profile, chain, words: Prompting, signals: bool) -> dict:
+async def _dialogues(args, out: Path, results: Path, profile, chain, words: Prompting, signals: bool) -> tuple:
     """Dialogue mode with the results file locked."""
     from model.dialogue import sample_dialogues
     from model.dialogue.corpus import meld_csv
@@ -186,4 +226,4 @@ async def _dialogues(args, out: Path, results: Path, profile, chain, words: Prom
     summary = await drive(args, out, results, produce, args.n_dialogues, done, "dialogue", settings.prompts, signals)
     if out != results and not summary["failed"]:
         write_bytes(out, meld_csv(sorted(recover(results).values(), key=lambda r: r["id"])))
-    return summary
+    return summary, settings

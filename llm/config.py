@@ -102,6 +102,12 @@ class RunConfig:
     """With ray: id-range shards."""
     format: str = "jsonl"
     """Format of the output file: jsonl (the resumable journal itself), csv or parquet (from OUT.journal.jsonl)."""
+    expected_rejection: float | None = None
+    """For the plan: the share of personas validation rejects (None: from the profile, else assumed 0)."""
+    price_in: float | None = None
+    """Price of a million prompt tokens (the plan's cost, and the summary's `cost` after a run)."""
+    price_out: float | None = None
+    """Price of a million completion tokens."""
     extra: dict = field(default_factory=dict, compare=False, repr=False)
     """Options of the command line that are not part of the run (not saved)."""
 

@@ -14,9 +14,10 @@ from common.cli import Parser, Terminated, fraction, non_negative, open_fraction
 from model.baselines import METHODS
 
 from . import config as configs
-from .api import agenerate_dataset
+from .api import agenerate_dataset, plan_dataset
 from .config import RunConfig
 from .formats import FORMATS
+from .plan import worded
 from .preview import preview, table
 from .prompting import add_prompt_options
 from .running import AUDIT, settings_for
@@ -40,6 +41,7 @@ def parse(argv: list[str] | None):
     _connection_options(p)
     _generation_options(p)
     _run_options(p)
+    _plan_options(p)
     p.add_argument("--preview", type=positive_int, metavar="K", help="run the first K slots through the whole "
                    "pipeline and print them as a table; nothing is written beside --out and its cache is kept as it is")
     p.add_argument("--config", metavar="FILE", help="a run config (.toml or .json, see llm/config.py; a run saves "
@@ -65,6 +67,29 @@ def _config_defaults(p, argv: list[str] | None) -> None:
         if action.dest in values:
             action.required = False
     p.set_defaults(**values)
+
+
+def price(text: str) -> float:
+    """A finite price >= 0 per million tokens."""
+    return temperature(text)
+
+
+def rejection_rate(text: str) -> float:
+    value = fraction(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _plan_options(p) -> None:
+    """The plan of a run, and its cost."""
+    p.add_argument("--plan", action="store_true", help="print the expected requests, tokens, wall time, persona "
+                   "redraws and cost of the run, and send nothing (see llm/plan.py)")
+    p.add_argument("--expected-rejection", type=rejection_rate, metavar="R", help="share of personas validation "
+                   "rejects, for --plan (default: from a learned profile's plausibility section, else 0)")
+    p.add_argument("--price-in", type=price, metavar="USD", help="price of a million prompt tokens: the plan's "
+                   "cost, and the summary's `cost` and `plan` after a run")
+    p.add_argument("--price-out", type=price, metavar="USD", help="price of a million completion tokens")
 
 
 def _what_options(p) -> None:
@@ -155,6 +180,9 @@ def _check_options(p, args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     config = RunConfig.from_namespace(args)
+    if args.plan:
+        sys.stdout.write(worded(plan_dataset(config)))
+        return 0
     if args.preview is not None:
         shown = preview(config, args.preview)
         sys.stdout.write(table(shown.results))

@@ -83,11 +83,11 @@ def endpoint_stats(client) -> dict:
 
 
 async def drive(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str, prompts,
-                signals: bool = False) -> dict:
+                signals: bool = False, more=None) -> dict:
     """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
     llm.engine.runner) into the append-only `results` file holding the finished results `done`, with a progress
     bar; write the summary (this invocation's counters, the whole output's under "output") beside `out` and return
-    it. `signals`: SIGTERM cancels the run (the command line's)."""
+    it. `signals`: SIGTERM cancels the run (the command line's); `more(summary)`: entries added to it."""
     if signals:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     stats, totals = RunStats(resumed=len(done)), OutputTotals(of=total)
@@ -104,6 +104,8 @@ async def drive(args, out: Path, results: Path, produce, total: int, done: dict[
             bar.update()
             s = client.stats
             bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    summary = {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(), "output": totals.summary()}
+    summary = {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(),
+               "output": totals.summary()}
+    summary.update(more(summary) if more else {})
     publish(summary, out, args.quiet)
     return summary
