@@ -58,6 +58,9 @@ def generate_dataset(config: RunConfig) -> Run:
 
 async def agenerate_dataset(config: RunConfig, *, signals: bool = False) -> Run:
     """`generate_dataset` in a running event loop; `signals`: SIGTERM cancels the run (the command line's)."""
+    from .options import check
+
+    check(config)  # what the command line refuses, the library refuses, in the same words
     if config.out is not None:
         return await _generate(config, Path(config.out), signals)
     with tempfile.TemporaryDirectory() as tmp:

@@ -63,7 +63,8 @@ def card(config, summary: dict, results: list[dict], profile, definitions: dict,
              "", "## Sources of the persona attributes", ""]
     lines += [f"- `{name}`: {a.source or 'no source given'}" for name, a in profile.attributes.items()]
     lines += ["", "## Emotions", "", "| emotion | records | definition |", "|---|---|---|"]
-    lines += [f"| {e} | {counts.get(e, 0)} | {definitions.get(e, '')} |" for e in dict.fromkeys([*definitions, *counts])]
+    lines += [f"| {e} | {counts.get(e, 0)} | {definitions.get(e, '')} |"
+              for e in dict.fromkeys([*definitions, *counts])]
     lines += ["", "## Acceptance per validation stage", "", "| stage | acceptance rate |", "|---|---|"]
     lines += [f"| {stage} | {v['acceptance_rate']} |" for stage, v in summary.get("validation", {}).items()]
     output = summary.get("output", {})

@@ -198,11 +198,11 @@ def load(path: str | Path, parser: argparse.ArgumentParser) -> dict:
         if not isinstance(value, kinds[dest]) or (isinstance(value, bool) and bool not in kinds[dest]):
             want = " or ".join(t.__name__ for t in kinds[dest]).replace("list", "list of strings")
             raise UsageError(f"config {path}: key {key!r} = {value!r}: expected {want}")
-        values[dest] = _checked(path, key, value, actions[dest])
+        values[dest] = checked(path, key, value, actions[dest])
     return values
 
 
-def _checked(path, key: str, value, action: argparse.Action):
+def checked(path, key: str, value, action: argparse.Action):
     """`value` converted and checked by `action`'s type and choices."""
     items = value if isinstance(value, list) else [value]
     converted = []

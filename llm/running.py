@@ -52,8 +52,8 @@ def settings_for(profile, args, words: Prompting | None = None) -> Settings:
 async def connected(args, out: Path, prompts):
     """`connect` with the request cache of --cache (default OUT.cache.sqlite) under the prompt set's tag, a damaged
     cache worded with its way out. Several endpoints, or one with a weight, are one `Pool`: each endpoint its own
-    client with --rpm/--tpm/--concurrency times its weight (as with --ray), the traffic split by weight (each keeps its own cache scope, so a
-    request is found in the cache when the same endpoint answered it)."""
+    client with --rpm/--tpm/--concurrency times its weight (as with --ray), the traffic split by weight (each
+    keeps its own cache scope, so a request is found in the cache when the same endpoint answered it)."""
     cache = args.cache or f"{out}.cache.sqlite"
     endpoints = args.endpoints or []
     try:

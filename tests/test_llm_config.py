@@ -112,3 +112,34 @@ def test_a_json_config_that_is_not_a_table_is_refused(tmp_path):
     path.write_text(json.dumps([1, 2]))
     with pytest.raises(UsageError, match="must hold a table"):
         parse(["--config", str(path)])
+
+
+def test_the_api_gives_what_the_command_gives_in_dialogue_mode(tmp_path):
+    cli_dir, api_dir = tmp_path / "cli", tmp_path / "api"
+    cli_dir.mkdir()
+    api_dir.mkdir()
+
+    def argv(url, out):
+        return ["--mode", "dialogue", "--labels", "balanced", "--n-dialogues", "5", "--out", str(out),
+                "--base-url", url, "--model", "test-model", "--concurrency", "4", "--quiet"]
+
+    with spawned(Faults(wrong_turns=0.3, seed=3)) as url:
+        assert run(main, argv(url, cli_dir / "d.csv")) == 0
+        result = generate_dataset(RunConfig.from_namespace(parse(argv(url, api_dir / "d.csv"))))
+    for name in ("d.csv", "d.jsonl"):
+        assert (api_dir / name).read_bytes() == (cli_dir / name).read_bytes()
+    assert [d["id"] for d in result.results] == list(range(5))
+    assert result.results == [orjson.loads(line) for line in (cli_dir / "d.jsonl").read_bytes().splitlines()]
+    card = (api_dir / "README.md").read_text()
+    assert "path: d.csv" in card and "dialogues" in card
+
+
+@pytest.mark.parametrize("config, message", [
+    (RunConfig(n=0), "key 'n' = 0: must be at least 1"),
+    (RunConfig(n=3, dialect="grpc"), "key 'dialect' = 'grpc': not one of"),
+    (RunConfig(n=3, endpoints=("http://h/v1",)), "--base-url and --model go together"),
+    (RunConfig(mode="dialogue", n=3), "dialogue mode needs --n-dialogues"),
+], ids=["n-0", "dialect", "model-missing", "dialogue-n"])
+def test_the_library_refuses_what_the_command_refuses(tmp_path, config, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        generate_dataset(config)

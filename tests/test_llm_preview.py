@@ -40,7 +40,7 @@ def test_a_preview_after_a_run_keeps_its_files_and_reuses_its_cache(tmp_path, ca
     with spawned(FAULTS, port) as url:
         assert run(main, argv(url, out)) == 0
         before = snapshot(tmp_path)
-    with spawned(FAULTS, port) as url:  # a fresh server at the same URL: every answer of the preview must come from the copied cache
+    with spawned(FAULTS, port) as url:  # a fresh server at the same URL: the preview's answers come from the cache
         assert run(main, argv(url, out, "--preview", "4")) == 0
         assert fetch(url, "_completed") == []
     assert snapshot(tmp_path) == before
