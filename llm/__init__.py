@@ -11,9 +11,12 @@ fault-injecting server of the tests. Each layer imports only the ones before it.
 """
 from llm.engine.runner import SlotFailed
 from llm.engine.stats import RunStats
+from llm.api import Run, agenerate_dataset, generate_dataset
+from llm.config import RunConfig
 from llm.engine.texts import Settings, generate_texts
 from llm.transport.cache import Cache
 from llm.transport.client import Client, RequestFailed
 from llm.transport.limiter import Limiter
 
-__all__ = ["Cache", "Client", "Limiter", "RequestFailed", "RunStats", "Settings", "SlotFailed", "generate_texts"]
+__all__ = ["Cache", "Client", "Limiter", "RequestFailed", "Run", "RunConfig", "RunStats", "Settings", "SlotFailed",
+           "agenerate_dataset", "generate_dataset", "generate_texts"]

@@ -38,25 +38,46 @@ Redraw = Callable[[dict, int], dict]  # (record, attempt) -> a fresh record for 
 
 @dataclass(frozen=True)
 class Settings:
+    """How text mode validates personas and writes their texts (`llm.running.settings_for` makes the command's)."""
+
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Attribute name -> how the prompts name it (the profile's labels in the texts' language); empty: raw keys."""
     text_format: str = "short message"
-    context: str | None = None  # a domain description for the generation prompt
+    """What a text is, in the generation prompt (the domain's format)."""
+    context: str | None = None
+    """A domain description for the generation prompt."""
     temperature: float = 1.2
-    method: str = "personagen"  # written into every result (see model.baselines)
+    """Generation temperature."""
+    method: str = "personagen"
+    """Written into every result (see model.baselines)."""
     validate: bool = True
-    trust_below: float | None = None  # skip validating personas whose record's `risk` is below this
-    audit: float = 0.0  # ... except this fraction of them (by hash), validated anyway
-    trusted_drop: float = 0.0  # share of trusted personas dropped unasked (the validator's baseline rejection rate)
-    min_score: int | None = None  # keep only texts the LLM scores >= this for their emotion (1-5; priorwork)
+    """Ask the three validation stages about each persona."""
+    trust_below: float | None = None
+    """Skip validating personas whose record's `risk` is below this."""
+    audit: float = 0.0
+    """... except this fraction of them (by hash), validated anyway."""
+    trusted_drop: float = 0.0
+    """Share of trusted personas dropped unasked (the validator's baseline rejection rate)."""
+    min_score: int | None = None
+    """Keep only texts the LLM scores >= this for their emotion (1-5; priorwork)."""
     forbid_label: bool = False
-    max_draws: int = 20  # personas tried per slot
-    max_texts: int = 4  # generations per persona before it is replaced
-    max_parse: int = 3  # requests per question before an unreadable answer counts as a failure
+    """Regenerate texts that name their emotion."""
+    max_draws: int = 20
+    """Personas tried per slot (a redraw needs `generate_texts(redraw=...)`)."""
+    max_texts: int = 4
+    """Generations per persona before it is replaced."""
+    max_parse: int = 3
+    """Requests per question before an unreadable answer counts as a failure."""
     validation_tokens: int = 128
+    """max_tokens of a validation (or score) request."""
     text_tokens: int = 160
-    prompts: PromptSet = field(default_factory=lambda: shipped("en"))  # the templates, and the texts' language
-    definitions: Mapping[str, str] = field(default_factory=dict)  # emotion -> its definition for the prompts
-    leak_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # emotion -> its words (--no-label-leak)
+    """max_tokens of a generation request."""
+    prompts: PromptSet = field(default_factory=lambda: shipped("en"))
+    """The templates, and the texts' language."""
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    """Emotion -> its definition for the prompts."""
+    leak_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Emotion -> its words (forbid_label)."""
 
 
 def preview(settings: Settings, record: dict) -> None:

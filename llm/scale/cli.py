@@ -29,7 +29,7 @@ SHARD_SIZE = 50_000  # default: at least ceil(n / SHARD_SIZE) shards, so a shard
 
 
 def job_for(args, out: Path, emotions: list[str], settings: Settings) -> Job:
-    """The Job of `python -m llm.generate` arguments (see `llm.generate.parse` and `settings_for`)."""
+    """The Job of `python -m llm.generate` arguments (see `llm.options.parse` and `llm.running.settings_for`)."""
     return Job(
         directory=str(shard_dir(out)), endpoints=tuple(args.endpoints), model=args.model, profile=args.profile,
         domain=args.domain, emotions=tuple(emotions), seed=args.seed, settings=settings,

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 
-from common.files import atomic_binary
 from common.jsonl import recover
-from common.schema import ACCEPTED, arrow_type, parquet_rows
+from common.schema import ACCEPTED
+
+from ..formats import write
 
 
 @dataclass(frozen=True)
@@ -78,50 +78,14 @@ def shard_records(shard: Shard, directory: str | Path) -> list[dict]:
     return [found[i] for i in sorted(found) if shard.start <= i < shard.stop]
 
 
-def merge_jsonl(shards: Iterable[Shard], directory: str | Path, out: str | Path) -> int:
-    """Write the shards' results as one JSONL in record order (atomically); returns the number of records.
-    Memory holds one shard at a time."""
-    count = 0
-    with atomic_binary(out) as f:
-        for shard in shards:
-            for rec in shard_records(shard, directory):
-                f.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
-                count += 1
-    return count
-
-
-def merge_parquet(shards: Iterable[Shard], directory: str | Path, out: str | Path, row_group: int = 65536) -> int:
-    """Write the shards' results as one parquet file in record order (atomically), one column per attribute;
-    `validation`, `prompt` and `usage` are JSON strings. Memory holds one shard at a time."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    count, schema, writer = 0, None, None
-    with atomic_binary(out) as f:
-        for shard in shards:
-            rows = parquet_rows(shard_records(shard, directory))
-            if not rows:
-                continue
-            if schema is None:  # columns in first-seen order, each typed by its first non-null value
-                types: dict = {}
-                for row in rows:
-                    for k, v in row.items():
-                        if types.get(k) is None:
-                            types[k] = None if v is None else arrow_type(v)
-                schema = pa.schema([(k, t or pa.string()) for k, t in types.items()])
-                writer = pq.ParquetWriter(f, schema, compression="zstd")
-            for start in range(0, len(rows), row_group):
-                writer.write_table(pa.Table.from_pylist(rows[start:start + row_group], schema=schema))
-            count += len(rows)
-        if writer is not None:
-            writer.close()
-        elif schema is None:  # nothing finished: an empty file with just an id column
-            pq.write_table(pa.table({"id": pa.array([], pa.int64())}), f)
-    return count
-
-
 def merge(shards: list[Shard], directory: str | Path, out: str | Path, fmt: str = "jsonl") -> int:
-    return (merge_parquet if fmt == "parquet" else merge_jsonl)(shards, directory, out)
+    """Write the shards' results as one file (llm.formats) in record order, atomically; returns the number of
+    records. Memory holds one shard at a time."""
+    return write((shard_records(shard, directory) for shard in shards), out, fmt)
+
+
+def merge_jsonl(shards: Iterable[Shard], directory: str | Path, out: str | Path) -> int:
+    return merge(list(shards), directory, out, "jsonl")
 
 
 def progress(shards: Iterable[Shard], directory: str | Path, offsets: dict[Shard, int]) -> int:
