@@ -22,9 +22,11 @@ from pathlib import Path
 
 import orjson
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's code, whichever is installed
+
 from llm.transport.embedded import MODEL, server_plan, usable_cores
 
-REPO = Path(__file__).resolve().parents[1]
 # llm.generate with the embedded servers fixed at argv[1] servers (0: the default plan)
 LAUNCH = ("import functools, sys\nfrom llm.transport import embedded\nk = int(sys.argv[1])\n"
           "if k:\n    embedded.embedded_servers = functools.partial(embedded.embedded_servers, servers=k)\n"

@@ -58,8 +58,11 @@ def load_inputs(data_path: Path, gold_path: Path | None = None, options: GoldOpt
     return Inputs(data_path, data, gold, mapped, keep, account)
 
 
-def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0) -> dict:
-    """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report."""
+def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0,
+                 classifier_cache: Path | None = None) -> dict:
+    """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report.
+    The gold-trained classifier's result is kept in `classifier_cache` (eval.classify.transfer) for the next
+    report against the same gold corpus."""
     data = inputs.data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
@@ -87,12 +90,13 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         report["figures"]["confusion"] = FIGURES["confusion"]
         confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
     if inputs.gold is not None:
-        report.update(gold_sections(inputs, x, embedder, gaps, seed))
+        report.update(gold_sections(inputs, x, embedder, gaps, seed, classifier_cache))
     report["not_computed"] = gaps
     return report
 
 
-def gold_sections(inputs: Inputs, x, embedder, gaps: dict, seed: int = 0) -> dict:
+def gold_sections(inputs: Inputs, x, embedder, gaps: dict, seed: int = 0,
+                  classifier_cache: Path | None = None) -> dict:
     """Tables VI and VII with their reference rows, the corpus read and the label account."""
     gold, mapped = inputs.gold, inputs.mapped
     x_syn = x[inputs.keep]
@@ -105,7 +109,8 @@ def gold_sections(inputs: Inputs, x, embedder, gaps: dict, seed: int = 0) -> dic
                  "reference": f"{gold.info['path']} split {gold.info['train']['split']!r}",
                  "n_synthetic": len(mapped), "n_gold": len(gold.train)},
         "tstr": transfer_row(x_syn, mapped, x_test, gold.test, test_labels, "tstr", gaps, seed),
-        "gold_trained": transfer_row(x_train, gold.train, x_test, gold.test, test_labels, "gold_trained", gaps, seed),
+        "gold_trained": transfer_row(x_train, gold.train, x_test, gold.test, test_labels, "gold_trained", gaps, seed,
+                                     classifier_cache),
         "references": reference_rows(x_syn, mapped, x_train, gold.train, x_test, gold.test, gold.labels, gaps, seed),
     }
 
@@ -239,7 +244,9 @@ def _parser() -> Parser:
     p.add_argument("--label-map", help="synthetic label -> gold label before the gold metrics: pleasure=joy,"
                    "neutral=drop, or a file (JSON object or a=b lines)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"embedding cache (default: {DEFAULT_CACHE})")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                   help=f"embedding cache, and the gold-trained classifier's results under classifiers/ "
+                   f"(default: {DEFAULT_CACHE})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
     add_judge_options(p)
@@ -268,7 +275,8 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
-    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed)
+    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed,
+                          classifier_cache=args.cache_dir / "classifiers")
     if judged is not None:
         report["judge"] = report_entry(judged)
         report["figures"]["judge"] = FIGURE
