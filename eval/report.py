@@ -26,6 +26,7 @@ from eval.metrics import diversity
 from eval.minimums import diversity_gaps, holdout_gap
 from eval.plots import confusion_png, tsne_png
 from eval.references import reference_rows, similarity_row, transfer_row
+from model.compilation import enable_compilation_cache
 from common.cli import Parser, run
 from common.errors import UsageError
 from common.files import write_json, write_text
@@ -273,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    enable_compilation_cache()  # the metrics' XLA programs compile once per shape, not once per report
     inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
     report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed,
