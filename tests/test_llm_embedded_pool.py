@@ -76,3 +76,31 @@ def test_several_servers_give_the_outputs_of_one(tmp_path, monkeypatch):
            [(r["id"], r["emotion"], r["text"], r["validation"]) for r in one]
     assert all(n > 0 for n in served_three)  # every server answered a share
     assert sum(served_three) == served_one[0]  # the same requests, only spread out
+
+
+async def test_a_server_that_fails_to_start_stops_the_others(monkeypatch):
+    import asyncio
+
+    from common.errors import UsageError
+
+    events = []
+
+    @asynccontextmanager
+    async def fake_server(threads, startup_timeout):
+        i = len([e for e in events if e.startswith("start")])
+        events.append(f"start{i}")
+        try:
+            if i == 1:
+                await asyncio.sleep(0.05)
+                raise UsageError("the embedded llama.cpp server exited with code 1")
+            if i == 2:
+                await asyncio.sleep(60)  # still starting when server 1 fails
+            yield f"http://127.0.0.1:{8000 + i}/v1"
+        finally:
+            events.append(f"stop{i}")
+
+    monkeypatch.setattr(embedded, "embedded_server", fake_server)
+    with pytest.raises(UsageError, match="exited with code 1"):
+        async with embedded.embedded_servers(3):
+            raise AssertionError("no server set may be yielded")
+    assert sorted(e for e in events if e.startswith("stop")) == ["stop0", "stop1", "stop2"]

@@ -83,8 +83,15 @@ async def embedded_servers(servers: int | None = None, startup_timeout: float = 
     always stop every one."""
     count, threads = server_plan(servers)
     async with AsyncExitStack() as stack:
-        urls = await asyncio.gather(*(stack.enter_async_context(embedded_server(threads, startup_timeout))
-                                      for _ in range(count)))
+        starts = [asyncio.ensure_future(stack.enter_async_context(embedded_server(threads, startup_timeout)))
+                  for _ in range(count)]
+        try:
+            urls = await asyncio.gather(*starts)
+        except BaseException:  # one failed: stop the others still starting (the started ones are on the stack)
+            for start in starts:
+                start.cancel()
+            await asyncio.gather(*starts, return_exceptions=True)
+            raise
         yield list(urls)
 
 
