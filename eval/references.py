@@ -52,12 +52,13 @@ def similarity_row(a: np.ndarray, b: np.ndarray, path: str, gaps: dict, seed: in
 
 
 def transfer_row(x_train, train: Labelled, x_test, test: Labelled, labels: list[str], path: str, gaps: dict,
-                 seed: int = 0) -> dict | None:
-    """`transfer` of a classifier trained on `train`, or None (the reason in `gaps`) with too few emotions."""
+                 seed: int = 0, cache_dir=None) -> dict | None:
+    """`transfer` of a classifier trained on `train` (its result kept in `cache_dir`, if given), or None (the
+    reason in `gaps`) with too few emotions."""
     if reason := transfer_gap(train.emotions, "the training set"):
         gaps[path] = reason
         return None
-    return transfer(x_train, train.emotions, x_test, test.emotions, seed=seed, labels=labels)
+    return transfer(x_train, train.emotions, x_test, test.emotions, seed=seed, labels=labels, cache_dir=cache_dir)
 
 
 def reference_rows(x_syn, synthetic: Labelled, x_train, train: Labelled, x_test, test: Labelled, labels: list[str],

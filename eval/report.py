@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from eval.classify import holdout
 from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
 from eval.data import Labelled, check_classes, read_jsonl
@@ -26,6 +28,7 @@ from eval.metrics import diversity
 from eval.minimums import diversity_gaps, holdout_gap
 from eval.plots import confusion_png, tsne_png
 from eval.references import reference_rows, similarity_row, transfer_row
+from model.compilation import enable_compilation_cache
 from common.cli import Parser, run
 from common.errors import UsageError
 from common.files import write_json, write_text
@@ -60,8 +63,11 @@ def load_inputs(data_path: Path, gold_path: Path | None = None, options: GoldOpt
     return Inputs(data_path, data, gold, mapped, keep, {**account, "map_source": source})
 
 
-def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0) -> dict:
-    """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report."""
+def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0,
+                 classifier_cache: Path | None = None) -> dict:
+    """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report.
+    The gold-trained classifier's result is kept in `classifier_cache` (eval.classify.transfer) for the next
+    report against the same gold corpus."""
     data = inputs.data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
@@ -71,7 +77,10 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     names = label_order(data.emotions, inputs.gold.labels if inputs.gold else None)
     codes = data.codes(names)
     counts = {name: int((codes == i).sum()) for i, name in enumerate(names)}
-    x = embedder(data.texts)
+    # every text embedded in one call, before anything else runs: one length-sorted encode, and no OpenMP pool of
+    # LightGBM or t-SNE left behind to slow PyTorch down (the gold texts embedded after them ran 2-3x slower)
+    gold_texts = inputs.gold.train.texts + inputs.gold.test.texts if inputs.gold is not None else []
+    x, x_gold = np.split(embedder(data.texts + gold_texts), [len(data)])
     div = diversity(x, codes, names, seed=seed)
     gaps = diversity_gaps(counts)
     if reason := holdout_gap(counts):
@@ -89,16 +98,19 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         report["figures"]["confusion"] = FIGURES["confusion"]
         confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
     if inputs.gold is not None:
-        report.update(gold_sections(inputs, x, embedder, gaps, seed))
+        report.update(gold_sections(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), gaps, seed,
+                                    classifier_cache))
     report["not_computed"] = gaps
     return report
 
 
-def gold_sections(inputs: Inputs, x, embedder, gaps: dict, seed: int = 0) -> dict:
-    """Tables VI and VII with their reference rows, the corpus read and the label account."""
+def gold_sections(inputs: Inputs, x, x_gold: tuple, gaps: dict, seed: int = 0,
+                  classifier_cache: Path | None = None) -> dict:
+    """Tables VI and VII with their reference rows, the corpus read and the label account; x_gold: the embeddings
+    of the gold (train, test) splits."""
     gold, mapped = inputs.gold, inputs.mapped
     x_syn = x[inputs.keep]
-    x_train, x_test = embedder(gold.train.texts), embedder(gold.test.texts)
+    x_train, x_test = x_gold
     test_labels = [label for label in gold.labels if label in set(gold.test.emotions)]
     return {
         "gold_corpus": gold.info,
@@ -107,7 +119,8 @@ def gold_sections(inputs: Inputs, x, embedder, gaps: dict, seed: int = 0) -> dic
                  "reference": f"{gold.info['path']} split {gold.info['train']['split']!r}",
                  "n_synthetic": len(mapped), "n_gold": len(gold.train)},
         "tstr": transfer_row(x_syn, mapped, x_test, gold.test, test_labels, "tstr", gaps, seed),
-        "gold_trained": transfer_row(x_train, gold.train, x_test, gold.test, test_labels, "gold_trained", gaps, seed),
+        "gold_trained": transfer_row(x_train, gold.train, x_test, gold.test, test_labels, "gold_trained", gaps, seed,
+                                     classifier_cache),
         "references": reference_rows(x_syn, mapped, x_train, gold.train, x_test, gold.test, gold.labels, gaps, seed),
     }
 
@@ -242,7 +255,9 @@ def _parser() -> Parser:
     p.add_argument("--label-map", help="synthetic label -> gold label before the gold metrics: pleasure=joy,"
                    "neutral=drop, or a file (JSON object or a=b lines)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"embedding cache (default: {DEFAULT_CACHE})")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                   help=f"embedding cache, and the gold-trained classifier's results under classifiers/ "
+                   f"(default: {DEFAULT_CACHE})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
     add_judge_options(p)
@@ -269,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    enable_compilation_cache()  # the metrics' XLA programs compile once per shape, not once per report
     inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
-    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed)
+    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed,
+                          classifier_cache=args.cache_dir / "classifiers")
     if judged is not None:
         report["judge"] = report_entry(judged)
         report["figures"]["judge"] = FIGURE

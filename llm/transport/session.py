@@ -18,6 +18,7 @@ from .cache import Cache
 from .client import Client
 from .dialects import DIALECTS
 from .limiter import Limiter, LimitError
+from .pool import Pool
 
 
 def add_client_options(p) -> None:
@@ -26,7 +27,7 @@ def add_client_options(p) -> None:
     p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
     p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
     p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
-    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 2 embedded)")
+    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 2 per embedded server)")
     p.add_argument("--timeout", type=seconds, default=60.0, help="seconds per request (finite, > 0)")
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
     p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,
@@ -54,40 +55,44 @@ def flag_words() -> Iterator[None]:
         raise UsageError(exc.worded(f"--{exc.limit}")) from None
 
 
-async def _embedded(stack: AsyncExitStack) -> tuple[str, str, str]:
-    """(base URL, model, cache scope) of the embedded server, started on `stack`."""
-    from .embedded import GGUF, MODEL, NotInstalled, embedded_server
+async def _embedded(stack: AsyncExitStack) -> tuple[list[str], str, str]:
+    """(base URLs, model, cache scope) of the embedded servers (one per core, llm.transport.embedded), started on
+    `stack`."""
+    from .embedded import GGUF, MODEL, NotInstalled, embedded_servers
 
     try:
-        url = await stack.enter_async_context(embedded_server())
+        urls = await stack.enter_async_context(embedded_servers())
     except NotInstalled as exc:
         raise UsageError(f"no --base-url and {exc}") from None
-    return url, MODEL, f"embedded:{GGUF}"
+    return urls, MODEL, f"embedded:{GGUF}"
 
 
 @asynccontextmanager
-async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client]:
+async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client | Pool]:
     """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
-    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, the embedded
-    server, stopped on exit. Limit errors inside the block are worded with their flags (`flag_words`)."""
+    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, a Pool over the
+    embedded servers (a plain Client on one core), stopped on exit. Limit errors inside the block are worded with
+    their flags (`flag_words`)."""
     async with AsyncExitStack() as stack:
         stack.enter_context(flag_words())
-        base_url, model, scope = args.base_url, args.model, None
-        if base_url is None:
-            base_url, model, scope = await _embedded(stack)
+        urls, model, scope = [args.base_url], args.model, None
+        if args.base_url is None:
+            urls, model, scope = await _embedded(stack)
         if tag:
-            scope = f"{scope or base_url.rstrip('/')}|{tag}"
+            scope = f"{scope or urls[0].rstrip('/')}|{tag}"
         concurrency = args.concurrency or (16 if args.base_url else 2)
-        client = await stack.enter_async_context(Client(
-            base_url, model,
+        cache_file = Cache(cache)
+        stack.callback(cache_file.close)
+        clients = [Client(
+            url, model,
             api_key=os.environ.get(args.api_key_env) if args.base_url else None,
             dialect=args.dialect,
             limiter=Limiter(rpm=args.rpm, tpm=args.tpm, concurrency=concurrency),
-            cache=Cache(cache),
+            cache=cache_file,
             scope=scope,
             timeout=args.timeout,
             max_attempts=args.max_attempts,
             max_response_bytes=args.max_response_bytes,
-        ))
-        stack.callback(client.cache.close)
-        yield client
+        ) for url in urls]
+        # several embedded servers: one weighted Pool (one cache, one scope) with --concurrency per server
+        yield await stack.enter_async_context(clients[0] if len(clients) == 1 else Pool(clients, [1] * len(clients)))
