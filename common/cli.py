@@ -7,6 +7,7 @@ removes the temp files still being written and exits at once. A closed stdout (`
 quietly, as Unix tools do (exit 141, the shell's code for SIGPIPE).
 """
 import argparse
+import math
 import os
 import signal
 import sys
@@ -87,6 +88,22 @@ def non_negative(text: str) -> float:
     value = _number(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def finite_non_negative(text: str) -> float:
+    """A finite number >= 0 (a temperature, a price: inf would be sent as JSON null)."""
+    value = non_negative(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A finite duration > 0 (0 would disable aiohttp's timeout, inf overflows it)."""
+    value = _number(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
     return value
 
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from common.cli import Parser, fraction, non_negative, open_fraction, positive_int
+from common.cli import Parser, finite_non_negative, fraction, open_fraction, positive_int
 from model.baselines import METHODS
 
 from . import config as configs
@@ -20,14 +19,6 @@ in three stages, each turned into a short text expressing its emotion. Rerun the
 
 `--mode dialogue --benchmark meld --labels balanced --n-dialogues 500 --out d.csv`: emotion-labelled dialogues
 (model.dialogue) in MELD's CSV columns, plus the same dialogues as JSONL beside it (d.jsonl, the resumable file)."""
-
-
-def temperature(text: str) -> float:
-    """A finite number >= 0 (inf would be sent as JSON null)."""
-    value = non_negative(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
 
 
 def parser() -> Parser:
@@ -83,11 +74,6 @@ def _config_defaults(p, argv: list[str] | None) -> None:
     p.set_defaults(**values)
 
 
-def price(text: str) -> float:
-    """A finite price >= 0 per million tokens."""
-    return temperature(text)
-
-
 def rejection_rate(text: str) -> float:
     value = fraction(text)
     if value >= 1:
@@ -101,9 +87,10 @@ def _plan_options(p) -> None:
                    "redraws and cost of the run, and send nothing (see llm/plan.py)")
     p.add_argument("--expected-rejection", type=rejection_rate, metavar="R", help="share of personas validation "
                    "rejects, for --plan (default: from a learned profile's plausibility section, else 0)")
-    p.add_argument("--price-in", type=price, metavar="USD", help="price of a million prompt tokens: the plan's "
-                   "cost, and the summary's `cost` and `plan` after a run")
-    p.add_argument("--price-out", type=price, metavar="USD", help="price of a million completion tokens")
+    p.add_argument("--price-in", type=finite_non_negative, metavar="USD", help="price of a million prompt tokens: "
+                   "the plan's cost, and the summary's `cost` and `plan` after a run")
+    p.add_argument("--price-out", type=finite_non_negative, metavar="USD",
+                   help="price of a million completion tokens")
 
 
 def _what_options(p) -> None:
@@ -144,7 +131,7 @@ def _generation_options(p) -> None:
     p.add_argument("--threshold", type=int, choices=range(1, 6), metavar="{1..5}",
                    help="priorwork: keep texts the LLM scores at least this for their emotion (default 3)")
     p.add_argument("--max-draws", type=positive_int, default=20, help="personas tried per text")
-    p.add_argument("--temperature", type=temperature, default=1.2,
+    p.add_argument("--temperature", type=finite_non_negative, default=1.2,
                    help="generation temperature, finite and >= 0 (paper: 1.2)")
     p.add_argument("--no-validate", action="store_true", help="skip the three LLM validation stages")
     p.add_argument("--trust-below", type=open_fraction, metavar="R",

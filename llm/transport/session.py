@@ -3,14 +3,12 @@
 library errors in the options' own words."""
 from __future__ import annotations
 
-import argparse
-import math
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
-from common.cli import positive_int
+from common.cli import positive_int, seconds
 from common.errors import UsageError
 
 from .body import MAX_RESPONSE_BYTES
@@ -32,17 +30,6 @@ def add_client_options(p) -> None:
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
     p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,
                    help="longest response body accepted, after decompression (default 8 MiB)")
-
-
-def seconds(text: str) -> float:
-    """A finite duration > 0 (0 would disable aiohttp's timeout, inf overflows it)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
-    return value
 
 
 @contextmanager
