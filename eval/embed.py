@@ -6,7 +6,6 @@ digests and `vectors` [n, 384] float32), written atomically; a run only embeds t
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,14 +14,16 @@ import numpy as np
 from tqdm import tqdm
 
 from common.files import atomic_binary
+from common.hashing import digest, hexdigest
+from model.compilation import CACHE_DIR
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
-DEFAULT_CACHE = Path(os.environ.get("PERSONAGEN_CACHE", Path.home() / ".cache" / "personagen")) / "embeddings"
+DEFAULT_CACHE = CACHE_DIR / "embeddings"
 
 
 def text_key(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8")).digest()
+    return digest(text)
 
 
 def load_model():
@@ -77,6 +78,6 @@ class Embedder:
         if self.cache_dir is None:
             return
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(b"".join(keys)).hexdigest()[:32]
+        name = hexdigest(b"".join(keys))[:32]
         with atomic_binary(self.cache_dir / f"shard-{name}.npz") as out:
             np.savez(out, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(-1, 32), vectors=vectors)
