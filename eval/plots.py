@@ -1,5 +1,6 @@
 """The report's figures as PNG files (written atomically): t-SNE of the embeddings coloured by emotion (the
-paper's Fig. 2) and the classifier's confusion matrix (Fig. 3)."""
+paper's Fig. 2) and the classifier's confusion matrix (Fig. 3). The drawing is matplotlib's and stays on the
+calling thread; only the t-SNE coordinates may be computed on a worker (eval.parallel)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,15 +16,19 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from common.files import write_png  # noqa: E402
 
 
-def tsne_png(path: Path, x: np.ndarray, codes: np.ndarray, names: list[str], seed: int = 0) -> None:
-    """2-D t-SNE (PCA init, perplexity min(30, (n - 1) / 3)) of the embeddings, one colour per emotion.
-    On one thread: with the several OpenMP runtimes this process loads (torch, LightGBM, scikit-learn), two
-    threads spin against each other and ran 15x slower. scikit-learn's Barnes-Hut t-SNE: on 3,000 CARER texts (one
-    thread, load ~3) it took 15.4 s, openTSNE 1.0.4 26.2 s (FFT gradients) or 13.2 s (Barnes-Hut, trustworthiness
-    0.899 against 0.911), too little to add a dependency for."""
+def tsne_coordinates(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D t-SNE (PCA init, perplexity min(30, (n - 1) / 3)) of the embeddings, on one thread: with the several
+    OpenMP runtimes this process loads (torch, LightGBM, scikit-learn), two threads spin against each other and ran
+    15x slower (eval.parallel runs it beside the other pieces instead). scikit-learn's Barnes-Hut t-SNE: on 3,000
+    CARER texts (one thread, load ~3) it took 15.4 s, openTSNE 1.0.4 26.2 s (FFT gradients) or 13.2 s (Barnes-Hut,
+    trustworthiness 0.899 against 0.911), too little to add a dependency for."""
     with threadpool_limits(1):
-        xy = TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca",
-                  random_state=seed).fit_transform(x)
+        return TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", angle=ANGLE,
+                    random_state=seed).fit_transform(x)
+
+
+def tsne_png(path: Path, xy: np.ndarray, codes: np.ndarray, names: list[str]) -> None:
+    """The t-SNE coordinates `xy` (tsne_coordinates), one colour per emotion."""
     fig, ax = plt.subplots(figsize=(7, 6))
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
     for i, name in enumerate(names):

@@ -11,6 +11,7 @@ The full-train `gold_trained` row is Table VII's classic gold row.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -61,24 +62,38 @@ def transfer_row(x_train, train: Labelled, x_test, test: Labelled, labels: list[
     return transfer(x_train, train.emotions, x_test, test.emotions, seed=seed, labels=labels, cache_dir=cache_dir)
 
 
-def reference_rows(x_syn, synthetic: Labelled, x_train, train: Labelled, x_test, test: Labelled, labels: list[str],
-                   gaps: dict, seed: int = 0) -> dict:
-    """report["references"]: majority, gold_size_matched, synthetic_vs_test, real_vs_real (see the module doc)."""
+def reference_cells(x_syn, synthetic: Labelled, x_train, train: Labelled, x_test, test: Labelled,
+                    labels: list[str], seed: int = 0) -> dict[str, Callable[[dict], dict | None]]:
+    """The reference rows as independent pieces, name -> piece(gaps): each computes its row (None, with the reason
+    in `gaps`, when it cannot), so a caller can run them side by side (eval.parallel)."""
     test_labels = [label for label in labels if label in set(test.emotions)]
     counts = Counter(synthetic.emotions)
-    rows, reason = size_matched_rows(train, {label: counts[label] for label in labels if label in counts}, seed)
-    refs = {"majority": majority(test, labels), "gold_size_matched": None}
-    if reason:
-        gaps["references.gold_size_matched"] = reason
-    else:
+
+    def size_matched(gaps: dict) -> dict | None:
+        rows, reason = size_matched_rows(train, {label: counts[label] for label in labels if label in counts}, seed)
+        if reason:
+            gaps["references.gold_size_matched"] = reason
+            return None
         matched = Labelled([train.texts[i] for i in rows], [train.emotions[i] for i in rows])
-        refs["gold_size_matched"] = transfer_row(x_train[rows], matched, x_test, test, test_labels,
-                                                 "references.gold_size_matched", gaps, seed)
-    refs["synthetic_vs_test"] = similarity_row(x_syn, x_test, "references.synthetic_vs_test", gaps, seed)
-    if reason := needs(len(train), len(synthetic), "gold train texts for the real-vs-real row"):
-        gaps["references.real_vs_real"] = reason
-        refs["real_vs_real"] = None
-    else:
+        return transfer_row(x_train[rows], matched, x_test, test, test_labels, "references.gold_size_matched",
+                            gaps, seed)
+
+    def real_vs_real(gaps: dict) -> dict | None:
+        if reason := needs(len(train), len(synthetic), "gold train texts for the real-vs-real row"):
+            gaps["references.real_vs_real"] = reason
+            return None
         sample = np.sort(np.random.default_rng(seed).choice(len(train), len(synthetic), replace=False))
-        refs["real_vs_real"] = similarity_row(x_train[sample], x_test, "references.real_vs_real", gaps, seed)
-    return refs
+        return similarity_row(x_train[sample], x_test, "references.real_vs_real", gaps, seed)
+
+    return {"majority": lambda gaps: majority(test, labels), "gold_size_matched": size_matched,
+            "synthetic_vs_test": lambda gaps: similarity_row(x_syn, x_test, "references.synthetic_vs_test", gaps,
+                                                             seed),
+            "real_vs_real": real_vs_real}
+
+
+def reference_rows(x_syn, synthetic: Labelled, x_train, train: Labelled, x_test, test: Labelled, labels: list[str],
+                   gaps: dict, seed: int = 0) -> dict:
+    """report["references"]: majority, gold_size_matched, synthetic_vs_test, real_vs_real (see the module doc),
+    one after the other."""
+    cells = reference_cells(x_syn, synthetic, x_train, train, x_test, test, labels, seed)
+    return {name: cell(gaps) for name, cell in cells.items()}

@@ -26,8 +26,9 @@ from eval.judge import FIGURE, add_judge_options, report_entry, report_section, 
 from eval.labels import apply_label_map, label_order, parse_label_map, preset_label_map
 from eval.metrics import diversity
 from eval.minimums import diversity_gaps, holdout_gap
-from eval.plots import confusion_png, tsne_png
-from eval.references import reference_rows, similarity_row, transfer_row
+from eval.parallel import workers
+from eval.plots import confusion_png, tsne_coordinates, tsne_png
+from eval.references import reference_cells, similarity_row, transfer_row
 from model.compilation import enable_compilation_cache
 from common.cli import Parser, run
 from common.errors import UsageError
@@ -67,7 +68,7 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
                  classifier_cache: Path | None = None) -> dict:
     """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report.
     The gold-trained classifier's result is kept in `classifier_cache` (eval.classify.transfer) for the next
-    report against the same gold corpus."""
+    report against the same gold corpus. After the embeddings, the pieces run side by side (eval.parallel)."""
     data = inputs.data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
@@ -81,47 +82,81 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     # LightGBM or t-SNE left behind to slow PyTorch down (the gold texts embedded after them ran 2-3x slower)
     gold_texts = inputs.gold.train.texts + inputs.gold.test.texts if inputs.gold is not None else []
     x, x_gold = np.split(embedder(data.texts + gold_texts), [len(data)])
-    div = diversity(x, codes, names, seed=seed)
     gaps = diversity_gaps(counts)
     if reason := holdout_gap(counts):
         gaps["classification"] = reason
+    cells = {"diversity": lambda g: diversity(x, codes, names, seed=seed),
+             "classification": lambda g: None if reason else holdout(x, data.emotions, names, seed=seed),
+             "tsne": lambda g: tsne_coordinates(x, seed=seed)}
+    if inputs.gold is not None:
+        cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
+    with workers() as pool:
+        done = _submit(pool, cells, first=("gold_trained", "tsne"))
+        tsne_png(out_dir / FIGURES["tsne"], done["tsne"][0].result(), codes, names)
+        results = {name: future.result() for name, (future, _) in done.items()}
+    for _, cell_gaps in done.values():  # in the cells' order, whatever order they finished in
+        gaps.update(cell_gaps)
+    div = results["diversity"]
     report = {
         "input": {"path": str(inputs.path), "method": inputs.path.stem, "n": len(data), "emotions": counts},
         "diversity": div["per_emotion"],
         "diversity_overall": div["overall"],
-        "classification": None if reason else holdout(x, data.emotions, names, seed=seed),
+        "classification": results["classification"],
         "figures": {"tsne": FIGURES["tsne"]},
         "seed": seed,
     }
-    tsne_png(out_dir / FIGURES["tsne"], x, codes, names, seed=seed)
     if report["classification"] is not None:
         report["figures"]["confusion"] = FIGURES["confusion"]
         confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
     if inputs.gold is not None:
-        report.update(gold_sections(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), gaps, seed,
-                                    classifier_cache))
+        report.update(gold_sections(inputs, results))
     report["not_computed"] = gaps
     return report
 
 
-def gold_sections(inputs: Inputs, x, x_gold: tuple, gaps: dict, seed: int = 0,
-                  classifier_cache: Path | None = None) -> dict:
-    """Tables VI and VII with their reference rows, the corpus read and the label account; x_gold: the embeddings
-    of the gold (train, test) splits."""
+def _submit(pool, cells: dict, first: tuple[str, ...]) -> dict:
+    """name -> (future, the cell's own gaps), in the cells' order; the cells named in `first` (the longest) are
+    started first so that they do not end the phase alone."""
+    done = {}
+    for name in sorted(cells, key=lambda n: n not in first):
+        cell_gaps: dict = {}
+        done[name] = (pool.submit(cells[name], cell_gaps), cell_gaps)
+    return {name: done[name] for name in cells}
+
+
+def gold_cells(inputs: Inputs, x, x_gold: tuple, seed: int = 0, classifier_cache: Path | None = None) -> dict:
+    """Tables VI and VII as pieces, name -> piece(gaps) (see build_report); x_gold: the embeddings of the gold
+    (train, test) splits. Table VI's three rows are one piece: they share compiled programs."""
     gold, mapped = inputs.gold, inputs.mapped
     x_syn = x[inputs.keep]
     x_train, x_test = x_gold
     test_labels = [label for label in gold.labels if label in set(gold.test.emotions)]
+    refs = reference_cells(x_syn, mapped, x_train, gold.train, x_test, gold.test, gold.labels, seed)
+
+    def similarity(gaps: dict) -> dict:
+        return {"gold": similarity_row(x_syn, x_train, "gold", gaps, seed),
+                **{name: refs[name](gaps) for name in ("synthetic_vs_test", "real_vs_real")}}
+
+    return {"similarity": similarity,
+            "tstr": lambda g: transfer_row(x_syn, mapped, x_test, gold.test, test_labels, "tstr", g, seed),
+            "gold_trained": lambda g: transfer_row(x_train, gold.train, x_test, gold.test, test_labels,
+                                                   "gold_trained", g, seed, classifier_cache),
+            "majority": refs["majority"], "gold_size_matched": refs["gold_size_matched"]}
+
+
+def gold_sections(inputs: Inputs, results: dict) -> dict:
+    """The report's gold keys from the pieces' results: the corpus read, the label account, Tables VI and VII
+    with their reference rows."""
+    gold, sim = inputs.gold, results["similarity"]
     return {
         "gold_corpus": gold.info,
         "labels": inputs.labels,
-        "gold": {**similarity_row(x_syn, x_train, "gold", gaps, seed),
-                 "reference": f"{gold.info['path']} split {gold.info['train']['split']!r}",
-                 "n_synthetic": len(mapped), "n_gold": len(gold.train)},
-        "tstr": transfer_row(x_syn, mapped, x_test, gold.test, test_labels, "tstr", gaps, seed),
-        "gold_trained": transfer_row(x_train, gold.train, x_test, gold.test, test_labels, "gold_trained", gaps, seed,
-                                     classifier_cache),
-        "references": reference_rows(x_syn, mapped, x_train, gold.train, x_test, gold.test, gold.labels, gaps, seed),
+        "gold": {**sim["gold"], "reference": f"{gold.info['path']} split {gold.info['train']['split']!r}",
+                 "n_synthetic": len(inputs.mapped), "n_gold": len(gold.train)},
+        "tstr": results["tstr"],
+        "gold_trained": results["gold_trained"],
+        "references": {name: results[name] if name in results else sim[name]
+                       for name in ("majority", "gold_size_matched", "synthetic_vs_test", "real_vs_real")},
     }
 
 

@@ -107,3 +107,34 @@ def test_missing_field_through_python_m(tmp_path):
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [f"error: {data}:1: field 'emotion' is missing or not a non-empty string"]
+
+
+def test_one_worker_or_several_give_the_same_report(small, full, tmp_path, monkeypatch):
+    """The pieces after the embeddings run side by side (eval.parallel): on one worker or on three, report.json,
+    report.md and the figures are the same bytes as the `full` run's (one worker per usable core)."""
+    import eval.parallel
+    root, synthetic, gold = small
+    out, _ = full
+    for count in (1, 3):
+        monkeypatch.setattr(eval.parallel, "usable_cores", lambda: count)
+        assert run(root, synthetic, "--gold", gold, "--out", tmp_path / str(count)) == 0
+        for name in ("report.json", "report.md", "tsne.png", "confusion.png"):
+            assert (tmp_path / str(count) / name).read_bytes() == (out / name).read_bytes(), (count, name)
+
+
+def test_reference_rows_one_after_the_other_equal_the_report(small, full):
+    """eval.references.reference_rows (sequential) gives the rows the report's parallel pieces gave (BLAS on one
+    thread, as in the report's phase: FID's Gram matrices differ in the last bits with the BLAS thread count)."""
+    from threadpoolctl import threadpool_limits
+
+    from eval.references import reference_rows
+    root, synthetic, gold = small
+    _, r = full
+    inputs = report.load_inputs(synthetic, gold)
+    embed = report.Embedder(root / "cache", progress=False)
+    x, x_train, x_test = (embed(texts) for texts in (inputs.mapped.texts, inputs.gold.train.texts,
+                                                    inputs.gold.test.texts))
+    with threadpool_limits(1, user_api="blas"):
+        refs = reference_rows(x, inputs.mapped, x_train, inputs.gold.train, x_test, inputs.gold.test,
+                              inputs.gold.labels, {})
+    assert orjson.loads(orjson.dumps(refs)) == r["references"]

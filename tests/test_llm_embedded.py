@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from llm.transport.embedded import GGUF, MODEL
+from llm.transport.embedded import MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
@@ -18,11 +18,11 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
 
 
 def servers() -> list[int]:
-    """Pids of running processes serving the embedded GGUF."""
+    """Pids of running processes serving the embedded model (by its alias on their command line)."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if GGUF.encode() in cmdline.read_bytes():
+            if b"--model_alias\0" + MODEL.encode() in cmdline.read_bytes():
                 found.append(int(cmdline.parent.name))
         except OSError:
             pass

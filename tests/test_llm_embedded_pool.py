@@ -12,7 +12,8 @@ from common.cli import run
 from llm.generate import main
 from llm.testserver import Faults, fetch, spawned
 from llm.transport import embedded
-from llm.transport.embedded import MODEL, server_command, server_plan, usable_cores
+from common.cpus import usable_cores
+from llm.transport.embedded import MODEL, server_command, server_plan
 
 FAULTS = Faults(models=(MODEL,), owned_by="me", latency=(0.0, 0.01), implausible=0.1)
 
@@ -56,10 +57,11 @@ def generate(tmp_path: Path, monkeypatch, n_servers: int) -> tuple[list[dict], l
         urls = [stack.enter_context(spawned(FAULTS)) for _ in range(n_servers)]
 
         @asynccontextmanager
-        async def fake_servers(servers=None, startup_timeout=180.0):
+        async def fake_servers(servers=None, startup_timeout=180.0, model=None):
             yield urls
 
         monkeypatch.setattr(embedded, "embedded_servers", fake_servers)
+        monkeypatch.setattr(embedded, "served_gguf", lambda: Path("/served.Q8_0.gguf"))
         out = tmp_path / f"out{n_servers}.jsonl"
         assert run(main, ["--n", "12", "--out", str(out), "--domain", "sns", "--emotions", "joy,anger",
                           "--quiet", "--seed", "5"]) == 0
@@ -86,7 +88,7 @@ async def test_a_server_that_fails_to_start_stops_the_others(monkeypatch):
     events = []
 
     @asynccontextmanager
-    async def fake_server(threads, startup_timeout):
+    async def fake_server(threads, startup_timeout, model):
         i = len([e for e in events if e.startswith("start")])
         events.append(f"start{i}")
         try:
@@ -101,6 +103,6 @@ async def test_a_server_that_fails_to_start_stops_the_others(monkeypatch):
 
     monkeypatch.setattr(embedded, "embedded_server", fake_server)
     with pytest.raises(UsageError, match="exited with code 1"):
-        async with embedded.embedded_servers(3):
+        async with embedded.embedded_servers(3, model=Path("/m.gguf")):
             raise AssertionError("no server set may be yielded")
     assert sorted(e for e in events if e.startswith("stop")) == ["stop0", "stop1", "stop2"]

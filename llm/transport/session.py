@@ -45,13 +45,14 @@ def flag_words() -> Iterator[None]:
 async def _embedded(stack: AsyncExitStack) -> tuple[list[str], str, str]:
     """(base URLs, model, cache scope) of the embedded servers (one per core, llm.transport.embedded), started on
     `stack`."""
-    from .embedded import GGUF, MODEL, NotInstalled, embedded_servers
+    from .embedded import MODEL, NotInstalled, embedded_servers, served_gguf
 
     try:
-        urls = await stack.enter_async_context(embedded_servers())
+        model = served_gguf()
+        urls = await stack.enter_async_context(embedded_servers(model=model))
     except NotInstalled as exc:
         raise UsageError(f"no --base-url and {exc}") from None
-    return urls, MODEL, f"embedded:{GGUF}"
+    return urls, MODEL, f"embedded:{model.name}"  # the file served: its answers are not another file's
 
 
 @asynccontextmanager
@@ -81,5 +82,7 @@ async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncItera
             max_attempts=args.max_attempts,
             max_response_bytes=args.max_response_bytes,
         ) for url in urls]
-        # several embedded servers: one weighted Pool (one cache, one scope) with --concurrency per server
-        yield await stack.enter_async_context(clients[0] if len(clients) == 1 else Pool(clients, [1] * len(clients)))
+        # several embedded servers: one Pool (one cache, one scope) with --concurrency per server, each request to
+        # the least busy server (each answers one request at a time)
+        yield await stack.enter_async_context(clients[0] if len(clients) == 1
+                                              else Pool(clients, [1] * len(clients), least_busy=True))
