@@ -28,9 +28,14 @@ def _single_threaded() -> None:
 
 @contextmanager
 def workers(count: int | None = None) -> Iterator[Executor]:
-    """An executor of `count` (default: one per usable core) single-threaded workers; on leaving, every submitted
-    piece has finished and BLAS has its threads back."""
-    with threadpool_limits(1, user_api="blas"), \
-            ThreadPoolExecutor(count or usable_cores(), thread_name_prefix="report",
-                               initializer=_single_threaded) as pool:
-        yield pool
+    """An executor of `count` (default: one per usable core) single-threaded workers; on leaving, every piece
+    started has finished and BLAS has its threads back. Leaving on an error (a piece's, or Ctrl-C) cancels the
+    pieces not started yet, so the error is not held up by work whose result nobody will read."""
+    with threadpool_limits(1, user_api="blas"):
+        pool = ThreadPoolExecutor(count or usable_cores(), thread_name_prefix="report", initializer=_single_threaded)
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)

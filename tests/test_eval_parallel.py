@@ -34,3 +34,21 @@ def test_an_error_in_a_piece_reaches_the_caller():
     except ZeroDivisionError:
         return
     raise AssertionError("the piece's error was lost")
+
+
+def test_leaving_on_an_error_cancels_the_pieces_not_started():
+    import time
+    started = []
+
+    def slow(i):
+        started.append(i)
+        time.sleep(0.3)
+
+    try:
+        with workers(1) as pool:
+            first = pool.submit(lambda: 1 / 0)
+            later = [pool.submit(slow, i) for i in range(5)]
+            first.result()
+    except ZeroDivisionError:
+        pass
+    assert sum(f.cancelled() for f in later) >= 4 and len(started) <= 1  # at most the one already picked up
