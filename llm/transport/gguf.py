@@ -1,13 +1,13 @@
 """The GGUF file the embedded servers load: the shipped SmolLM2 Q4_1 file re-encoded once as Q8_0.
 
-llama.cpp has no fast CPU matrix kernels for Q4_1, and the embedded main job spends most of its time reading
+llama.cpp reads Q4_1 prompts slowly on this CPU, and the embedded main job spends most of its time reading
 prompts (about 220 prompt tokens and 20 generated tokens a request). On this 2-core AVX-512 machine, one thread,
-200 prompt tokens: Q4_1 5.7 ms a token, Q8_0 2.6, F16 3.0, Q4_0 1.9. Q8_0 is kept: its 8-bit steps hold each of a
-Q4_1 block's 16 levels to within 1/34 of the step between them, so the weights stay those of the shipped file;
-Q4_0 would move every weight by up to half a step (a different model). The file is made by llama.cpp's own
-quantizer (`llama_model_quantize`, allow_requantize) in about 0.5 s, under the cache directory, named by the
-shipped file's content hash, written whole or not at all (a temp folder beside it, then a rename), and found
-again by every later run.
+200 prompt tokens: Q4_1 5.7 ms a token, Q8_0 2.6, F16 3.0, Q4_0 1.9. Q8_0 is kept: by construction its 8-bit
+steps hold each of a Q4_1 block's 16 levels to within 1/34 of the step between them, so the weights stay those of
+the shipped file; Q4_0 would move every weight by up to half a step (a different model). The file is made by
+llama.cpp's own quantizer (`llama_model_quantize`, allow_requantize) in about 1 s, under the cache directory,
+named by the shipped file's content hash, written whole or not at all (a temp folder beside it, then a rename),
+and found again by every later run.
 """
 from __future__ import annotations
 
