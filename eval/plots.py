@@ -22,9 +22,10 @@ ANGLE = 0.7  # Barnes-Hut's trade-off: 3,000 CARER texts in 12.6 s against 17.6 
 def tsne_coordinates(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """2-D t-SNE (PCA init, perplexity min(30, (n - 1) / 3), Barnes-Hut angle ANGLE) of the embeddings, on one
     thread: with the several OpenMP runtimes this process loads (torch, LightGBM, scikit-learn), two threads spin
-    against each other and ran 15x slower (eval.parallel runs it beside the other pieces instead). scikit-learn's Barnes-Hut t-SNE: on 3,000
-    CARER texts (one thread, load ~3) it took 15.4 s, openTSNE 1.0.4 26.2 s (FFT gradients) or 13.2 s (Barnes-Hut,
-    trustworthiness 0.899 against 0.911), too little to add a dependency for."""
+    against each other and ran 15x slower (eval.parallel runs it beside the other pieces instead).
+    scikit-learn's Barnes-Hut t-SNE: on 3,000 CARER texts (one thread, load ~3) it took 15.4 s, openTSNE 1.0.4
+    26.2 s (FFT gradients) or 13.2 s (Barnes-Hut, trustworthiness 0.899 against 0.911), too little to add a
+    dependency for."""
     with threadpool_limits(1):
         return TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", angle=ANGLE,
                     random_state=seed).fit_transform(x)

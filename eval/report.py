@@ -155,8 +155,8 @@ def gold_sections(inputs: Inputs, results: dict) -> dict:
                  "n_synthetic": len(inputs.mapped), "n_gold": len(gold.train)},
         "tstr": results["tstr"],
         "gold_trained": results["gold_trained"],
-        "references": {name: results[name] if name in results else sim[name]
-                       for name in ("majority", "gold_size_matched", "synthetic_vs_test", "real_vs_real")},
+        "references": {"majority": results["majority"], "gold_size_matched": results["gold_size_matched"],
+                       "synthetic_vs_test": sim["synthetic_vs_test"], "real_vs_real": sim["real_vs_real"]},
     }
 
 

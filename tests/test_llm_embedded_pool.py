@@ -88,7 +88,7 @@ async def test_a_server_that_fails_to_start_stops_the_others(monkeypatch):
     events = []
 
     @asynccontextmanager
-    async def fake_server(threads, startup_timeout, model):
+    async def fake_server(model, threads, startup_timeout):
         i = len([e for e in events if e.startswith("start")])
         events.append(f"start{i}")
         try:

@@ -96,7 +96,7 @@ async def embedded_servers(servers: int | None = None, startup_timeout: float = 
     count, threads = server_plan(servers)
     model = model or served_gguf()
     async with AsyncExitStack() as stack:
-        starts = [asyncio.ensure_future(stack.enter_async_context(embedded_server(threads, startup_timeout, model)))
+        starts = [asyncio.ensure_future(stack.enter_async_context(embedded_server(model, threads, startup_timeout)))
                   for _ in range(count)]
         try:
             urls = await asyncio.gather(*starts)
@@ -109,11 +109,10 @@ async def embedded_servers(servers: int | None = None, startup_timeout: float = 
 
 
 @asynccontextmanager
-async def embedded_server(threads: int | None = None, startup_timeout: float = 180.0,
-                          model: Path | None = None) -> AsyncIterator[str]:
-    """Start `python -m llama_cpp.server` on `model` (default: `served_gguf()`) with `threads` threads (default:
-    every usable core); yield its base URL; always stop it."""
-    model = model or served_gguf()
+async def embedded_server(model: Path, threads: int | None = None,
+                          startup_timeout: float = 180.0) -> AsyncIterator[str]:
+    """Start `python -m llama_cpp.server` on the GGUF file `model` with `threads` threads (default: every usable
+    core); yield its base URL; always stop it."""
     port = _free_port()
     command = server_command(model, port, threads or usable_cores())
     with tempfile.TemporaryFile() as log:

@@ -11,23 +11,20 @@ and found again by every later run.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from common.hashing import hexdigest
+
 SERVED_TYPE = "Q8_0"
 
 
 def content_key(path: Path) -> str:
     """The first 12 hex digits of the SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()[:12]
+    return hexdigest(path.read_bytes())[:12]
 
 
 # the conversion, in a child process so that llama.cpp's per-tensor log lines stay out of the user's terminal
