@@ -168,7 +168,7 @@ def kmeans_runs(keys, x, w, k: int, max_iter: int = 300, tol: float = 1e-4, slot
 
 
 @partial(jax.jit, static_argnames=("k", "batch_size", "steps", "n_init"))
-def minibatch_kmeans(key, x, k: int, batch_size: int = 1024, steps: int = 100, n_init: int = 10):
+def minibatch_kmeans(key, x, k: int, batch_size: int = 1024, steps: int = 100, n_init: int = 10, rows=None):
     """Unweighted mini-batch k-means (Sculley 2010) as scikit-learn's `MiniBatchKMeans`, with a fixed step count.
 
     Init (as sklearn's `n_init`): `n_init` candidate k-means++ inits on one random sample of
@@ -180,10 +180,15 @@ def minibatch_kmeans(key, x, k: int, batch_size: int = 1024, steps: int = 100, n
     and its batch points, i.e. towards each point with a per-centre learning rate 1 / count (sklearn's
     `_mini_batch_step`; sklearn's random reassignment of near-empty centres and its early stopping are not
     done). Finally every point is assigned to its nearest centre. Distances by matmul in the input dtype.
-    Returns (labels [n], centers [k, d])."""
+
+    `rows` (traced, default all): only the first `rows` rows of x are points; the rest is padding, never drawn, and
+    labelled like any row (the caller leaves those labels out). The sample sizes come from x's shape, so a padded
+    x must hold at least 3 x batch_size points: then every draw is the one the unpadded points would get, and one
+    compiled program serves every number of points up to x's rows. Returns (labels [rows of x], centers [k, d])."""
     n, d = x.shape
     b = min(batch_size, n)
     m = min(3 * batch_size, n)
+    n = n if rows is None else rows
     key_init, key_valid, key_steps = jax.random.split(key, 3)
 
     key_sample, key_init = jax.random.split(key_init)

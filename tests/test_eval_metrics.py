@@ -170,6 +170,26 @@ def test_union_cluster_counts_balances_and_is_deterministic():
     assert (cx == cx2).all() and (cy == cy2).all()
 
 
+
+def test_padded_unions_give_the_unpadded_counts_from_one_compiled_program():
+    # two pairs of sizes in one padding bucket: the counts are those of k-means on the bare union (the same draws,
+    # the padding never sampled nor counted), and the second pair runs the program compiled for the first
+    rng = np.random.default_rng(7)
+    key, compiled = jax.random.key(0), []
+    for m in (1600, 2300):
+        x, y = (unit(rng.normal(size=(m, 8)) + rng.normal(size=8)).astype(np.float32) for _ in range(2))
+        assert metrics.padded_rows(2 * m) == metrics.UNION_ROWS
+        with jax.enable_x64(True):
+            bare = metrics._union_counts(key, np.concatenate([x, y]), m, k=6, runs=2)
+        padded = metrics.union_cluster_counts(x, y, k=6, runs=2, seed=0)
+        compiled.append(metrics._union_counts._cache_size())
+        assert [c.tolist() for c in padded] == [np.asarray(c).tolist() for c in bare]
+        assert (padded[0].sum(1) == m).all() and (padded[1].sum(1) == m).all()
+    assert compiled[1] == compiled[0] + 1  # the second bare union is a new shape, its padded union is not
+    assert metrics.padded_rows(3 * metrics.PRD_BATCH - 1) == 3 * metrics.PRD_BATCH - 1  # too small to pad
+    assert metrics.padded_rows(metrics.UNION_ROWS + 1) == 2 * metrics.UNION_ROWS
+
+
 # ---- diversity ----
 
 @settings(max_examples=15, deadline=None)
