@@ -103,6 +103,6 @@ async def test_a_server_that_fails_to_start_stops_the_others(monkeypatch):
 
     monkeypatch.setattr(embedded, "embedded_server", fake_server)
     with pytest.raises(UsageError, match="exited with code 1"):
-        async with embedded.embedded_servers(3, model=Path("/m.gguf")):
+        async with embedded.embedded_servers(Path("/m.gguf"), 3):
             raise AssertionError("no server set may be yielded")
     assert sorted(e for e in events if e.startswith("stop")) == ["stop0", "stop1", "stop2"]

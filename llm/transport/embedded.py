@@ -89,12 +89,11 @@ def server_command(model: Path, port: int, threads: int) -> list[str]:
 
 
 @asynccontextmanager
-async def embedded_servers(servers: int | None = None, startup_timeout: float = 180.0,
-                           model: Path | None = None) -> AsyncIterator[list[str]]:
-    """Start `server_plan(servers)` llama.cpp servers on `model` (default: `served_gguf()`) side by side; yield
-    their base URLs; always stop every one."""
+async def embedded_servers(model: Path, servers: int | None = None,
+                           startup_timeout: float = 180.0) -> AsyncIterator[list[str]]:
+    """Start `server_plan(servers)` llama.cpp servers on the GGUF file `model` (`served_gguf()` for the embedded
+    backend) side by side; yield their base URLs; always stop every one."""
     count, threads = server_plan(servers)
-    model = model or served_gguf()
     async with AsyncExitStack() as stack:
         starts = [asyncio.ensure_future(stack.enter_async_context(embedded_server(model, threads, startup_timeout)))
                   for _ in range(count)]

@@ -57,7 +57,8 @@ class Pool:
         members = range(len(self.clients))
         if self.least_busy:
             load = [self._busy[i] / self.weights[i] for i in members]
-            members = [i for i in members if load[i] == min(load)]
+            least = min(load)
+            members = [i for i in members if load[i] == least]
         best = max(members, key=self._current.__getitem__)
         self._current[best] -= total
         return best

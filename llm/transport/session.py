@@ -49,7 +49,7 @@ async def _embedded(stack: AsyncExitStack) -> tuple[list[str], str, str]:
 
     try:
         model = served_gguf()
-        urls = await stack.enter_async_context(embedded_servers(model=model))
+        urls = await stack.enter_async_context(embedded_servers(model))
     except NotInstalled as exc:
         raise UsageError(f"no --base-url and {exc}") from None
     return urls, MODEL, f"embedded:{model.name}"  # the file served: its answers are not another file's
