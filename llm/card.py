@@ -29,7 +29,7 @@ def endpoint_kind(urls: tuple[str, ...]) -> str:
     """Where the texts came from, without credentials: the hosts (and ports) of the endpoints, or the embedded
     server."""
     if not urls:
-        return "the embedded SmolLM2 llama.cpp server (llm/transport/embedded.py)"
+        return "the embedded SmolLM2 server (llm/transport/embedded/)"
     hosts = []
     for url in urls:
         parts = urlsplit(parse_endpoint(url).url)

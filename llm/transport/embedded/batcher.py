@@ -1,0 +1,129 @@
+"""Step-level batching: every request in flight advances by one model step together, and a request that arrives
+joins at the next step (its whole prompt read in that step), while one that finishes leaves at once.
+
+The model runs in one worker thread; the event loop only queues requests and awaits their futures. A request
+stops at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at
+`max_tokens`. A request whose caller went away (a client that disconnected) is dropped at the next step, and the
+others go on. Each sequence's logits do not depend on its batch (llm.transport.embedded.llama) and its sampler is
+its own, so a request's answer is the same whatever else is in flight."""
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from .grammar import Grammars
+from .llama import Llama, Sequence
+from .sampling import Sampler
+from .tokens import ChatTokenizer
+
+MAX_BATCH = 64  # sequences in one step
+MAX_PREFILL = 4096  # prompt tokens read in one step (a request with a longer prompt is read alone)
+
+
+@dataclass
+class Job:
+    """One request as the batcher sees it, and what it answers (`text`, `finish`, `completion_tokens`)."""
+    prompt: list[int]
+    max_tokens: int
+    sampler: Sampler
+    matcher: object | None = None  # an llguidance matcher, or None for free text
+    stop: tuple[str, ...] = ()
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    finish: str = "length"
+    future: asyncio.Future | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    sequence: Sequence | None = None
+
+    @property
+    def gone(self) -> bool:
+        return self.future is not None and self.future.done()
+
+
+class Batcher:
+    def __init__(self, model: Llama, tokenizer: ChatTokenizer, grammars: Grammars):
+        self.model, self.tokenizer, self.grammars = model, tokenizer, grammars
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="embedded-model", daemon=True)
+        self._thread.start()
+
+    async def complete(self, job: Job) -> Job:
+        """`job` answered (its fields filled in); cancelling the await drops it from the batch."""
+        job.loop = asyncio.get_running_loop()
+        job.future = job.loop.create_future()
+        self._queue.put(job)
+        return await job.future
+
+    def _run(self) -> None:
+        active: list[Job] = []
+        while True:
+            active = [j for j in active if not j.gone]
+            self._admit(active)
+            if not active:
+                continue
+            try:
+                self._step(active)
+            except Exception as exc:  # a bug, not a request's fault: fail the batch, keep serving
+                for job in active:
+                    job.loop.call_soon_threadsafe(_settle, job, exc)
+                active = []
+                continue
+            for job in [j for j in active if j.finish != "running"]:
+                job.loop.call_soon_threadsafe(_settle, job, None)
+            active = [j for j in active if j.finish == "running"]
+
+    def _admit(self, active: list[Job]) -> None:
+        """New requests into the batch: block for one when there is nothing to do, then take what is queued while
+        the batch and the step's prompt tokens have room."""
+        budget = MAX_PREFILL
+        while len(active) < MAX_BATCH:
+            try:
+                job = self._queue.get(block=not active)
+            except queue.Empty:
+                return
+            if job.gone:
+                continue
+            job.sequence = self.model.new_sequence(len(job.prompt) + job.max_tokens)
+            job.sequence.pending = list(job.prompt)
+            job.finish = "running"
+            active.append(job)
+            budget -= len(job.prompt)
+            if budget <= 0:
+                return
+
+    def _step(self, active: list[Job]) -> None:
+        logits = self.model.step([j.sequence for j in active])
+        if any(j.matcher is not None for j in active):
+            logits = logits.masked_fill(~self.grammars.allowed([j.matcher for j in active]), float("-inf"))
+        for job, row in zip(active, logits):
+            self._advance(job, job.sampler(row))
+
+    def _advance(self, job: Job, token: int) -> None:
+        if token in self.tokenizer.eos:
+            job.finish = "stop"
+            return
+        job.tokens.append(token)
+        matcher = job.matcher
+        if matcher is not None and (not matcher.consume_token(token) or matcher.is_stopped()):
+            job.finish = "stop"  # the grammar is complete (an error cannot happen under its own mask)
+        job.text = self.tokenizer.decode(job.tokens)
+        for s in job.stop:
+            cut = job.text.find(s)
+            if cut >= 0:
+                job.text, job.finish = job.text[:cut], "stop"
+        if job.finish == "running" and len(job.tokens) >= job.max_tokens:
+            job.finish = "length"
+        if job.finish == "running":
+            job.sequence.pending = [token]
+
+
+def _settle(job: Job, exc: BaseException | None) -> None:
+    if job.future.done():
+        return
+    if exc is None:
+        job.sequence = None  # its cache is freed with it
+        job.future.set_result(job)
+    else:
+        job.future.set_exception(exc)

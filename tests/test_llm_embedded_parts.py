@@ -1,0 +1,127 @@
+"""The embedded server's parts on their own: the GGUF reader, the tokenizer and chat template, the model's batch
+independence, sampling, and the response formats the grammar takes."""
+import json
+
+import gguf
+import numpy as np
+import pytest
+import torch
+
+from llm.transport.embedded import gguf_path
+from llm.transport.embedded import llama as llama_module
+from llm.transport.embedded.grammar import BadSchema, schema_of
+from llm.transport.embedded.llama import Llama, row_block
+from llm.transport.embedded.sampling import Sampler
+from llm.transport.embedded.tokens import ChatTokenizer
+from llm.transport.embedded.weights import read, tokenizer_file
+
+
+@pytest.fixture(scope="module")
+def model():
+    shape, tensors = read(gguf_path())
+    return shape, tensors, Llama(shape, tensors)
+
+
+def test_the_reader_gives_the_gguf_packages_own_dequantized_tensors(model):
+    shape, tensors, _ = model
+    assert (shape.layers, shape.hidden, shape.heads, shape.kv_heads, shape.vocab) == (30, 576, 9, 3, 49152)
+    reference = gguf.GGUFReader(gguf_path())
+    assert set(tensors) == {t.name for t in reference.tensors}
+    for t in reference.tensors[:12]:
+        expected = np.array(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+        assert torch.equal(tensors[t.name], torch.from_numpy(expected)), t.name
+
+
+def test_a_file_that_is_not_a_llama_gguf_is_refused(tmp_path):
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGML and then nothing")
+    with pytest.raises(ValueError, match="not a GGUF file"):
+        read(junk)
+    other = tmp_path / "other.gguf"
+    writer = gguf.GGUFWriter(other, "gpt2")
+    writer.add_tensor("w", np.zeros((2, 32), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ValueError, match="a 'gpt2' model; the embedded server runs llama-architecture models"):
+        read(other)
+
+
+def test_the_chat_template_renders_as_transformers_renders_it(tmp_path):
+    from transformers import AutoTokenizer
+
+    kept = tokenizer_file(gguf_path(), tmp_path)
+    assert tokenizer_file(gguf_path(), tmp_path) == kept  # converted once, then found
+    ours, theirs = ChatTokenizer(kept), AutoTokenizer.from_pretrained(kept.parent)
+    for messages in ([{"role": "user", "content": "hi"}],
+                     [{"role": "system", "content": 'Answer in JSON {"a": 1}.'},
+                      {"role": "user", "content": "Héllo 東京\n- age: 40-49"}]):
+        text = theirs.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert ours.chat(messages) == theirs.encode(text, add_special_tokens=False)
+    assert ours.eos_token_id == theirs.eos_token_id
+
+
+def test_a_sequences_logits_are_the_same_alone_and_in_any_batch(model):
+    *_, m = model
+    assert m.block is not None
+    prompts = [[1, 9690, 198] + list(range(400 + i, 420 + 3 * i)) for i in range(5)]
+
+    def run(batch_of: list[int], steps: int = 4) -> list[torch.Tensor]:
+        """Sequence 0's logits over `steps` steps; the others join at the steps in `batch_of`."""
+        seqs, seen = [], []
+        for step in range(steps):
+            for i in range(batch_of[step]):
+                seq = m.new_sequence(64)
+                seq.pending = list(prompts[len(seqs)])
+                seqs.append(seq)
+            for seq in seqs:
+                seq.pending = seq.pending or [7]
+            seen.append(m.step(seqs)[0])
+        return seen
+
+    alone = run([1, 0, 0, 0])
+    assert all(torch.equal(a, b) for a, b in zip(alone, run([1, 2, 1, 1])))  # prefills beside its decodes
+    assert all(torch.equal(a, b) for a, b in zip(alone, run([3, 0, 2, 0])))
+
+
+def test_without_a_row_exact_block_the_probe_says_so(monkeypatch):
+    real = llama_module.F.linear
+    monkeypatch.setattr(llama_module.F, "linear", lambda x, w: real(x, w) + 1e-3 * x.shape[0])
+    assert row_block([(64, 32)]) is None
+    monkeypatch.setattr(llama_module.F, "linear", real)
+    assert row_block([(64, 32)]) is not None
+
+
+def test_greedy_takes_the_first_maximum_and_sampling_follows_the_seed():
+    logits = torch.tensor([0.0, 3.0, 3.0, float("-inf")])
+    assert Sampler(temperature=0).__call__(logits) == 1
+    draws = lambda seed: [Sampler(1.0, 1.0, seed)(logits) for _ in range(1)] + \
+        [s(logits) for s in [Sampler(1.0, 1.0, seed)] for _ in range(50)]  # noqa: E731
+    assert draws(4) == draws(4) and draws(4) != draws(5)
+    assert 3 not in draws(4) + draws(5)  # a masked token is never drawn
+    assert set(Sampler(1.0, 0.01, 0)(torch.tensor([5.0, 0.0, 0.0])) for _ in range(20)) == {0}  # top_p
+
+
+@pytest.mark.parametrize("fmt, schema", [
+    (None, None),
+    ({"type": "text"}, None),
+    ({"type": "json_object"}, {"type": "object"}),
+    ({"type": "json_object", "schema": {"type": "array"}}, {"type": "array"}),
+    ({"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "string"}}}, {"type": "string"}),
+])
+def test_the_response_formats_taken(fmt, schema):
+    assert schema_of(fmt) == schema
+
+
+@pytest.mark.parametrize("fmt", ["json", {"type": "yaml"}, {"type": "json_schema"},
+                                 {"type": "json_schema", "json_schema": {"schema": "x"}}])
+def test_malformed_response_formats_are_refused(fmt):
+    with pytest.raises(BadSchema):
+        schema_of(fmt)
+
+
+def test_the_tokenizer_is_kept_whole(tmp_path):
+    kept = tokenizer_file(gguf_path(), tmp_path)
+    assert json.loads(kept.read_text())["model"]["type"] == "BPE"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tokenizer-")]  # no temp folder left
