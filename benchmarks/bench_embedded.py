@@ -1,21 +1,20 @@
-"""The embedded model's main job, `python -m llm.generate --n 7` without --base-url, in today's and the former
-set-up, alternating, in one run; prints requests/s, texts/min and the ratio.
+"""The embedded model's jobs, `python -m llm.generate --n 7` (the main job) and `--n 70`, without --base-url, in
+three set-ups side by side in one run; prints requests/s, texts/min and the ratios.
 
-- baseline (the set-up before issue 16): ONE llama.cpp server with a thread per usable core, --concurrency 2, on
-  the shipped Q4_1 file;
-- per-core servers only: one single-thread server per usable core behind the weighted Pool, 2 in flight each, on
-  the shipped Q4_1 file (what each of the two changes brings);
-- new (the default now): those servers on the Q8_0 re-encoding of the file (llm.transport.gguf).
+- batched (the default): the embedded server (llm/transport/embedded/) at the engine's default concurrency on
+  it, every request in flight batched step by step;
+- batch 1: the same server with `--concurrency 1` (one request in flight);
+- llama.cpp per core (the former default, before issue 21): one single-thread `llama_cpp.server` per usable core
+  on the shipped file re-encoded as Q8_0, given to llm.generate as one --base-url each (--concurrency 2 each,
+  --dialect llamacpp). Needs llama-cpp-python (`pip install -e ".[llamacpp]"`, built from source); skipped with
+  the reason where it is not installed or where the CPU has AMX (llama.cpp issue 20824: its AMX path segfaults).
 
 Each run is a fresh process with a fresh output and request cache (no answer comes from a cache), wall time from
-start to exit (server start-up included, as a user waits for it). Round i runs every set-up with --seed i: how
-many personas the model rejects and how many texts fail the post-checks varies from seed to seed (and from one
-set of weights to another), so the rates are summed over rounds of different seeds. Every run's output goes
-through the format checks of tests/test_llm_embedded.py (n texts, emotions balanced, validation stages, model
-name); a run that fails them is reported and counts as failed. The Q8_0 file is made before the first run (once
-per machine, about 1 s), as a user's first run makes it.
+start to exit (server start-up included, as a user waits for it). Round i runs every set-up of a job with --seed i,
+the order alternating; the rates are summed over rounds. Every run's output goes through the format checks of the
+embedded tests (n texts, emotions balanced, validation stages, model name); a run that fails them counts as failed.
 
-    python benchmarks/bench_embedded.py [--n 7] [--rounds 2] [--emotions joy,anger]
+    python benchmarks/bench_embedded.py [--rounds 1] [--jobs 7,70] [--emotions paper]
 """
 import argparse
 import os
@@ -24,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import orjson
@@ -31,15 +31,25 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's code, whichever is installed
 
-from common.cpus import usable_cores
-from llm.transport.embedded import MODEL, served_gguf, server_plan
+from common.cpus import has_amx, usable_cores
+from llm.transport.embedded import MODEL, gguf_path
+from model.emotions import load_emotions
 
-# llm.generate with the embedded servers fixed at argv[1] servers (0: the default plan), on the shipped file when
-# argv[2] is "shipped" (else the served Q8_0 file, the default)
-LAUNCH = ("import functools, sys\nfrom llm.transport import embedded\nk = int(sys.argv[1])\n"
-          "if k:\n    embedded.embedded_servers = functools.partial(embedded.embedded_servers, servers=k)\n"
-          "if sys.argv[2] == 'shipped':\n    embedded.served_gguf = embedded.gguf_path\n"
-          "from common.cli import run\nfrom llm.generate import main\nsys.exit(run(main, sys.argv[3:]))\n")
+# llama.cpp's own quantizer in a child process (its per-tensor log lines stay out of the output)
+REQUANTIZE = ("import ctypes, sys\nimport llama_cpp\np = llama_cpp.llama_model_quantize_default_params()\n"
+              "p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0\np.allow_requantize = True\np.nthread = 1\n"
+              "sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))")
+
+
+def llamacpp_missing() -> str | None:
+    """Why the llama.cpp row cannot run here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "llama-cpp-python is not installed (pip install -e '.[llamacpp]')"
+    if has_amx():
+        return "this CPU has AMX, where llama.cpp segfaults (llama.cpp issue 20824)"
+    return None
 
 
 def format_errors(records: list[dict], n: int, emotions: list[str]) -> list[str]:
@@ -57,53 +67,99 @@ def format_errors(records: list[dict], n: int, emotions: list[str]) -> list[str]
     return errors
 
 
-def one_run(servers: int, model: str, n: int, emotions: str, seed: int) -> dict:
-    with tempfile.TemporaryDirectory(dir=REPO) as tmp:
+@contextmanager
+def llamacpp_servers(tmp: Path):
+    """One single-thread llama_cpp.server per usable core on the shipped file as Q8_0; yields their base URLs."""
+    served = tmp / "served.Q8_0.gguf"
+    subprocess.run([sys.executable, "-c", REQUANTIZE, str(gguf_path()), str(served)], check=True,
+                   capture_output=True)
+    with ExitStack() as stack:
+        urls = []
+        for i in range(usable_cores()):
+            port = 18600 + i
+            proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(served),
+                                     "--model_alias", MODEL, "--n_ctx", "2048", "--n_threads", "1",
+                                     "--n_threads_batch", "1", "--host", "127.0.0.1", "--port", str(port)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stack.callback(proc.wait)
+            stack.callback(proc.terminate)
+            urls.append(f"http://127.0.0.1:{port}/v1")
+        for url in urls:
+            _wait_ready(url)
+        yield urls
+
+
+def _wait_ready(url: str, timeout: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.25)
+    raise RuntimeError(f"{url} did not start")
+
+
+def one_run(extra: list[str], n: int, emotions: str, seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.jsonl"
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", LAUNCH, str(servers), model, "--n", str(n), "--out", str(out),
-                               "--domain", "sns", "--emotions", emotions, "--quiet", "--seed", str(seed)], cwd=REPO,
+        proc = subprocess.run([sys.executable, "-m", "llm.generate", "--n", str(n), "--out", str(out), "--domain",
+                               "sns", "--emotions", emotions, "--quiet", "--seed", str(seed), *extra], cwd=REPO,
                               capture_output=True, text=True)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             return {"wall": wall, "requests": 0, "texts": 0, "errors": [proc.stderr.strip()[-300:]]}
         summary = orjson.loads(Path(f"{out}.summary.json").read_bytes())
         records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    labels = load_emotions(emotions).labels
     return {"wall": wall, "requests": summary["requests"], "texts": summary["texts"],
-            "errors": format_errors(records, n, emotions.split(","))}
+            "errors": format_errors(records, n, labels)}
+
+
+def rates(runs: list[dict]) -> tuple[float, float, float]:
+    wall = sum(r["wall"] for r in runs)
+    return sum(r["requests"] for r in runs) / wall, 60 * sum(r["texts"] for r in runs) / wall, wall
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=7)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--emotions", default="joy,anger")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--jobs", default="7,70", help="--n of each job, comma-separated")
+    ap.add_argument("--emotions", default="paper")
     args = ap.parse_args()
-    cores = usable_cores()
-    served_gguf()  # made once per machine; not part of any run's time
-    new_servers, new_threads = server_plan()
-    setups = {f"baseline: 1 server x {cores} threads, Q4_1": (1, "shipped"),
-              f"{new_servers} server(s) x {new_threads} thread(s), Q4_1": (0, "shipped"),
-              f"new: {new_servers} server(s) x {new_threads} thread(s), Q8_0": (0, "served")}
-    print(f"usable cores {cores}; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} at start")
-    runs = {name: [] for name in setups}
-    for i in range(args.rounds):
-        for name, (servers, model) in (setups.items() if i % 2 == 0 else reversed(setups.items())):
-            r = one_run(servers, model, args.n, args.emotions, seed=i)
-            runs[name].append(r)
-            print(f"round {i + 1} {name:40} {r['wall']:6.1f} s  {r['requests']:3} requests  {r['texts']} texts  "
-                  f"{'format OK' if not r['errors'] else 'FORMAT ERRORS: ' + '; '.join(r['errors'])}", flush=True)
-    rates = {}
-    for name, rs in runs.items():
-        wall = sum(r["wall"] for r in rs)
-        rates[name] = (sum(r["requests"] for r in rs) / wall, 60 * sum(r["texts"] for r in rs) / wall)
-        print(f"{name:46} {rates[name][0]:5.2f} requests/s  {rates[name][1]:5.1f} texts/min "
-              f"(over {len(rs)} runs, {wall:.0f} s)")
-    (base_rps, base_tpm), *_, (new_rps, new_tpm) = rates.values()
-    for name, (rps, tpm) in list(rates.items())[1:]:
-        print(f"ratio {name.split(':')[0]} / baseline: {rps / base_rps:.2f}x requests/s, {tpm / base_tpm:.2f}x "
-              f"texts/min" + (" (goal >= 2)" if name.startswith("new") else ""))
-    print(f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} at end")
+    load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg()[:2])  # noqa: E731
+    print(f"usable cores {usable_cores()}; load {load()} at start")
+    skip = llamacpp_missing()
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        setups = {"batched (default)": [], "batch 1 (--concurrency 1)": ["--concurrency", "1"]}
+        if skip is None:
+            urls = stack.enter_context(llamacpp_servers(Path(tmp)))
+            setups["llama.cpp per core"] = [a for u in urls for a in ("--base-url", u)] + [
+                "--model", MODEL, "--dialect", "llamacpp", "--concurrency", "2"]
+        for n in map(int, args.jobs.split(",")):
+            runs = {name: [] for name in setups}
+            for i in range(args.rounds):
+                for name, extra in (setups.items() if i % 2 == 0 else reversed(setups.items())):
+                    r = one_run(extra, n, args.emotions, seed=i)
+                    runs[name].append(r)
+                    print(f"--n {n} round {i + 1} {name:28} {r['wall']:6.1f} s  {r['requests']:4} requests  "
+                          f"{r['texts']:3} texts  "
+                          f"{'format OK' if not r['errors'] else 'FORMAT ERRORS: ' + '; '.join(r['errors'])}",
+                          flush=True)
+            got = {name: rates(rs) for name, rs in runs.items()}
+            for name, (rps, tpm, wall) in got.items():
+                print(f"--n {n} {name:28} {rps:5.2f} requests/s  {tpm:6.1f} texts/min  (over {wall:.0f} s)")
+            rps, tpm, _ = got["batched (default)"]
+            for name, goal in (("batch 1 (--concurrency 1)", 3), ("llama.cpp per core", 2)):
+                if name in got:
+                    print(f"--n {n} batched / {name}: {rps / got[name][0]:.2f}x requests/s, "
+                          f"{tpm / got[name][1]:.2f}x texts/min (goal >= {goal})")
+                else:
+                    print(f"--n {n} batched / {name}: skipped, {skip}")
+    print(f"load {load()} at end")
 
 
 if __name__ == "__main__":

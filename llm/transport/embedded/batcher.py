@@ -5,7 +5,8 @@ The model runs in one worker thread; the event loop only queues requests and awa
 stops at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at
 `max_tokens`. A request whose caller went away (a client that disconnected) is dropped at the next step, and the
 others go on. Each sequence's logits do not depend on its batch (llm.transport.embedded.llama) and its sampler is
-its own, so a request's answer is the same whatever else is in flight."""
+its own, so a request's answer is the same whatever else is in flight. On hardware where no row block is exact
+(none seen so far) the batcher runs one request at a time, so that this still holds, only slower."""
 from __future__ import annotations
 
 import asyncio
@@ -78,7 +79,8 @@ class Batcher:
         """New requests into the batch: block for one when there is nothing to do, then take what is queued while
         the batch and the step's prompt tokens have room."""
         budget = MAX_PREFILL
-        while len(active) < MAX_BATCH:
+        room = MAX_BATCH if self.model.block is not None else 1  # no row-exact block: batch 1 stays exact
+        while len(active) < room:
             try:
                 job = self._queue.get(block=not active)
             except queue.Empty:

@@ -95,33 +95,28 @@ class Llama:
         return Sequence(torch.empty(s.layers, 2, s.kv_heads, capacity, s.head_dim, device=self.device))
 
     def _linear(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """x @ w.T in the compute dtype over the padded rows (`block`), as float32."""
-        rows = x.shape[0]
-        b = self.block or 1
-        padded = -(-rows // b) * b
-        if padded != rows:
-            x = torch.cat([x, x.new_zeros(padded - rows, x.shape[1])])
-        return F.linear(x.to(self.dtype), w)[:rows].float()
+        """x @ w.T in the compute dtype, as float32 (x holds the step's padded rows)."""
+        return F.linear(x.to(self.dtype), w).float()
 
     def _norm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.shape.rms_eps) * w
 
-    def _rotate(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        cos, sin = self.cos[positions][:, None, :], self.sin[positions][:, None, :]
+    @staticmethod
+    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         even, odd = x[..., 0::2], x[..., 1::2]
         return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
 
-    def _attend(self, cache: torch.Tensor, q: torch.Tensor, first: int) -> torch.Tensor:
-        """One sequence's attention output [n, hidden] for its queries q [n, heads, d] at positions first..,
-        against its cache [2, kv_heads, first + n, d]."""
+    def _attend(self, cache: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """One sequence's attention output [n, hidden] for its queries q [n, heads, d] (already scaled by
+        1/sqrt(d)), the last n of its positions, against its cache [2, kv_heads, positions, d]."""
         s = self.shape
         n, keys, values = q.shape[0], cache[0], cache[1]
-        if n > 1:  # a whole prompt (first == 0): causal
+        if n > 1:  # a whole prompt (it starts at position 0): causal
             out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None],
-                                                 is_causal=True, enable_gqa=True)[0]
+                                                 is_causal=True, scale=1.0, enable_gqa=True)[0]
             return out.transpose(0, 1).reshape(n, s.hidden)
         group = s.heads // s.kv_heads  # query head h reads key/value head h // group
-        scores = torch.matmul(q.view(s.kv_heads, group, s.head_dim), keys.transpose(1, 2)) * s.head_dim ** -0.5
+        scores = torch.matmul(q.view(s.kv_heads, group, s.head_dim), keys.transpose(1, 2))
         return torch.matmul(scores.softmax(-1), values).reshape(1, s.hidden)
 
     @torch.inference_mode()
@@ -132,30 +127,37 @@ class Llama:
         s = self.shape
         d, heads, kv = s.head_dim, s.heads, s.kv_heads
         counts = [len(q.pending) for q in sequences]
-        tokens = torch.tensor([t for q in sequences for t in q.pending], dtype=torch.long, device=self.device)
-        positions = torch.cat([torch.arange(q.length, q.length + n) for q, n in zip(sequences, counts)])
-        positions = positions.to(self.device)
-        rows = tokens.shape[0]
-        x = self.embed[tokens]
-        qk = (heads + kv) * d
+        rows = sum(counts)
+        padded = -(-rows // (self.block or 1)) * (self.block or 1)
+        tokens = [t for q in sequences for t in q.pending] + [0] * (padded - rows)
+        positions = [p for q, n in zip(sequences, counts) for p in range(q.length, q.length + n)]
+        positions = torch.tensor(positions + [0] * (padded - rows), device=self.device)
+        cos, sin = self.cos[positions][:, None, :], self.sin[positions][:, None, :]
+        x = self.embed[torch.tensor(tokens, device=self.device)]
+        x[rows:] = 0  # the padding rows: never read back
+        pad = x.new_zeros(padded - rows, s.hidden)
+        qk, scale = (heads + kv) * d, d ** -0.5
         for layer, (an, wqkv, wo, fn, wgu, wd) in enumerate(self.blocks):
             qkv = self._linear(self._norm(x, an), wqkv)
-            qk_rot = self._rotate(qkv[:, :qk].view(rows, heads + kv, d), positions)
-            q, k = qk_rot[:, :heads], qk_rot[:, heads:]
-            v = qkv[:, qk:].view(rows, kv, d)
+            rotated = self._rotate(qkv[:, :qk].view(padded, heads + kv, d), cos, sin)
+            q, k = rotated[:, :heads] * scale, rotated[:, heads:]
+            v = qkv[:, qk:].view(padded, kv, d)
             parts, start = [], 0
             for seq, n in zip(sequences, counts):
                 end, first = start + n, seq.length
                 cache = seq.cache[layer, :, :, :first + n]
                 cache[0, :, first:] = k[start:end].transpose(0, 1)
                 cache[1, :, first:] = v[start:end].transpose(0, 1)
-                parts.append(self._attend(cache, q[start:end], first))
+                parts.append(self._attend(cache, q[start:end]))
                 start = end
-            x = x + self._linear(torch.cat(parts), wo)
+            x = x + self._linear(torch.cat(parts + [pad]), wo)
             gate, up = self._linear(self._norm(x, fn), wgu).chunk(2, dim=-1)
             x = x + self._linear(F.silu(gate) * up, wd)
-        last = torch.tensor([sum(counts[:i + 1]) - 1 for i in range(len(counts))], device=self.device)
+        last = [sum(counts[:i + 1]) - 1 for i in range(len(counts))]
         for seq, n in zip(sequences, counts):
             seq.length += n
             seq.pending = []
-        return self._linear(self._norm(x[last], self.final_norm), self.head).cpu()
+        h = self._norm(x[torch.tensor(last, device=self.device)], self.final_norm)
+        out = -(-len(last) // (self.block or 1)) * (self.block or 1)
+        h = torch.cat([h, h.new_zeros(out - len(last), s.hidden)])
+        return self._linear(h, self.head)[:len(last)].cpu()

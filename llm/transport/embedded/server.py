@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     _die_with_parent()
     model, tok = load(args.gguf, CACHE_DIR / "models", args.threads)
+    if model.block is None:
+        print("warning: no row block gives this machine's matrix products row by row; serving one request at a "
+              "time so that answers stay the same", file=sys.stderr, flush=True)
     asyncio.run(serve(Service(model, tok, args.alias), args.port))
 
 
