@@ -66,7 +66,7 @@ class RunConfig:
     tpm: int | None = None
     """Tokens per minute (None: unlimited)."""
     concurrency: int | None = None
-    """Requests in flight (None: 16, 32 on the embedded server)."""
+    """Requests in flight (None: 16)."""
     timeout: float = 60.0
     """Seconds per request."""
     max_attempts: int = 6

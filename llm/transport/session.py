@@ -24,7 +24,7 @@ def add_client_options(p) -> None:
     p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
     p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
     p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
-    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; 32 on the embedded server, which batches them)")
+    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; the embedded server batches them)")
     p.add_argument("--timeout", type=seconds, default=60.0, help="seconds per request (finite, > 0)")
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
     p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,
@@ -58,8 +58,6 @@ async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncItera
     """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
     SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, on the embedded
     server, stopped on exit. Limit errors inside the block are worded with their flags (`flag_words`)."""
-    from .embedded import CONCURRENCY
-
     async with AsyncExitStack() as stack:
         stack.enter_context(flag_words())
         url, model, scope = args.base_url, args.model, None
@@ -67,7 +65,7 @@ async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncItera
             url, model, scope = await _embedded(stack)
         if tag:
             scope = f"{scope or url.rstrip('/')}|{tag}"
-        concurrency = args.concurrency or (16 if args.base_url else CONCURRENCY)
+        concurrency = args.concurrency or 16
         cache_file = Cache(cache)
         stack.callback(cache_file.close)
         yield await stack.enter_async_context(Client(

@@ -20,7 +20,7 @@ from .sampling import Sampler
 from .tokens import ChatTokenizer
 
 MAX_BATCH = 64  # sequences in one step
-MAX_PREFILL = 4096  # prompt tokens read in one step (a request with a longer prompt is read alone)
+MAX_PREFILL = 1024  # prompt tokens read in one step (a longer prompt is read alone): decodes wait at most one such step
 
 
 @dataclass
