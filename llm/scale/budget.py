@@ -1,9 +1,9 @@
 """The global budget of a Ray run: one `Budget` actor per endpoint, leasing admissions to every shard's clients
 through `RemoteLimiter`, so the *sum* over shards stays under the endpoint's RPM/TPM/concurrency, with one clock.
 
-The actor holds that endpoint's `Limiter` (the same class a single process uses, with the same bucket proof).
-Leases of a killed attempt are dropped when its retry starts (and any it was still queued for are given back on
-admission), and any lease expires after `lease_s` (`timeout + 30 s` in a run).
+The actor holds that endpoint's `Limiter` (the same class a single process uses, with the same sliding-window
+proof). Leases of a killed attempt are dropped when its retry starts (and any it was still queued for are given
+back on admission), and any lease expires after `lease_s` (`timeout + 30 s` in a run).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class Budget:
     """One endpoint's `Limiter`, shared by all shards (run it as an async Ray actor: `ray.remote(Budget)`).
 
     `acquire` enters `Limiter.admit` and holds it open under a lease id until `release`, so admission order,
-    buckets, the concurrency cap and the adaptive 429 factor are exactly the single-process limiter's."""
+    windows, the concurrency cap and the adaptive 429 factor are exactly the single-process limiter's."""
 
     def __init__(self, lease_s: float = 90.0, **limits):
         self.limiter = Limiter(**limits)
@@ -71,7 +71,7 @@ class Budget:
 
     async def start(self, shard: str, owner: str) -> int:
         """Attempt `owner` of `shard` begins: earlier attempts are dead. Drop the leases they still hold (their
-        admissions stay in the buckets) and any they are still queued for; returns how many were dropped."""
+        admissions stay in the window) and any they are still queued for; returns how many were dropped."""
         stale = [k for k, lease in self._leases.items()
                  if lease.owner.partition("/")[0] == shard and lease.owner != owner]
         self._dead.update(self._leases[k].owner for k in stale)

@@ -55,7 +55,6 @@ class Job:
     concurrency: int = 16
     period: float = 60.0
     margin: float | None = None
-    burst: float | None = None  # seconds' worth of the limits that may go at once (None: period / 60)
     timeout: float = 60.0
     max_attempts: int = 6
     backoff: tuple[float, float] = (0.5, 30.0)
@@ -71,7 +70,7 @@ class Job:
 
     def limits(self, e: Endpoint) -> dict:
         return {"rpm": e.scaled(self.rpm), "tpm": e.scaled(self.tpm), "concurrency": e.scaled(self.concurrency),
-                "period": self.period, "margin": self.margin, "burst": self.burst}
+                "period": self.period, "margin": self.margin}
 
     def local_limiters(self) -> list[Limiter]:
         return [Limiter(**self.limits(e)) for e in self.endpoints]
