@@ -24,7 +24,8 @@ def add_client_options(p) -> None:
     p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
     p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
     p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
-    p.add_argument("--concurrency", type=positive_int, help="requests in flight (default 16; the embedded server batches them)")
+    p.add_argument("--concurrency", type=positive_int,
+                   help="requests in flight (default 16; the embedded server batches them)")
     p.add_argument("--timeout", type=seconds, default=60.0, help="seconds per request (finite, > 0)")
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
     p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,

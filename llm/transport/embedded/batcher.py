@@ -25,7 +25,8 @@ MAX_PREFILL = 1024  # prompt tokens read in one step (a longer prompt is read al
 
 @dataclass
 class Job:
-    """One request as the batcher sees it, and what it answers (`text`, `finish`, `completion_tokens`)."""
+    """One request as the batcher sees it, and what it answers: `text`, `finish` ("stop" or "length"; "running"
+    while in the batch) and `tokens` (the completion's)."""
     prompt: list[int]
     max_tokens: int
     sampler: Sampler
@@ -103,21 +104,22 @@ class Batcher:
             self._advance(job, job.sampler(row))
 
     def _advance(self, job: Job, token: int) -> None:
-        if token in self.tokenizer.eos:
+        done = token in self.tokenizer.eos
+        if not done:
+            job.tokens.append(token)
+            matcher = job.matcher  # a grammar that is complete ends it (an error cannot happen under its own mask)
+            done = matcher is not None and (not matcher.consume_token(token) or matcher.is_stopped())
+        full = len(job.tokens) >= job.max_tokens
+        if job.stop or done or full:  # the text is decoded only where it is looked at
+            job.text = self.tokenizer.decode(job.tokens)
+            cuts = [at for at in (job.text.find(s) for s in job.stop) if at >= 0]
+            if cuts:
+                job.text, done = job.text[:min(cuts)], True
+        if done:
             job.finish = "stop"
-            return
-        job.tokens.append(token)
-        matcher = job.matcher
-        if matcher is not None and (not matcher.consume_token(token) or matcher.is_stopped()):
-            job.finish = "stop"  # the grammar is complete (an error cannot happen under its own mask)
-        job.text = self.tokenizer.decode(job.tokens)
-        for s in job.stop:
-            cut = job.text.find(s)
-            if cut >= 0:
-                job.text, job.finish = job.text[:cut], "stop"
-        if job.finish == "running" and len(job.tokens) >= job.max_tokens:
+        elif full:
             job.finish = "length"
-        if job.finish == "running":
+        else:
             job.sequence.pending = [token]
 
 

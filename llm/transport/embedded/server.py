@@ -26,11 +26,11 @@ from jinja2 import TemplateError
 
 from common.cpus import usable_cores
 
+from . import MODEL
 from .batcher import Batcher, Job
 from .grammar import BadSchema, Grammars, schema_of
 from .sampling import Sampler
 
-ALIAS = "smollm2-135m-instruct"
 OWNER = "personagen"  # `owned_by`: the client takes it for the reference API (json_schema response formats)
 
 
@@ -57,7 +57,7 @@ class Service:
     """What a request needs: the tokenizer with its chat template, the grammars and the batcher."""
 
     def __init__(self, model, tokenizer, alias: str):
-        self.model, self.tokenizer, self.alias = model, tokenizer, alias
+        self.tokenizer, self.alias = tokenizer, alias
         self.grammars = Grammars(tokenizer)
         self.batcher = Batcher(model, tokenizer, self.grammars)
         self.context = model.shape.context
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gguf", type=Path, required=True, help="the llama-architecture GGUF file to serve")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one, printed)")
     p.add_argument("--threads", type=int, default=usable_cores(), help="torch threads (default: usable cores)")
-    p.add_argument("--alias", default=ALIAS, help=f"the model name it answers to (default {ALIAS})")
+    p.add_argument("--alias", default=MODEL, help=f"the model name it answers to (default {MODEL})")
     args = p.parse_args(argv)
     _die_with_parent()
     model, tok = load(args.gguf, CACHE_DIR / "models", args.threads)
