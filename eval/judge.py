@@ -24,12 +24,17 @@ import numpy as np  # noqa: E402
 from eval.data import read_jsonl  # noqa: E402
 from llm.engine.answers import parse_scores  # noqa: E402
 from llm.engine.ask import ask_parsed  # noqa: E402
-from llm.engine.prompts import SCALE, score_schema  # noqa: E402
+from llm.engine.messages import SCALE, score_schema  # noqa: E402
 from llm.engine.promptset import DEFAULT as DEFAULT_PROMPTS, PromptSet, shipped  # noqa: E402
-from llm.prompting import add_prompt_options, choose_prompts  # noqa: E402
-from llm.engine.runner import run_slots  # noqa: E402
+from llm.api.config import GROUPS, RunConfig  # noqa: E402
+from llm.api.settings import choose_prompts  # noqa: E402
+from llm.engine.settings import SlotSettings  # noqa: E402
+from llm.transport.options import ClientOptions  # noqa: E402
+from model.emotions import PRESETS, EmotionSet, load_emotions  # noqa: E402
+from common.fields import add_flags, given  # noqa: E402
+from llm.engine.slots import run_slots  # noqa: E402
 from llm.transport.protocols import ChatClient  # noqa: E402
-from llm.transport.session import add_client_options, connect  # noqa: E402
+from llm.transport.factory import connect  # noqa: E402
 from common.cli import Parser, run  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.files import write_json, write_png  # noqa: E402
@@ -55,18 +60,19 @@ def judge_messages(prompts: PromptSet, text: str, emotion: str, definition: str 
 
 
 async def judge_texts(records: Sequence[dict], client: ChatClient, *, tries: int = 3, max_tokens: int = 128,
-                      prompts: PromptSet | None = None) -> list[dict | None]:
+                      prompts: PromptSet | None = None, emotions: EmotionSet | None = None) -> list[dict | None]:
     """Each record's ({"text", "emotion"}) scores {criterion: 1-5}, in order; None where no answer was readable
     in `tries` requests. The records are slots of the engine's slot runner (twice the client's concurrency in
     flight); the client's limiter decides what goes out."""
-    usage, prompts = Counter(), prompts or shipped(DEFAULT_PROMPTS)
+    usage = Counter()
+    wording = SlotSettings(prompts=prompts or shipped(DEFAULT_PROMPTS), emotions=emotions)
 
     def parse(content: str) -> dict | None:
         return parse_scores(content, CRITERIA, SCALE)
 
     async def judge(slot: dict) -> tuple[int, dict | None]:
-        return slot["id"], await ask_parsed(client, judge_messages(prompts, slot["text"], slot["emotion"]), SCHEMA,
-                                            parse, usage, tries=tries, max_tokens=max_tokens)
+        messages = judge_messages(wording.prompts, slot["text"], slot["emotion"], wording.definition(slot["emotion"]))
+        return slot["id"], await ask_parsed(client, messages, SCHEMA, parse, usage, tries=tries, max_tokens=max_tokens)
 
     scores: list[dict | None] = [None] * len(records)
     slots = ({"id": i, "text": r["text"], "emotion": r["emotion"]} for i, r in enumerate(records))
@@ -123,31 +129,42 @@ def score_png(path: Path, summary: dict) -> None:
 
 
 def add_judge_options(p) -> None:
-    """The judge's LLM connection (also what `eval.report --judge` takes)."""
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: the embedded SmolLM2 server)")
-    p.add_argument("--model", help="model name at --base-url (the paper: gpt-4o)")
-    add_client_options(p)
+    """The judge's LLM connection and wording (also what `eval.report --judge` takes): the run config's flags for
+    them (llm.api.config), and the judge's own cache."""
+    add_flags(p, [RunConfig], GROUPS, only=("endpoints", "model", "prompts", "language", "emotions"))
+    add_flags(p, [ClientOptions], GROUPS)
     p.add_argument("--judge-cache", help="request cache (default: OUT/judge.cache.sqlite)")
-    add_prompt_options(p, language=False)
+
+
+def _emotion_set(spec: str | None, labels: Sequence[str]) -> EmotionSet | None:
+    """--emotions, else the first preset holding every label of the data (their definitions go in the prompts),
+    else none (each label its own definition)."""
+    if spec is not None:
+        return load_emotions(spec)
+    return next((e for e in PRESETS.values() if all(e.get(label) for label in set(labels))), None)
 
 
 def run_judge(data_path: Path, out_dir: Path, args) -> dict:
     """Judge every text of a JSONL file; write out_dir/judge.json and judge.png; return the summary (with the
     per-text scores under "scores")."""
-    if (args.base_url is None) != (args.model is None):
+    endpoints, model = tuple(getattr(args, "endpoints", ())), getattr(args, "model", None)
+    if (not endpoints) != (model is None):
         raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
-    prompts = choose_prompts(getattr(args, "prompts", None), None)
+    options = ClientOptions(**given(args, ClientOptions))
+    prompts = choose_prompts(getattr(args, "prompts", None), getattr(args, "language", None))
     data = read_jsonl(data_path)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
+    emotions = _emotion_set(getattr(args, "emotions", None), data.emotions)
     records = [{"text": t, "emotion": e} for t, e in zip(data.texts, data.emotions)]
     if records:  # a template that fails on a record fails here, before any request
         judge_messages(prompts, records[0]["text"], records[0]["emotion"])
 
     async def judge() -> tuple[list, str]:
-        async with connect(args, args.judge_cache or out_dir / "judge.cache.sqlite", prompts.cache_tag) as client:
+        cache = args.judge_cache or out_dir / "judge.cache.sqlite"
+        async with connect(endpoints, model, options, cache, prompts.cache_tag) as client:
             out_dir.mkdir(parents=True, exist_ok=True)  # once the endpoint checked out
-            return await judge_texts(records, client, prompts=prompts), client.model
+            return await judge_texts(records, client, prompts=prompts, emotions=emotions), client.model
 
     scores, model = asyncio.run(judge())
     summary = {"input": str(data_path), "model": model, "prompt_set": prompts.provenance(),

@@ -1,25 +1,29 @@
 """personagen's generation engine: validated personas -> emotion texts over any OpenAI-compatible endpoint.
 
-    async with Client(base_url, model, limiter=Limiter(rpm=500)) as client:
+    from llm import RunConfig, generate_dataset   # what `python -m llm.generate` runs
+
+    async with Client(base_url, model, options=ClientOptions(rpm=500)) as client:
         async for result in generate_texts(records, client, redraw=...):
             ...
 
-Layers: `llm.transport` (client, limiter, cache, dialects, pool, embedded server, a command line's connection),
-`llm.engine` (the slot runner and the modes on it: texts, dialogues; prompts, answers, run stats, resuming),
-`llm.scale` (shards on Ray with a global budget); `llm.generate` is the command line, `llm.testserver` the
-fault-injecting server of the tests. Each layer imports only the ones before it.
+Layers, each importing only the ones before it: `llm.transport` (endpoints, client options, the client factory,
+client, limiter, cache, dialects, pool, the embedded server), `llm.engine` (the slot runner and the modes on it:
+texts, dialogues; prompts, answers, run stats, resuming), `llm.scale` (shards on Ray with a global budget),
+`llm.api` (the run API: a typed `RunConfig`, its command line, what runs it, plan, preview, card). `llm.generate`
+is the command line; `llm.testing` holds the fault-injecting server of the tests (`python -m llm.testserver`).
 
 The public names below are imported on first use (`common.lazy`), so `import llm.transport.limiter` loads no run
 API (and neither does the embedded server's process).
 """
 from common.lazy import lazy_exports
 
-__all__ = ["Cache", "Client", "Limiter", "RequestFailed", "Run", "RunConfig", "RunStats", "Settings", "SlotFailed",
-           "agenerate_dataset", "generate_dataset", "generate_texts"]
+__all__ = ["Cache", "Client", "ClientOptions", "Endpoint", "Limiter", "RequestFailed", "Run", "RunConfig",
+           "RunStats", "Settings", "SlotFailed", "agenerate_dataset", "generate_dataset", "generate_texts"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "Cache": "llm.transport.cache", "Client": "llm.transport.client", "Limiter": "llm.transport.limiter",
-    "RequestFailed": "llm.transport.client", "Run": "llm.api", "RunConfig": "llm.config",
-    "RunStats": "llm.engine.stats", "Settings": "llm.engine.texts", "SlotFailed": "llm.engine.runner",
-    "agenerate_dataset": "llm.api", "generate_dataset": "llm.api", "generate_texts": "llm.engine.texts",
+    "Cache": "llm.transport.cache", "Client": "llm.transport.client", "ClientOptions": "llm.transport.options",
+    "Endpoint": "llm.transport.endpoint", "Limiter": "llm.transport.limiter", "RequestFailed": "llm.transport.client",
+    "Run": "llm.api.run", "RunConfig": "llm.api.config", "RunStats": "llm.engine.stats",
+    "Settings": "llm.engine.texts", "SlotFailed": "llm.engine.slots", "agenerate_dataset": "llm.api.run",
+    "generate_dataset": "llm.api.run", "generate_texts": "llm.engine.texts",
 })

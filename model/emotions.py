@@ -47,6 +47,10 @@ class EmotionSet:
     def labels(self) -> list[str]:
         return [e.label for e in self.emotions]
 
+    def get(self, label: str) -> Emotion | None:
+        """The emotion of `label` (None when the set has none)."""
+        return next((e for e in self.emotions if e.label == label), None)
+
     def mapping(self, other: str) -> dict[str, str | None]:
         """Each label's counterpart in the preset `other` (None where there is none or no mapping is given)."""
         return {e.label: e.maps.get(other) for e in self.emotions}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.scale.cli import LOOPBACK_ONLY
+from llm.scale.driver import LOOPBACK_ONLY
 
 os.environ.setdefault(LOOPBACK_ONLY, "0")  # local Ray instances in tests stay on 127.0.0.1
 

@@ -3,8 +3,8 @@ import orjson
 import pytest
 
 from eval.judge import CRITERIA, judge_texts, main, report_entry, report_section, summarize
-from llm import Client
-from llm.testserver import FaultServer, Faults, fetch, spawned
+import clients
+from llm.testing.server import FaultServer, Faults, fetch, spawned
 from common.cli import run
 
 EMOTIONS = ["joy", "anger", "fear"]
@@ -16,7 +16,7 @@ def records(n: int) -> list[dict]:
 
 async def judge(faults: Faults, n: int, **kw):
     async with FaultServer(faults) as server:
-        async with Client(server.url, "test-model", backoff=(0.01, 0.05)) as client:
+        async with clients.client(server.url) as client:
             scores = await judge_texts(records(n), client, **kw)
         return scores, server.record
 

@@ -1,7 +1,8 @@
 """Defensive parsing of answers and the post-checks on generated texts."""
 import pytest
 
-from llm.engine.answers import parse_label, parse_scores, parse_text, sentence_count, text_problem
+from llm.engine.answers import parse_label, parse_scores, parse_text, text_problem
+from llm.engine.languages import rules_for
 
 
 @pytest.mark.parametrize(
@@ -45,13 +46,13 @@ def test_texts_come_out_of_their_json():
     ],
 )
 def test_post_checks(text, problem):
-    assert text_problem(text, "joy", forbid_label=True) == problem
+    assert text_problem(text, leak=("joy",)) == problem
 
 
 def test_the_emotion_word_is_allowed_unless_forbidden():
-    assert text_problem("Pure joy!", "joy") is None
-    assert text_problem("Enjoying it!", "joy", forbid_label=True) is None  # whole words only
-    assert sentence_count("Wait... what?! No way.") == 3
+    assert text_problem("Pure joy!") is None
+    assert text_problem("Enjoying it!", leak=("joy",)) is None  # whole words only
+    assert rules_for("en").sentences("Wait... what?! No way.") == 3
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from common.cli import run
-from llm.card import MARKER, endpoint_kind
+from llm.api.card import MARKER, endpoint_kind
+from llm.transport.endpoint import parse_endpoint
 from llm.generate import main
-from llm.testserver import Faults, spawned
+from llm.testing.server import Faults, spawned
 
 FAULTS = Faults(implausible=0.15, latency=(0.0, 0.02), seed=6)
 
@@ -63,7 +64,7 @@ def test_someone_elses_readme_is_left_alone(tmp_path, capsys):
 
 
 def test_endpoint_kind_names_hosts_only():
-    assert endpoint_kind(("https://user:pw@api.example.com/v1?key=x=2",)) == \
+    assert endpoint_kind((parse_endpoint("https://user:pw@api.example.com/v1?key=x=2"),)) == \
         "OpenAI-compatible endpoint at api.example.com"
     assert endpoint_kind(()).startswith("the embedded SmolLM2")
 

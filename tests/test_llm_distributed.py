@@ -16,15 +16,16 @@ import pytest
 
 from common.schema import parquet_rows
 from llm.scale.budget import Budget
-from llm.scale.cli import job_for
-from llm.scale.runner import run_local
-from llm.generate import main, parse, settings_for
-from llm.scale.shards import Endpoint, Shard, combine, merge_jsonl, parse_endpoint, shard_dir, split
-from llm.testserver import Faults, fetch, spawned
+from llm.scale.driver import job_for
+from llm.scale.tasks import run_shard
+from llm.api.flags import parse
+from llm.api.modes import prepared
+from llm.generate import main
+from llm.scale.shards import Shard, combine, merge, shard_dir, split
+from llm.transport.endpoint import Endpoint, parse_endpoint
+from llm.testing.server import Faults, fetch, spawned
 from llm.transport.pool import Pool
 from common.cli import run
-from model.emotions import resolve_emotions
-from model.profile import load_profile
 
 N = 30
 FAULTS = Faults(p500=0.05, p_drop=0.02, implausible=0.15, latency=(0.0, 0.02), seed=3)
@@ -41,9 +42,10 @@ def argv(out: Path, urls: list[str], *extra: str, n: int = N) -> list[str]:
 
 
 def job(out: Path, urls: list[str], *extra: str, n: int = N, **changes):
-    args = parse(argv(out, urls, *extra, n=n))
-    job = job_for(args, out, resolve_emotions(args.emotions), settings_for(load_profile("jp", "sns"), args))
-    return dataclasses.replace(job, backoff=(0.01, 0.1), **changes)
+    config = parse(argv(out, urls, *extra, n=n)).config
+    _, emotions, settings = prepared(config)
+    job = job_for(config, out, emotions.labels, settings)
+    return dataclasses.replace(job, client=dataclasses.replace(job.client, backoff=(0.01, 0.1)), **changes)
 
 
 def lines(path: Path) -> list[dict]:
@@ -134,8 +136,9 @@ def test_shards_merged_equal_the_single_process_run(tmp_path, single):
     with spawned(FAULTS) as url:
         j = job(out, [url])
         shards = split(N, 4)
-        summaries = run_local(j, shards)
-    assert merge_jsonl(shards, j.directory, out) == N
+        Path(j.directory).mkdir(parents=True, exist_ok=True)
+        summaries = [run_shard(j, shard) for shard in shards]
+    assert merge(shards, j.directory, out) == N
     assert comparable(lines(out)) == single
     assert [r["id"] for r in lines(out)] == list(range(N))  # record order
     assert combine(summaries)["texts"] == N
@@ -184,7 +187,7 @@ def test_ray_cli_two_endpoints_jsonl_and_parquet_equal_the_single_process_run(tm
         served = [fetch(u)["served"] for u in (a, b)]
     # merged JSONL of the same shard files, and the parquet file the CLI wrote
     merged = tmp_path / "merged.jsonl"
-    assert merge_jsonl(split(N, 3), shard_dir(out), merged) == N
+    assert merge(split(N, 3), shard_dir(out), merged) == N
     assert [r["id"] for r in lines(merged)] == list(range(N))
     assert comparable(lines(merged)) == single
     table = pq.read_table(out)
@@ -196,7 +199,7 @@ def test_ray_cli_two_endpoints_jsonl_and_parquet_equal_the_single_process_run(tm
 
 
 def test_ray_global_budget_keeps_each_endpoint_under_its_limits(tmp_path, ray_instance):
-    from llm.scale.runner import run_ray
+    from llm.scale.tasks import run_ray
 
     # scaled time: a 2 s "minute". a: 12 requests in any 2 s, b (weight 2): 24; each server answers 429 past its limit.
     # Two shards run at once, each alone able to fill an endpoint's limit: only a shared budget keeps the sum under.
@@ -216,7 +219,7 @@ def test_ray_global_budget_keeps_each_endpoint_under_its_limits(tmp_path, ray_in
         assert s["max_requests_in_window"] <= limit, s
         assert s["statuses"].get("429", 0) == 0, s
     assert stats[0]["per_window"] and max(stats[0]["per_window"]) >= rpm // 2  # the limit was actually binding
-    assert merge_jsonl(shards, j.directory, out) == 24
+    assert merge(shards, j.directory, out) == 24
 
 
 def _ray_workers_running(task: str) -> list[int]:
@@ -250,7 +253,7 @@ def _ray_workers_running(task: str) -> list[int]:
 
 @pytest.mark.timeout(180)
 def test_ray_a_killed_worker_is_retried_and_resumes_without_loss_or_duplicate(tmp_path, single, ray_instance):
-    from llm.scale.runner import run_ray
+    from llm.scale.tasks import run_ray
 
     out = tmp_path / "out.jsonl"
     slow = dataclasses.replace(FAULTS, latency=(0.05, 0.15))
@@ -286,7 +289,7 @@ def test_ray_a_killed_worker_is_retried_and_resumes_without_loss_or_duplicate(tm
     for s in shards:  # no duplicate line in any shard file
         ids = [r["id"] for r in lines(s.path(directory))]
         assert sorted(ids) == list(range(s.start, s.stop))
-    assert merge_jsonl(shards, directory, out) == N
+    assert merge(shards, directory, out) == N
     assert comparable(lines(out)) == single
 
 

@@ -7,8 +7,8 @@ import orjson
 
 from common.cli import run
 from llm.generate import main, parse
-from llm.running import connected
-from llm.testserver import Faults, fetch, spawned
+from llm.api.loop import connected
+from llm.testing.server import Faults, fetch, spawned
 from llm.transport.pool import Pool
 from llm.engine.promptset import shipped
 
@@ -29,9 +29,9 @@ def test_two_weighted_endpoints_split_the_traffic_and_keep_their_limits(tmp_path
 
 def test_each_endpoint_of_a_pool_gets_its_weight_of_the_limits(tmp_path):
     async def limits(urls):
-        args = parse(["--n", "1", "--out", str(tmp_path / "o.jsonl"), "--model", "test-model", "--rpm", "40",
-                      "--tpm", "4000", "--concurrency", "8", *[a for u in urls for a in ("--base-url", u)]])
-        async with connected(args, tmp_path / "o.jsonl", shipped("en")) as client:
+        config = parse(["--n", "1", "--out", str(tmp_path / "o.jsonl"), "--model", "test-model", "--rpm", "40",
+                        "--tpm", "4000", "--concurrency", "8", *[a for u in urls for a in ("--base-url", u)]]).config
+        async with connected(config, tmp_path / "o.jsonl", shipped("en")) as client:
             assert isinstance(client, Pool)
             return [(c.limiter.rpm, c.limiter.tpm, c.limiter.concurrency) for c in client.clients]
 

@@ -22,7 +22,9 @@ from llm.engine.ask import ask
 from llm.generate import main
 from llm.transport.body import MAX_RESPONSE_BYTES
 from llm.transport.cache import Cache
-from llm.transport.client import Client, RequestFailed
+from llm.transport.client import RequestFailed
+from llm.transport.options import ClientOptions
+from clients import client
 from llm.transport.limiter import Limiter
 from llm.transport.redact import redact
 from common.errors import UsageError
@@ -133,11 +135,6 @@ async def peak_bytes(coroutine) -> tuple[BaseException | None, int]:
     return raised, peak
 
 
-def client(url: str, **kw) -> Client:
-    kw.setdefault("backoff", (0.01, 0.02))
-    return Client(url, "test-model", **kw)
-
-
 # ---- 1. response size cap --------------------------------------------------------------------------------------
 
 def test_the_bomb_helper_makes_valid_gzip():
@@ -182,7 +179,7 @@ async def test_the_cap_is_configurable_and_counts_the_inflated_body():
                 await small.chat(HELLO)
         async with client(url, max_response_bytes=4000) as big:
             assert (await big.chat(HELLO)).content == content
-    with pytest.raises(ValueError, match="max_response_bytes must be at least 1"):
+    with pytest.raises(UsageError, match="max_response_bytes = 0: must be at least 1"):
         client(url, max_response_bytes=0)
 
 
@@ -315,13 +312,13 @@ HOSTILE_TEXTS = {
 def test_control_characters_and_runaway_length_are_rejected(name, text):
     expected = ("bidi control character" if name.startswith("U+")
                 else f"longer than {MAX_TEXT_CHARS} characters" if name == "10k" else "control character")
-    assert text_problem(text, "joy") == expected
+    assert text_problem(text) == expected
 
 
 @pytest.mark.parametrize("text", ["Finally home!\nWhat a day.", "最悪！😡", "👩\u200d💻 shipped it!",
                                   "مرحبا\u200cخوش", "x" * MAX_TEXT_CHARS])
 def test_ordinary_texts_pass(text):
-    assert text_problem(text, "joy") is None
+    assert text_problem(text) is None
 
 
 def test_the_newline_is_allowed_only_where_the_format_allows_it():
@@ -454,5 +451,5 @@ def test_bounds_are_checked_at_parse_time(tmp_path, capsys, command, flag, value
 
 @pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan")])
 def test_the_client_refuses_a_timeout_that_is_no_bound(timeout):
-    with pytest.raises(ValueError, match="timeout must be a finite number of seconds > 0"):
-        Client("http://127.0.0.1:9/v1", "m", timeout=timeout)
+    with pytest.raises(UsageError, match="^ClientOptions: timeout = .*: expected a finite number of seconds > 0"):
+        ClientOptions(timeout=timeout)

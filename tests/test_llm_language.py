@@ -10,50 +10,50 @@ import pytest
 
 from common.cli import run
 from eval.judge import main as judge_main
-from llm.engine.answers import sentence_count, text_problem
+from llm.engine.answers import text_problem
 from llm.engine.languages import GENERIC, rules_for
 from llm.engine.promptset import SETS_DIR, shipped
 from llm.generate import main
-from llm.testserver import Faults, fetch, spawned
+from llm.testing.server import Faults, fetch, spawned
 
 JA = shipped("ja")
 HIRAGANA = range(0x3041, 0x3097)
 
 
 def test_japanese_sentences_end_at_full_and_half_width_terminators_without_spaces():
-    assert sentence_count("今日は晴れ。電車が遅れた。最悪だ。", "ja") == 3
-    assert sentence_count("すごい!楽しい!やった!", "ja") == 3
-    assert sentence_count("すごい!楽しい!やった!", "en") == 1  # the English rule needs a space after "!"
-    assert sentence_count("本当に？信じられない．ｷﾀ｡", "ja") == 3
-    assert sentence_count("やっと終わった…！まだ胸がどきどきしてる！", "ja") == 2
-    assert text_problem("今日は晴れ。電車が遅れた。最悪だ。", "joy", language="ja") == "more than 2 sentences"
-    assert text_problem("やっと報告書が終わった。まだ胸がどきどきしてる！", "joy", language="ja") is None
+    assert rules_for("ja").sentences("今日は晴れ。電車が遅れた。最悪だ。") == 3
+    assert rules_for("ja").sentences("すごい!楽しい!やった!") == 3
+    assert rules_for("en").sentences("すごい!楽しい!やった!") == 1  # the English rule needs a space after "!"
+    assert rules_for("ja").sentences("本当に？信じられない．ｷﾀ｡") == 3
+    assert rules_for("ja").sentences("やっと終わった…！まだ胸がどきどきしてる！") == 2
+    assert text_problem("今日は晴れ。電車が遅れた。最悪だ。", language="ja") == "more than 2 sentences"
+    assert text_problem("やっと報告書が終わった。まだ胸がどきどきしてる！", language="ja") is None
 
 
 @pytest.mark.parametrize("text", ["AIとして、この気持ちを書きます。", "私はAIなので感情はありません。", "私は AI です。",
                                   "はい、以下がツイートです。", "言語モデルとしてお答えします。", "As an AI, I feel joy."])
 def test_japanese_meta_text(text):
-    assert text_problem(text, "joy", language="ja") == "meta text"
+    assert text_problem(text, language="ja") == "meta text"
 
 
 def test_japanese_leaks_are_the_emotions_words_anywhere():
     words = ("喜び", "嬉しい")
-    assert text_problem("今日は本当に嬉しい！", "joy", forbid_label=True, language="ja", words=words) == \
+    assert text_problem("今日は本当に嬉しい！", language="ja", leak=("joy", *words)) == \
         "emotion word leaked"
-    assert text_problem("joyが止まらない。", "joy", forbid_label=True, language="ja", words=words) == \
+    assert text_problem("joyが止まらない。", language="ja", leak=("joy", *words)) == \
         "emotion word leaked"
-    assert text_problem("今日は本当に嬉しい！", "joy", language="ja", words=words) is None  # no --no-label-leak
-    assert text_problem("顔がにやけて仕方ない！", "joy", forbid_label=True, language="ja", words=words) is None
-    assert text_problem("Enjoying it!", "joy", forbid_label=True) is None  # English: whole words only
+    assert text_problem("今日は本当に嬉しい！", language="ja") is None  # no --no-label-leak
+    assert text_problem("顔がにやけて仕方ない！", language="ja", leak=("joy", *words)) is None
+    assert text_problem("Enjoying it!", leak=("joy",)) is None  # English: whole words only
 
 
 def test_a_language_without_rules_gets_the_generic_rule_which_still_checks():
     assert rules_for("fr") is GENERIC and rules_for("ja") is not GENERIC
-    assert text_problem("Quelle journée ! Je suis épuisée. Vraiment.", "joie", language="fr") == \
+    assert text_problem("Quelle journée ! Je suis épuisée. Vraiment.", language="fr") == \
         "more than 2 sentences"
-    assert text_problem("As an AI I cannot feel.", "joie", language="fr") == "meta text"
-    assert text_problem("Quelle joie, enfin !", "joie", forbid_label=True, language="fr") == "emotion word leaked"
-    assert text_problem("Enfin les vacances !", "joie", forbid_label=True, language="fr") is None
+    assert text_problem("As an AI I cannot feel.", language="fr") == "meta text"
+    assert text_problem("Quelle joie, enfin !", language="fr", leak=("joie",)) == "emotion word leaked"
+    assert text_problem("Enfin les vacances !", language="fr", leak=("joie",)) is None
 
 
 def cli(url, out: Path, n: int, *extra: str) -> list[str]:
@@ -85,7 +85,7 @@ def test_a_japanese_run_writes_japanese_from_japanese_prompts(tmp_path):
     assert len(results) == 7
     for r in results:
         assert any(ord(c) in HIRAGANA for c in r["text"])
-        assert text_problem(r["text"], r["emotion"], language="ja") is None
+        assert text_problem(r["text"], language="ja") is None
         assert r["prompt_set"] == JA.hash and "年齢層" in r["prompt"][1]["content"]
         assert "ツイート" in r["prompt"][1]["content"]
     assert sorted(map(canonical, sent)) == sorted(canonical(r["prompt"]) for r in results)  # rendered = sent
@@ -224,8 +224,8 @@ def test_dialogue_mode_and_the_judge_take_a_prompt_set(tmp_path, capsys):
 
 def test_ray_shards_key_their_cache_by_the_prompt_set_too():
     from llm.engine.texts import Settings
-    from llm.scale.runner import Job
-    from llm.scale.shards import parse_endpoint
+    from llm.scale.tasks import Job
+    from llm.transport.endpoint import parse_endpoint
 
     def scope(prompts):
         return Job("d", (parse_endpoint("http://127.0.0.1:1/v1/"),), "m", settings=Settings(prompts=prompts)).scope

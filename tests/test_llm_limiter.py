@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm.transport.limiter import Limiter, LimitError
-from llm.transport.session import flag_words
-from llm.testserver import max_in_window
+from llm.transport.factory import flag_words
+from llm.testing.server import max_in_window
 from common.errors import UsageError
 
 

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 
 from llm import Client, Limiter, RunStats, Settings, generate_texts
-from llm.testserver import FaultServer, Faults, max_in_window
+from llm.testing.server import FaultServer, Faults, max_in_window
+import clients
 from common.errors import UsageError
 
 EMOTIONS = ["joy", "anger", "sadness", "pleasure", "surprise", "fear", "neutral"]
@@ -29,7 +30,7 @@ def redraw(rec: dict, attempt: int) -> dict:
 
 async def run(server, n, *, limiter=None, settings=Settings(), stats=None, **kw):
     stats = stats if stats is not None else RunStats()
-    async with Client(server.url, "test-model", limiter=limiter, timeout=0.4, backoff=(0.01, 0.05), **kw) as client:
+    async with clients.client(server.url, limiter=limiter, timeout=0.4, **kw) as client:
         results = [r async for r in generate_texts((record(i) for i in range(n)), client, settings=settings,
                                                    redraw=redraw, stats=stats)]
     return results, stats, client

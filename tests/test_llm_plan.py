@@ -6,7 +6,7 @@ import pytest
 
 from common.cli import run
 from llm.generate import main
-from llm.testserver import Faults, fetch, spawned
+from llm.testing.server import Faults, fetch, spawned
 
 P = 0.1  # the server answers this share of validation prompts "implausible": a persona passes 3 with (1 - P)^3
 REJECTION = 1 - (1 - P) ** 3

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from llm.engine.runner import SlotFailed, run_slots
+from llm.engine.slots import SlotFailed, run_slots
 from llm.engine.stats import RunStats
 from llm.transport.protocols import ChatClient, ClientStats
 

@@ -8,7 +8,8 @@ import pytest
 import prompt_reference as ref
 from common.errors import UsageError
 from eval.judge import CRITERIA, judge_messages
-from llm.engine import prompts as P
+from llm.engine import messages as P
+from llm.engine.dialogue import DialogueSettings
 from llm.engine.dialogue import messages as dialogue_messages
 from llm.engine.promptset import FIELDS, KINDS, SETS_DIR, load_prompts, shipped
 from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
@@ -43,7 +44,7 @@ def test_en_renders_todays_text_mode_and_judge_messages(profile, domain):
 def test_en_renders_todays_dialogue_messages(profile):
     prof = load_profile(profile, "conversation")
     for d in sample_dialogues(prof, load_chain(CHAINS_DIR / "meld.json"), range(15), 2):
-        assert dialogue_messages(EN, d, prof.labels) == ref.dialogue_messages(d, prof.labels)
+        assert dialogue_messages(DialogueSettings(labels=prof.labels), d) == ref.dialogue_messages(d, prof.labels)
 
 
 def test_ja_set_writes_japanese_with_japanese_labels_and_definitions():

@@ -8,7 +8,7 @@ import orjson
 from common.schema import LABELS
 
 from .languages import rules_for
-from .prompts import SCALE
+from .messages import SCALE
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 # The longest text accepted. Every format asks for one or two short sentences (a tweet holds at most 280
@@ -69,10 +69,6 @@ def parse_text(content: str) -> str | None:
     return obj["text"].strip() if obj is not None and isinstance(obj.get("text"), str) else None
 
 
-def sentence_count(text: str, language: str = "en") -> int:
-    return rules_for(language).sentences(text)
-
-
 def character_problem(text: str, *, newline: bool = True) -> str | None:
     """Why `text` holds characters no generated text may (control characters, a newline unless `newline`, bidi
     controls), or None. Zero-width joiners, variation selectors and the like (emoji, Persian, Indic) pass."""
@@ -83,10 +79,10 @@ def character_problem(text: str, *, newline: bool = True) -> str | None:
     return None
 
 
-def text_problem(text: str, emotion: str, *, forbid_label: bool = False, language: str = "en",
-                 words=()) -> str | None:
+def text_problem(text: str, *, language: str = "en", leak: tuple[str, ...] = ()) -> str | None:
     """Why a generated text must be regenerated, or None when it passes; by `language`'s rules
-    (llm.engine.languages), `words` being the emotion's other words in that language (the leak check)."""
+    (llm.engine.languages), `leak` being the words that name its emotion, which the text must not use (empty: no
+    such check)."""
     rules = rules_for(language)
     if not text.strip():
         return "empty"
@@ -98,6 +94,6 @@ def text_problem(text: str, emotion: str, *, forbid_label: bool = False, languag
         return "more than 2 sentences"
     if rules.meta.search(text):
         return "meta text"
-    if forbid_label and rules.leaked(text, (emotion, *words)):
+    if leak and rules.leaked(text, leak):
         return "emotion word leaked"
     return None

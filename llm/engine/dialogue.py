@@ -4,14 +4,14 @@ A dialogue from `model.dialogue.sample_dialogues` fixes the speakers (personas),
 and the sequence of (speaker, emotion) turns; the LLM writes the utterances. An answer whose turn count, speakers
 or emotions differ from the requested sequence, or that has an empty utterance, is regenerated (bounded); after
 `max_texts` tries the dialogue is redrawn from the model (next attempt), after `max_draws` the slot fails.
-Dialogues are slots of the same runner as text mode (llm.engine.runner); their CSV form is
+Dialogues are slots of the same runner as text mode (llm.engine.slots); their CSV form is
 `model.dialogue.corpus.meld_csv`.
 """
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 
 from llm.transport.client import RequestFailed
 from llm.transport.protocols import ChatClient
@@ -19,23 +19,20 @@ from model.dialogue.corpus import speaker_name
 
 from .answers import character_problem, parse_object
 from .ask import ask
-from .promptset import PromptSet, shipped
-from .prompts import MAX_SENTENCES, lines, persona_lines, record_rows
-from .runner import SlotFailed, run_slots
+from .settings import SlotSettings
+from .messages import MAX_SENTENCES, lines, persona_lines, record_rows
+from .slots import SlotFailed, run_slots
 from .stats import RunStats
 
 MATCHING = ("profile", "domain", "seed", "benchmark", "labels")  # what a resumed dialogue must share with its slot
 
 
 @dataclass(frozen=True)
-class DialogueSettings:
-    labels: Mapping[str, str]  # attribute -> how prompts name it
-    prompts: PromptSet = field(default_factory=lambda: shipped("en"))
-    definitions: Mapping[str, str] = field(default_factory=dict)  # emotion -> its definition for the prompts
-    temperature: float = 1.0
-    max_texts: int = 3  # generations per dialogue before it is redrawn
-    max_draws: int = 5
+class DialogueSettings(SlotSettings):
+    """How dialogue mode writes its dialogues (the shared fields in llm.engine.settings)."""
+
     tokens_per_turn: int = 80
+    """max_tokens of a dialogue request, per turn."""
 
 
 def schema(dialogue: dict, emotions: list[str]) -> dict:
@@ -53,16 +50,16 @@ def schema(dialogue: dict, emotions: list[str]) -> dict:
             "required": ["turns"]}
 
 
-def messages(prompts: PromptSet, dialogue: dict, labels: Mapping[str, str],
-             definitions: Mapping[str, str] | None = None) -> list[dict]:
-    """The dialogue request of `dialogue` in the set's `dialogue` template (fields: llm/prompts/README.md)."""
-    definitions = definitions or {}
+def messages(settings: SlotSettings, dialogue: dict) -> list[dict]:
+    """The dialogue request of `dialogue` in the settings' `dialogue` template (fields: llm/prompts/README.md)."""
+    labels = settings.labels
     speakers = [{"name": speaker_name(s["speaker"]), "persona": persona_lines(s, labels),
                  "attributes": record_rows(s, labels, 2)} for s in dialogue["speakers"]]
     setting = [{"name": k, "label": labels.get(k, k), "value": v, "stage": 3} for k, v in dialogue["setting"].items()]
     turns = [{"number": i + 1, "speaker": speaker_name(t["speaker"]), "emotion": t["emotion"],
-              "definition": definitions.get(t["emotion"], t["emotion"])} for i, t in enumerate(dialogue["turns"])]
-    return prompts.render("dialogue", speakers=speakers, relationship=dialogue["relationship"],
+              "definition": settings.definition(t["emotion"]) or t["emotion"]}
+             for i, t in enumerate(dialogue["turns"])]
+    return settings.prompts.render("dialogue", speakers=speakers, relationship=dialogue["relationship"],
                           setting=lines(setting), setting_attributes=setting, turns=turns,
                           n_turns=dialogue["n_turns"], max_sentences=MAX_SENTENCES)
 
@@ -108,7 +105,7 @@ def generate_dialogues(
             if draw:
                 stats.redraws += 1
                 dialogue = redraw(dialogue, first + draw)
-            msgs, usage = messages(settings.prompts, dialogue, settings.labels, settings.definitions), Counter()
+            msgs, usage = messages(settings, dialogue), Counter()
             for attempt in range(settings.max_texts):
                 try:
                     turns, problem = await ask(

@@ -1,4 +1,4 @@
-"""Text mode: validated personas flow into text generation, slot by slot, on the slot runner (llm.engine.runner).
+"""Text mode: validated personas flow into text generation, slot by slot, on the slot runner (llm.engine.slots).
 
 Each slot (one output text) runs stage 1 -> 2 -> 3 validation then stage 4 generation; a persona
 rejected anywhere (implausible, unparseable answers, or no acceptable text) is replaced by a fresh
@@ -17,8 +17,8 @@ against the validated ones. A record without a risk is always validated.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 
 from common.hashing import digest, unit_interval
 from common.schema import IMPLAUSIBLE, stage_groups, stage_key, stages
@@ -27,27 +27,24 @@ from llm.transport.protocols import ChatClient
 
 from .answers import parse_label, parse_scores, parse_text, text_problem
 from .ask import ask, ask_parsed
-from .prompts import (SCORE_SCHEMA, TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, score_messages,
+from .messages import (SCORE_SCHEMA, TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, score_messages,
                       validation_messages)
-from .promptset import PromptSet, shipped
-from .runner import SlotFailed, run_slots
+from .settings import SlotSettings
+from .slots import SlotFailed, run_slots
 from .stats import RunStats
 
 Redraw = Callable[[dict, int], dict]  # (record, attempt) -> a fresh record for the same slot
 
 
 @dataclass(frozen=True)
-class Settings:
-    """How text mode validates personas and writes their texts (`llm.running.settings_for` makes the command's)."""
+class Settings(SlotSettings):
+    """How text mode validates personas and writes their texts (`llm.api.settings.text_settings` makes a run's)."""
 
-    labels: Mapping[str, str] = field(default_factory=dict)
-    """Attribute name -> how the prompts name it (the profile's labels in the texts' language); empty: raw keys."""
     text_format: str = "short message"
     """What a text is, in the generation prompt (the domain's format)."""
     context: str | None = None
     """A domain description for the generation prompt."""
     temperature: float = 1.2
-    """Generation temperature."""
     method: str = "personagen"
     """Written into every result (see model.baselines)."""
     validate: bool = True
@@ -61,23 +58,15 @@ class Settings:
     min_score: int | None = None
     """Keep only texts the LLM scores >= this for their emotion (1-5; priorwork)."""
     forbid_label: bool = False
-    """Regenerate texts that name their emotion."""
+    """Regenerate texts that name their emotion (`leak_words`)."""
     max_draws: int = 20
-    """Personas tried per slot (a redraw needs `generate_texts(redraw=...)`)."""
     max_texts: int = 4
-    """Generations per persona before it is replaced."""
     max_parse: int = 3
     """Requests per question before an unreadable answer counts as a failure."""
     validation_tokens: int = 128
     """max_tokens of a validation (or score) request."""
     text_tokens: int = 160
     """max_tokens of a generation request."""
-    prompts: PromptSet = field(default_factory=lambda: shipped("en"))
-    """The templates, and the texts' language."""
-    definitions: Mapping[str, str] = field(default_factory=dict)
-    """Emotion -> its definition for the prompts."""
-    leak_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Emotion -> its words (forbid_label)."""
 
 
 def preview(settings: Settings, record: dict) -> None:
@@ -88,8 +77,8 @@ def preview(settings: Settings, record: dict) -> None:
     emotion = record["emotion"]
     generation_messages(settings.prompts, record, settings.labels, text_format=settings.text_format,
                         context=settings.context, forbid_label=settings.forbid_label,
-                        definition=settings.definitions.get(emotion))
-    score_messages(settings.prompts, "", emotion, settings.definitions.get(emotion))
+                        definition=settings.definition(emotion))
+    score_messages(settings.prompts, "", emotion, settings.definition(emotion))
 
 
 class _Rejected(Exception):
@@ -208,7 +197,7 @@ class _Engine:
         s = self.settings
         emotion = record["emotion"]
         messages = generation_messages(s.prompts, record, s.labels, text_format=s.text_format, context=s.context,
-                                       forbid_label=s.forbid_label, definition=s.definitions.get(emotion))
+                                       forbid_label=s.forbid_label, definition=s.definition(emotion))
         problem = ""
         for attempt in range(s.max_texts):
             text = await ask(
@@ -216,11 +205,10 @@ class _Engine:
                 max_tokens=s.text_tokens, seed=_seed(record["id"], record.get("attempt", 0), attempt),
             )
             problem = "unparseable" if text is None else text_problem(
-                text, emotion, forbid_label=s.forbid_label, language=s.prompts.language,
-                words=s.leak_words.get(emotion, ()))
+                text, language=s.language, leak=s.leak_words(emotion) if s.forbid_label else ())
             score = None
             if problem is None and s.min_score is not None:
-                scored = await self._ask_parsed(score_messages(s.prompts, text, emotion, s.definitions.get(emotion)),
+                scored = await self._ask_parsed(score_messages(s.prompts, text, emotion, s.definition(emotion)),
                                                 SCORE_SCHEMA, lambda content: parse_scores(content, ["score"]), usage)
                 score = scored["score"] if scored else None
                 problem = ("score unparseable" if score is None

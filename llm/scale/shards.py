@@ -6,8 +6,6 @@ A shard is a half-open id range `[start, stop)`; its results go to one append-on
 """
 from __future__ import annotations
 
-import argparse
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,32 +14,7 @@ from pathlib import Path
 from common.jsonl import recover
 from common.schema import ACCEPTED
 
-from ..formats import write
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One OpenAI-compatible base URL and its weight: its share of the traffic, and the factor on its limits."""
-
-    url: str
-    weight: float = 1.0
-
-    def scaled(self, limit: int | None) -> int | None:
-        return None if limit is None else max(1, round(limit * self.weight))
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    """'http://host:8000/v1' or 'http://host:8000/v1=2' (weight 2: twice the traffic and twice the limits)."""
-    url, sep, weight = text.rpartition("=")
-    if sep and url:
-        try:
-            w = float(weight)
-        except ValueError:
-            w = float("nan")
-        if not (w > 0 and math.isfinite(w)):
-            raise argparse.ArgumentTypeError(f"expected URL or URL=WEIGHT with a weight > 0, got {text!r}")
-        return Endpoint(url, w)
-    return Endpoint(text)
+from common.formats import write
 
 
 @dataclass(frozen=True)
@@ -79,13 +52,9 @@ def shard_records(shard: Shard, directory: str | Path) -> list[dict]:
 
 
 def merge(shards: list[Shard], directory: str | Path, out: str | Path, fmt: str = "jsonl") -> int:
-    """Write the shards' results as one file (llm.formats) in record order, atomically; returns the number of
+    """Write the shards' results as one file (common.formats) in record order, atomically; returns the number of
     records. Memory holds one shard at a time."""
     return write((shard_records(shard, directory) for shard in shards), out, fmt)
-
-
-def merge_jsonl(shards: Iterable[Shard], directory: str | Path, out: str | Path) -> int:
-    return merge(list(shards), directory, out, "jsonl")
 
 
 def progress(shards: Iterable[Shard], directory: str | Path, offsets: dict[Shard, int]) -> int:

@@ -52,7 +52,7 @@ class Cache:
     Writes are batched: `put` keeps the response in memory (where `get` finds it at once) and, inside a
     running event loop, schedules one commit of everything put during this loop iteration; outside one it
     commits at once. `flush` commits now: whoever makes a result durable elsewhere (the JSONL appender)
-    flushes first, so a response is on disk before anything that depends on it (see llm.engine.runner).
+    flushes first, so a response is on disk before anything that depends on it (see llm.engine.slots).
     The keys in the file are read once when it is opened, so a miss costs no query; a cache file is meant for
     one process at a time (responses another process adds meanwhile are not seen: they are asked for again).
     """

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import math
 import re
 import time
 from types import SimpleNamespace
@@ -15,10 +14,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from common.errors import UsageError
 from common.hashing import canonical, hexdigest
 
-from .body import ACCEPT_ENCODING, MAX_RESPONSE_BYTES, TooLarge, Undecodable, read_capped
+from .body import ACCEPT_ENCODING, TooLarge, Undecodable, read_capped
 from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
-from .limiter import Limiter
+from .options import ClientOptions
 from .protocols import ClientStats, Completion, RateLimiter
 from .redact import REDACTED, redact, secret
 
@@ -103,7 +102,9 @@ class Client:
     Entering checks the endpoint (reachable, key accepted, model served) and settles the dialect;
     a problem there raises UsageError. Every HTTP attempt passes the limiter; completed responses
     go to the cache, keyed by the full request body plus `scope` (the endpoint's identity):
-    `common.hashing.content_hash({"scope": scope, "body": body})`, so existing cache files stay valid.
+    `common.hashing.content_hash({"scope": scope, "body": body})`, so existing cache files stay valid. `options`
+    (llm.transport.options) holds the timeout, retries, backoff, response cap and dialect; the limiter defaults to a
+    local one at the options' limits.
 
     Hostile servers: a body is read at most `max_response_bytes` (after decompression) and a longer one is a failed
     attempt, retried like a malformed body and never cached; `usage` counts only when its token counts are
@@ -117,36 +118,29 @@ class Client:
         model: str,
         *,
         api_key: str | None = None,
-        dialect: str = "auto",
+        options: ClientOptions = ClientOptions(),
         limiter: RateLimiter | None = None,
         cache: Cache | None = None,
         scope: str | None = None,
-        timeout: float = 60.0,
-        max_attempts: int = 6,
-        backoff: tuple[float, float] = (0.5, 30.0),
-        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
-        if not 0 < timeout < math.inf:
-            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
-        if max_response_bytes < 1:
-            raise ValueError(f"max_response_bytes must be at least 1, got {max_response_bytes!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.limiter = limiter if limiter is not None else Limiter()
+        self.options = options
+        self.limiter = limiter if limiter is not None else options.limiter()
         self.cache = cache if cache is not None else Cache()
         self.stats = ClientStats()
-        self.dialect: Dialect | None = None if dialect == "auto" else find_dialect(dialect)
+        self.dialect: Dialect | None = None if options.dialect == "auto" else find_dialect(options.dialect)
         self._api_key = api_key
         self._secret = None if secret(api_key) is None else api_key.encode()
-        self._max_bytes = max_response_bytes
+        self._max_bytes = options.max_response_bytes
         self._scope = scope or self.base_url
         # content_hash({"scope": ..., "body": ...}) is sha256 of b'{"body":<sorted body>,"scope":<scope>}': the
         # sorted body is serialised once, hashed for the key and sent as the payload (key order is immaterial).
         self._key_tail = b',"scope":' + orjson.dumps(self._scope) + b"}"
         self._chat_url = f"{self.base_url}/chat/completions"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max_attempts = max_attempts
-        self._wait = wait_exponential_jitter(multiplier=backoff[0], max=backoff[1], jitter=backoff[0])
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout)
+        first, longest = options.backoff
+        self._wait = wait_exponential_jitter(multiplier=first, max=longest, jitter=first)
         self._session: aiohttp.ClientSession | None = None
         self._chars_to_tokens = 0.35  # raised to 1.25x the largest ratio seen in `usage`
 
@@ -246,13 +240,13 @@ class Client:
             return await self._post(body, payload)
         except _Transient as exc:
             last = exc
-        if self._max_attempts > 1:
+        if self.options.max_attempts > 1:
             self._count_retry(None)
             await asyncio.sleep(self._backoff_after(1))
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(_Transient),
                 wait=lambda state: self._backoff_after(state.attempt_number + 1),
-                stop=stop_after_attempt(self._max_attempts - 1),
+                stop=stop_after_attempt(self.options.max_attempts - 1),
                 before_sleep=self._count_retry,
                 reraise=True,
             )
@@ -262,7 +256,7 @@ class Client:
                         return await self._post(body, payload)
             except _Transient as exc:
                 last = exc
-        raise RequestFailed(f"gave up after {self._max_attempts} attempts, last: {last}") from None
+        raise RequestFailed(f"gave up after {self.options.max_attempts} attempts, last: {last}") from None
 
     def _backoff_after(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failed attempt (tenacity's exponential backoff with jitter)."""

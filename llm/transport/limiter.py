@@ -33,7 +33,7 @@ from dataclasses import dataclass
 class LimitError(ValueError):
     """A limit below 1, or a request that no window can hold. `limit` names the setting ("rpm", "tpm",
     "concurrency"); `worded(name)` is the message with another name for it (a command line's flag, see
-    `llm.transport.session.flag_words`)."""
+    `llm.transport.factory.flag_words`)."""
 
     def __init__(self, limit: str, template: str, values: dict):
         super().__init__(limit, template, values)  # all in args: the error pickles (it crosses Ray tasks)

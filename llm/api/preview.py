@@ -1,4 +1,4 @@
-"""`--preview K` (`llm.preview`): the first K slots of a run through the whole pipeline, shown as a table; nothing
+"""`--preview K` (`llm.api.preview`): the first K slots of a run through the whole pipeline, shown as a table; nothing
 is written beside the output and its request cache is left as it is (the run goes to a temporary directory, on a
 copy of the cache, so what the real run already asked is not asked again)."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common.schema import STAGE_KEYS
 
-from .api import Run, agenerate_dataset
+from .run import Run, agenerate_dataset
 from .config import RunConfig
 
 WIDTH = 100

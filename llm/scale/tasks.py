@@ -24,14 +24,15 @@ from common.jsonl import Appender
 from llm.engine.resume import finished, resume
 from llm.engine.stats import RunStats
 from llm.engine.texts import Settings, generate_texts
-from llm.transport.body import MAX_RESPONSE_BYTES
 from llm.transport.cache import Cache
-from llm.transport.client import Client
+from llm.transport.endpoint import Endpoint
+from llm.transport.factory import build_clients, cache_scope
 from llm.transport.limiter import Limiter, LimitError
+from llm.transport.options import ClientOptions
 from llm.transport.pool import Pool
 
 from .budget import Budget, RemoteLimiter
-from .shards import Endpoint, Shard, progress
+from .shards import Shard, progress
 
 FATAL = (UsageError, LimitError)  # a shard failing with one of these cancels the run (the others would fail alike)
 
@@ -49,28 +50,19 @@ class Job:
     seed: int = 0
     settings: Settings = Settings()
     api_key: str | None = field(default=None, repr=False)
-    dialect: str = "auto"
-    rpm: int | None = None  # limits of an endpoint of weight 1
-    tpm: int | None = None
-    concurrency: int = 16
+    client: ClientOptions = ClientOptions()  # the limits of an endpoint of weight 1
     period: float = 60.0
     margin: float | None = None
-    timeout: float = 60.0
-    max_attempts: int = 6
-    backoff: tuple[float, float] = (0.5, 30.0)
-    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     @property
     def scope(self) -> str:
-        """The cache scope: the endpoint itself, or the pool of interchangeable endpoints (and a prompt set's tag)."""
-        urls = sorted(e.url.rstrip("/") for e in self.endpoints)
-        scope = urls[0] if len(urls) == 1 else f"pool:{self.model}:{','.join(urls)}"
-        tag = self.settings.prompts.cache_tag  # None for the shipped en set: earlier caches stay valid
-        return f"{scope}|{tag}" if tag else scope
+        """The cache scope of the endpoints (llm.transport.factory.cache_scope), with the prompt set's tag."""
+        return cache_scope(self.endpoints, self.model, self.settings.prompts.cache_tag)
 
     def limits(self, e: Endpoint) -> dict:
-        return {"rpm": e.scaled(self.rpm), "tpm": e.scaled(self.tpm), "concurrency": e.scaled(self.concurrency),
-                "period": self.period, "margin": self.margin}
+        mine = self.client.for_endpoint(e)
+        return {"rpm": mine.rpm, "tpm": mine.tpm, "concurrency": mine.concurrency, "period": self.period,
+                "margin": self.margin}
 
     def local_limiters(self) -> list[Limiter]:
         return [Limiter(**self.limits(e)) for e in self.endpoints]
@@ -102,13 +94,9 @@ def run_shard(job: Job, shard: Shard, limiters: Callable[[], list] | None = None
 async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resumed: int, limiters) -> dict:
     stats = RunStats(resumed=resumed)
     cache = Cache(shard.path(job.directory, ".cache.sqlite"))
-    clients = [
-        Client(e.url, job.model, api_key=job.api_key, dialect=job.dialect, limiter=limiter, cache=cache,
-               scope=job.scope, timeout=job.timeout, max_attempts=job.max_attempts, backoff=job.backoff,
-               max_response_bytes=job.max_response_bytes)
-        for e, limiter in zip(job.endpoints, limiters())
-    ]
-    pool = Pool(clients, [e.weight for e in job.endpoints])
+    pool = build_clients(job.endpoints, job.model, job.client, cache=cache, tag=job.settings.prompts.cache_tag,
+                         api_key=job.api_key, limiters=limiters)
+    clients = pool.clients if isinstance(pool, Pool) else [pool]
     try:
         if resumed < len(shard):
             async with pool:
@@ -124,12 +112,6 @@ async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resum
     return summary
 
 
-def run_local(job: Job, shards: list[Shard]) -> list[dict]:
-    """The shards one after another in this process (what a Ray run does, minus Ray): for tests and debugging."""
-    Path(job.directory).mkdir(parents=True, exist_ok=True)
-    return [run_shard(job, shard) for shard in shards]
-
-
 def shard_task(job: Job, shard: Shard, budgets: list) -> dict:
     """The Ray task body: free what an earlier, killed attempt of this shard held at the budgets, then run it."""
     import ray
@@ -137,7 +119,7 @@ def shard_task(job: Job, shard: Shard, budgets: list) -> dict:
     owner = f"{shard.name}/{uuid.uuid4().hex}"  # this attempt
     ray.get([b.start.remote(shard.name, owner) for b in budgets])
     return run_shard(job, shard, lambda: [
-        RemoteLimiter(b, owner, concurrency=e.scaled(job.concurrency), tpm=e.scaled(job.tpm))
+        RemoteLimiter(b, owner, concurrency=e.scaled(job.client.concurrency), tpm=e.scaled(job.client.tpm))
         for b, e in zip(budgets, job.endpoints)
     ])
 
@@ -151,7 +133,7 @@ def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Cal
 
     Path(job.directory).mkdir(parents=True, exist_ok=True)
     actor = ray.remote(Budget).options(num_cpus=0, max_concurrency=10_000, max_restarts=3)
-    budgets = [actor.remote(lease_s=job.timeout + 30.0, **job.limits(e)) for e in job.endpoints]
+    budgets = [actor.remote(lease_s=job.client.timeout + 30.0, **job.limits(e)) for e in job.endpoints]
     task = ray.remote(shard_task).options(num_cpus=1, max_retries=retries)
     refs = {task.remote(job, shard, budgets): shard for shard in shards}
     summaries, errors, offsets, pending = [], {}, {}, list(refs)

@@ -1,4 +1,4 @@
-"""`python -m llm.generate ... --ray [ADDRESS]`: the command line of a Ray run (see llm.scale.runner)."""
+"""`python -m llm.generate ... --ray [ADDRESS]`: the command line of a Ray run (see llm.scale.tasks)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,10 +16,9 @@ from common.jsonl import recover
 from llm.engine.resume import refuse_other
 from llm.engine.stats import publish
 from llm.engine.texts import Settings
-from llm.transport.client import Client
-from llm.transport.session import flag_words
+from llm.transport.factory import build_client, flag_words
 
-from .runner import Job, run_ray
+from .tasks import Job, run_ray
 from .shards import Shard, combine, merge, shard_dir, split
 
 # Ray's switch for "single machine, loopback addresses only" (named for macOS/Windows, honoured everywhere)
@@ -28,54 +27,52 @@ LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 SHARD_SIZE = 50_000  # default: at least ceil(n / SHARD_SIZE) shards, so a shard's merge fits in memory
 
 
-def job_for(args, out: Path, emotions: list[str], settings: Settings) -> Job:
-    """The Job of `python -m llm.generate` arguments (see `llm.options.parse` and `llm.running.settings_for`)."""
+def job_for(config, out: Path, emotions: list[str], settings: Settings) -> Job:
+    """The Job of a run's config (a `llm.api.RunConfig`) and engine settings (`llm.api.settings`)."""
     return Job(
-        directory=str(shard_dir(out)), endpoints=tuple(args.endpoints), model=args.model, profile=args.profile,
-        domain=args.domain, emotions=tuple(emotions), seed=args.seed, settings=settings,
-        api_key=os.environ.get(args.api_key_env), dialect=args.dialect, rpm=args.rpm, tpm=args.tpm,
-        concurrency=args.concurrency or 16, timeout=args.timeout, max_attempts=args.max_attempts,
-        max_response_bytes=args.max_response_bytes,
+        directory=str(shard_dir(out)), endpoints=config.endpoints, model=config.model, profile=config.profile,
+        domain=config.domain, emotions=tuple(emotions), seed=config.seed, settings=settings,
+        api_key=os.environ.get(config.client.api_key_env), client=config.client,
     )
 
 
-def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
+def main_ray(config, out: Path, emotions: list[str], settings: Settings) -> int:
     """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet)."""
-    ray = _import_ray(args)
+    ray = _import_ray(config)
     directory = shard_dir(out)
-    if not args.endpoints:
+    if not config.endpoints:
         raise UsageError("--ray needs --base-url and --model: the embedded server serves one machine; start an "
                          "OpenAI-compatible server (vLLM, llama.cpp) per node and pass each with --base-url")
-    if args.cache:
+    if config.cache:
         raise UsageError(f"with --ray the request caches are per shard, under {directory}; leave out --cache")
     if out.exists() and not directory.is_dir():
         raise UsageError(f"{out} exists and is not the output of a --ray run; give another --out")
     for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else ():
         refuse_other(recover(path), settings.prompts, path)  # before any request, as a one-process resume
-    job = job_for(args, out, emotions, settings)
+    job = job_for(config, out, emotions, settings)
     asyncio.run(_check(job))  # unreachable endpoint, refused key, unknown model: one line, before any worker
-    started = _connect(ray, args)
+    started = _connect(ray, config)
     t0 = time.monotonic()
     try:
         with flag_words():
-            shards, summaries, errors = _run(ray, args, job)
+            shards, summaries, errors = _run(ray, config, job)
     finally:
         if started:
             ray.shutdown()
-    written = merge(shards, directory, out, args.format)
+    written = merge(shards, directory, out, config.format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
                "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance()}
-    publish(summary, out, args.quiet)
-    if written < args.n:
-        print(f"error: {args.n - written} of {args.n} texts missing ({summary['failed']} failed slots, "
+    publish(summary, out, config.quiet)
+    if written < config.n:
+        print(f"error: {config.n - written} of {config.n} texts missing ({summary['failed']} failed slots, "
               f"{len(errors)} failed shards; see {out}.summary.json); rerun the same command to retry them",
               file=sys.stderr)
         return 1
     return 0
 
 
-def _import_ray(args):
-    if not args.ray:  # a new local instance: keep every Ray service on loopback (read when Ray is imported)
+def _import_ray(config):
+    if not config.ray:  # a new local instance: keep every Ray service on loopback (read when Ray is imported)
         os.environ.setdefault(LOOPBACK_ONLY, "0")
     try:
         import ray
@@ -84,26 +81,26 @@ def _import_ray(args):
     return ray
 
 
-def _connect(ray, args) -> bool:
-    """Connect to the cluster of `args.ray` (a new local instance for none) unless this process already is;
+def _connect(ray, config) -> bool:
+    """Connect to the cluster of `config.ray` (a new local instance for none) unless this process already is;
     whether it connected."""
     started = not ray.is_initialized()
     if started:
-        ray.init(address=args.ray or "local", include_dashboard=False, log_to_driver=not args.quiet,
+        ray.init(address=config.ray or "local", include_dashboard=False, log_to_driver=not config.quiet,
                  logging_level=logging.WARNING)
     return started
 
 
-def _run(ray, args, job: Job) -> tuple[list[Shard], list[dict], dict[str, str]]:
+def _run(ray, config, job: Job) -> tuple[list[Shard], list[dict], dict[str, str]]:
     """The run's shards, their summaries and the failed shards' errors, with a progress bar."""
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    shards = split(args.n, args.shards or max(cpus, math.ceil(args.n / SHARD_SIZE)))
-    with tqdm(total=args.n, unit="text", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
+    shards = split(config.n, config.shards or max(cpus, math.ceil(config.n / SHARD_SIZE)))
+    with tqdm(total=config.n, unit="text", disable=config.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
         summaries, errors = run_ray(job, shards, on_progress=bar.update)
     return shards, summaries, errors
 
 
 async def _check(job: Job) -> None:
     for e in job.endpoints:
-        async with Client(e.url, job.model, api_key=job.api_key, dialect=job.dialect):
+        async with build_client(e, job.model, job.client, api_key=job.api_key):
             pass

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from common.files import write_text
 
-from .scale.shards import parse_endpoint
+from ..transport.endpoint import Endpoint
 
 MARKER = "<!-- written by python -m llm.generate: a dataset card -->"
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -25,15 +24,12 @@ def size_category(n: int) -> str:
     return next((name for limit, name in _SIZES if n < limit), "n>100M")
 
 
-def endpoint_kind(urls: tuple[str, ...]) -> str:
+def endpoint_kind(endpoints: tuple[Endpoint, ...]) -> str:
     """Where the texts came from, without credentials: the hosts (and ports) of the endpoints, or the embedded
     server."""
-    if not urls:
+    if not endpoints:
         return "the embedded SmolLM2 server (llm/transport/embedded/)"
-    hosts = []
-    for url in urls:
-        parts = urlsplit(parse_endpoint(url).url)
-        hosts.append(parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "?")
+    hosts = [e.host for e in endpoints]
     return f"OpenAI-compatible endpoint{'s' if len(hosts) > 1 else ''} at {', '.join(hosts)}"
 
 
@@ -44,9 +40,12 @@ def _header(data_file: str, language: str, n: int) -> list[str]:
             "- config_name: default", "  data_files:", "  - split: train", f"    path: {data_file}", "---"]
 
 
-def card(config, summary: dict, results: list[dict], profile, definitions: dict, language: str) -> str:
-    """The card's text (see the module docstring)."""
+def card(config, summary: dict, results: list[dict], profile, settings) -> str:
+    """The card's text (see the module docstring); `settings` are the run's engine settings (its emotion set and
+    language)."""
     data_file = Path(config.out).name
+    language = settings.language
+    definitions = {e.label: e.defined(language) for e in settings.emotions.emotions}
     counts = Counter(e for r in results for e in ([t["emotion"] for t in r["turns"]] if "turns" in r
                                                    else [r.get("emotion", "?")]))
     lines = [*_header(data_file, language, len(results)), MARKER, "", f"# {data_file}", "",

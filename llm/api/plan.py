@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from common.schema import stages
 
-from .engine.prompts import generation_messages, score_messages, validation_messages
-from .engine.texts import Settings
+from ..engine.messages import generation_messages, score_messages, validation_messages
+from ..engine.texts import Settings
 
 SAMPLE = 200
 CHARS_PER_TOKEN = 4.0
@@ -58,22 +58,22 @@ def _per_slot(record: dict, s: Settings, rate: float) -> tuple[float, float, flo
     requests += 1
     tokens += prompt_tokens(generation_messages(s.prompts, record, s.labels, text_format=s.text_format,
                                                 context=s.context, forbid_label=s.forbid_label,
-                                                definition=s.definitions.get(emotion)))
+                                                definition=s.definition(emotion)))
     completion += s.text_tokens
     if s.min_score is not None:
         requests += 1
-        tokens += prompt_tokens(score_messages(s.prompts, "x" * 80, emotion, s.definitions.get(emotion)))
+        tokens += prompt_tokens(score_messages(s.prompts, "x" * 80, emotion, s.definition(emotion)))
         completion += s.validation_tokens
     return requests, tokens, completion
 
 
-def plan(records: list[dict], n: int, settings: Settings, profile, args, last: dict | None = None) -> dict:
-    """The plan of `n` slots from a sample `records` of them; `args` gives the limits, prices and rejection, `last`
-    the summary of the output's last run, if any."""
-    rate, source = rejection(records, settings, profile, args.expected_rejection, last)
+def plan(records: list[dict], n: int, settings: Settings, profile, config, last: dict | None = None) -> dict:
+    """The plan of `n` slots from a sample `records` of them; `config` (a RunConfig) gives the limits, prices and
+    rejection, `last` the summary of the output's last run, if any."""
+    rate, source = rejection(records, settings, profile, config.expected_rejection, last)
     totals = [sum(values) * n / len(records) for values in zip(*(_per_slot(r, settings, rate) for r in records))]
     requests, tokens, completion = (round(t) for t in totals)
-    minutes = [x / limit for x, limit in ((requests, args.rpm), (tokens + completion, args.tpm)) if limit]
+    minutes = [x / limit for x, limit in ((requests, config.client.rpm), (tokens + completion, config.client.tpm)) if limit]
     result = {
         "slots": n,
         "requests": requests,
@@ -84,14 +84,14 @@ def plan(records: list[dict], n: int, settings: Settings, profile, args, last: d
         "rejection_source": source,
         "wall_time": f"{max(minutes) * 60:.0f} s" if minutes else "unbounded (no --rpm or --tpm)",
     }
-    if args.price_in is not None or args.price_out is not None:
-        result["cost_at_most"] = round(cost(tokens, completion, args), 6)
+    if config.price_in is not None or config.price_out is not None:
+        result["cost_at_most"] = round(cost(tokens, completion, config), 6)
     return result
 
 
-def cost(prompt: float, completion: float, args) -> float:
+def cost(prompt: float, completion: float, config) -> float:
     """Dollars (or whatever the prices are in) at --price-in/--price-out per million tokens."""
-    return (prompt * (args.price_in or 0) + completion * (args.price_out or 0)) / 1e6
+    return (prompt * (config.price_in or 0) + completion * (config.price_out or 0)) / 1e6
 
 
 def worded(p: dict) -> str:

@@ -1,0 +1,10 @@
+"""The run API: a run of `llm.generate` as a typed value (`config`), the command line that builds one (`flags`),
+what runs it (`run`: `generate_dataset`), the engine settings and wording it implies (`settings`, `wording`), the
+loop that drives results into the output (`loop`), and the features around a run (`plan`, `preview`, `card`).
+
+    from llm.api import RunConfig, generate_dataset
+"""
+from .config import RunConfig
+from .run import Run, agenerate_dataset, generate_dataset, plan_dataset
+
+__all__ = ["Run", "RunConfig", "agenerate_dataset", "generate_dataset", "plan_dataset"]

@@ -1,0 +1,224 @@
+"""One run of `llm.generate` as a typed value: `RunConfig`, the schema of a run.
+
+Every field carries its type, range and choices (common.fields) and is checked once, when the config is made,
+together with the combinations that do not go together; the connection's fields are one `ClientOptions`
+(llm.transport.options). The command line builds a RunConfig from its flags (llm.api.flags), a config file from
+its keys (`load`), and the library takes one. A config file holds the options by name, flat (`n_dialogues` or
+`n-dialogues`), e.g.
+
+    mode = "text"
+    n = 200
+    out = "data.jsonl"
+    endpoints = ["http://localhost:8000/v1=2", "http://other:8000/v1"]
+    model = "qwen"
+    rpm = 600
+
+and `python -m llm.generate --config run.toml [flags]` runs it, flags overriding the file. An unknown key, a wrong
+type or a refused value is one error naming the file, the key and the value. A run saves its resolved config beside
+its output (OUT.config.toml, `save`), so `--config OUT.config.toml` runs it again."""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from common.errors import UsageError
+from common.fields import Flag, Number, Text, Whole, check_fields, from_table, option, options
+from common.files import write_text
+from common.formats import FORMATS
+from model.baselines import METHODS
+from model.emotions import DEFAULT as DEFAULT_EMOTIONS, PRESETS
+
+from ..transport.endpoint import Endpoint, Endpoints
+from ..transport.options import ENDPOINT, ClientOptions
+
+WHAT, VALIDATION, PROMPTS, OUTPUT, PLANNING, SCALE = ("what", "validation", "prompts", "output", "planning",
+                                                        "scale")
+GROUPS = {WHAT: "what to generate", ENDPOINT: "endpoint", "limits": "limits",
+          VALIDATION: "validation and generation", PROMPTS: "prompts and language", OUTPUT: "output",
+          PLANNING: "planning and cost", SCALE: "scale (Ray)"}
+AUDIT = 0.05  # the share of trusted personas validated anyway, when `audit` is not given
+FRACTION = Number(low=0, high=1)
+PRICE = Number(low=0, finite=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a generate run depends on (the options of `python -m llm.generate`, one field per flag)."""
+
+    out: str | None = option(None, Text(), "results JSONL (appended to, and resumed from, if it exists); in "
+                             "dialogue mode a .csv gets MELD's columns and its JSONL beside it", group=OUTPUT)
+    """The output file (JSONL, or .csv in dialogue mode); None in the library: results only, nothing kept."""
+    mode: str = option("text", Text(("text", "dialogue")), "short texts, or dialogues", group=WHAT)
+    n: int | None = option(None, Whole(), "number of texts (text mode)", group=WHAT)
+    n_dialogues: int | None = option(None, Whole(), "number of dialogues (dialogue mode)", group=WHAT)
+    benchmark: str = option("meld", Text(), "dialogue mode: the ERC benchmark whose labels and fitted emotion "
+                            "chain to use (a chain file is shipped for meld; others need --chain)", group=WHAT)
+    chain: str | None = option(None, Text(), "dialogue mode: a chain file from `python -m model.dialogue fit`",
+                               group=WHAT)
+    labels: str = option("matched", Text(("matched", "balanced")), "dialogue mode: the benchmark's label "
+                         "distribution, or uniform (Markov structure kept)", group=WHAT)
+    profile: str = option("jp", Text(), "profile name (jp, us) or path to a profile JSON", group=WHAT)
+    domain: str | None = option(None, Text(), "scenario domain name (sns, workplace) or path to a domain JSON",
+                                group=WHAT)
+    emotions: str | None = option(None, Text(), f"preset ({', '.join(PRESETS)}), an emotion file (.json, see "
+                                  "model/emotion_sets/README.md) or comma-separated labels (default: "
+                                  f"{DEFAULT_EMOTIONS}; in dialogue mode the --benchmark's, whose labels any other "
+                                  "set must have)", group=WHAT)
+    seed: int = option(0, Whole(low=None), "root seed of the persona model", group=WHAT)
+    endpoints: tuple[Endpoint, ...] = option((), Endpoints(), "OpenAI-compatible endpoint, e.g. "
+                                             "http://localhost:8000/v1 (default: start the embedded SmolLM2 server); "
+                                             "repeatable (one process, or --ray), WEIGHT (default 1) scaling its "
+                                             "share of requests and its --rpm/--tpm/--concurrency",
+                                             group=ENDPOINT, flag="--base-url", metavar="URL[=WEIGHT]")
+    """The endpoints; empty: the embedded SmolLM2 server."""
+    model: str | None = option(None, Text(), "model name at --base-url (every endpoint serves it)", group=ENDPOINT)
+    client: ClientOptions = field(default_factory=ClientOptions)
+    """How requests are sent: limits, timeout, retries (flat in a config file: `rpm = 600`)."""
+    method: str = option("personagen", Text(METHODS), "personagen, or a baseline of the paper's IV.D (see "
+                         "model/baselines.py)", group=VALIDATION)
+    threshold: int | None = option(None, Whole(choices=tuple(range(1, 6))), "priorwork: keep texts the LLM scores "
+                                   "at least this for their emotion (default 3)", group=VALIDATION,
+                                   metavar="{1..5}")
+    max_draws: int = option(20, Whole(), "personas tried per text", group=VALIDATION)
+    temperature: float = option(1.2, Number(low=0, finite=True), "generation temperature, finite and >= 0 "
+                                "(paper: 1.2)", group=VALIDATION)
+    no_validate: bool = option(False, Flag(), "skip the three LLM validation stages", group=VALIDATION)
+    trust_below: float | None = option(None, Number(low=0, high=1, open_low=True, open_high=True),
+                                       "skip validating personas whose attributable risk is below R (needs a "
+                                       "profile with a 'plausibility' section, from `python -m model.priors learn`)",
+                                       group=VALIDATION, metavar="R")
+    audit: float | None = option(None, FRACTION, "with --trust-below: validate this fraction of the trusted "
+                                 f"personas anyway (chosen by hash; default {AUDIT})", group=VALIDATION, metavar="A")
+    no_label_leak: bool = option(False, Flag(), "regenerate texts that name their emotion (its label, or its words "
+                                 "in the texts' language from the emotion file)", group=VALIDATION)
+    prompts: str | None = option(None, Text(), "prompt set: a shipped one (en, ja), a .toml file or a directory "
+                                 "with prompts.toml (default: the shipped set of the language; see "
+                                 "llm/prompts/README.md)", group=PROMPTS, metavar="NAME|PATH")
+    language: str | None = option(None, Text(), "language of the texts, e.g. ja (default: the profile's "
+                                  "`language`, else en); the prompt set must write in it", group=PROMPTS,
+                                  metavar="CODE")
+    cache: str | None = option(None, Text(), "request cache (default: OUT.cache.sqlite)", group=OUTPUT)
+    quiet: bool = option(False, Flag(), "no progress bar and no summary on stderr", group=OUTPUT)
+    ray: str | None = option(None, Text(), "run shards as Ray tasks on the cluster at ADDRESS ('auto': the one "
+                             "`ray start` made; none: a new local instance) and merge them into OUT", group=SCALE,
+                             metavar="ADDRESS", const="")
+    """Run shards on the Ray cluster at this address ("" a new local instance); None: one process."""
+    shards: int | None = option(None, Whole(), "with --ray: id-range shards (default: max(CPUs, n/50000))",
+                                group=SCALE)
+    format: str = option("jsonl", Text(FORMATS), "format of OUT (text mode): jsonl (the resumable journal itself), "
+                         "csv or parquet (one column per attribute, written in id order at the end from the journal "
+                         "OUT.journal.jsonl)", group=OUTPUT)
+    expected_rejection: float | None = option(None, Number(low=0, high=1, open_high=True), "share of personas "
+                                              "validation rejects, for --plan (default: from a learned profile's "
+                                              "plausibility section, else 0)", group=PLANNING, metavar="R")
+    price_in: float | None = option(None, PRICE, "price of a million prompt tokens: the plan's cost, and the "
+                                    "summary's `cost` and `plan` after a run", group=PLANNING, metavar="USD")
+    price_out: float | None = option(None, PRICE, "price of a million completion tokens", group=PLANNING,
+                                     metavar="USD")
+
+    def __post_init__(self):
+        check_fields(self)
+        if not isinstance(self.client, ClientOptions):
+            raise UsageError(f"RunConfig: client = {self.client!r}: expected ClientOptions")
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """The options that do not go together, in the words of their flags."""
+        if self.mode == "text" and (self.n is None or self.n_dialogues is not None):
+            raise UsageError("text mode needs --n (and no --n-dialogues)")
+        if self.mode == "dialogue" and (self.n_dialogues is None or self.n is not None or self.ray is not None
+                                        or self.method != "personagen"):
+            raise UsageError("dialogue mode needs --n-dialogues, and takes no --n, --ray or --method")
+        if self.ray is None and self.shards:
+            raise UsageError("--shards needs --ray (a local instance is fine)")
+        if self.mode == "dialogue" and self.format != "jsonl":
+            raise UsageError("--format is text mode's (dialogue mode writes MELD's columns to an --out ending in "
+                             ".csv)")
+        if self.threshold is not None and self.method != "priorwork":
+            raise UsageError("--threshold is priorwork's text filter: it needs --method priorwork")
+        if self.audit is not None and self.trust_below is None:
+            raise UsageError("--audit needs --trust-below")
+        if self.trust_below is not None and (self.no_validate or self.method != "personagen" or self.mode != "text"):
+            raise UsageError("--trust-below skips validation: it needs text mode, --method personagen and no "
+                             "--no-validate")
+        if (not self.endpoints) != (self.model is None):
+            raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is "
+                             "used)")
+
+    @property
+    def total(self) -> int:
+        """The slots of the run: texts, or dialogues."""
+        return self.n_dialogues if self.mode == "dialogue" else self.n
+
+    @classmethod
+    def from_values(cls, values: dict) -> RunConfig:
+        """The config of flat option values (field name -> value, the connection's among them)."""
+        mine = {f.name for f in fields(cls)}
+        client = {k: v for k, v in values.items() if k not in mine}
+        return cls(**{k: v for k, v in values.items() if k in mine}, client=ClientOptions(**client))
+
+    def saved(self) -> dict:
+        """The options worth saving, flat, in field order: every one that is set (TOML has no null); endpoints
+        without the credentials a URL may carry (`https://user:secret@host/v1`): secrets are never stored."""
+        values = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "client":
+                values.update(_flat(value))
+            elif f.name == "endpoints":
+                if value:
+                    values[f.name] = [e.public for e in value]
+            elif value is not None:
+                values[f.name] = value
+        return values
+
+
+def _flat(client: ClientOptions) -> dict:
+    return {name: getattr(client, name) for name, _ in options(ClientOptions)
+            if getattr(client, name) is not None}
+
+
+def toml_text(values: dict) -> str:
+    """Flat TOML of strings, numbers, booleans and lists of them (what a saved RunConfig holds)."""
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string: JSON's escapes are TOML's
+
+
+def save(config: RunConfig, path: str | Path) -> None:
+    """Write `config` to `path` (.json: JSON, else TOML), atomically."""
+    values = config.saved()
+    text = json.dumps(values, indent=2, ensure_ascii=False) + "\n" if str(path).endswith(".json") else toml_text(values)
+    write_text(path, text)
+
+
+def read(path: str | Path) -> dict:
+    """The raw key/value table of a TOML or JSON config file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        table = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"config {path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
+    if not isinstance(table, dict):
+        raise UsageError(f"config {path}: must hold a table of options")
+    return table
+
+
+def load(path: str | Path) -> dict:
+    """The options of the config file `path` as flat field values, each checked by its field's kind (see
+    `common.fields.from_table`): RunConfig.from_values takes them, or the command line's flags override them."""
+    return from_table(read(path), [RunConfig, ClientOptions], str(path))

@@ -1,0 +1,71 @@
+"""The loop under `llm.api.run`: a run's connected client (`connected`), and the driving of a mode's results into
+the append-only journal through it, with a progress bar and the run's summary (`drive`)."""
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from common.errors import UsageError
+from common.jsonl import Appender
+
+from ..engine.promptset import PromptSet
+from ..engine.stats import OutputTotals, RunStats, publish
+from ..transport.cache import CacheDamaged
+from ..transport.factory import connect
+from ..transport.pool import Pool
+from .config import RunConfig
+
+
+@asynccontextmanager
+async def connected(config: RunConfig, out: Path, prompts: PromptSet):
+    """The run's checked client (llm.transport.factory.connect) with the request cache of --cache (default
+    OUT.cache.sqlite) under the prompt set's tag; a damaged cache worded with its way out."""
+    cache = config.cache or f"{out}.cache.sqlite"
+    try:
+        async with connect(config.endpoints, config.model, config.client, cache, prompts.cache_tag) as client:
+            yield client
+    except CacheDamaged as exc:
+        raise UsageError(f"{exc}: give another --cache NEW, or delete {cache} (its answers are then asked "
+                         "again)") from None
+
+
+def endpoint_stats(client) -> dict:
+    """Per endpoint counters of a pool (its URL -> its client's stats), else nothing."""
+    if not isinstance(client, Pool):
+        return {}
+    return {"endpoints": {c.base_url: asdict(c.stats) for c in client.clients}}
+
+
+async def drive(config: RunConfig, out: Path, results: Path, produce, done: dict[int, dict], prompts: PromptSet,
+                signals: bool = False, more=None) -> dict:
+    """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
+    llm.engine.slots) into the append-only `results` file holding the finished results `done`, with a progress
+    bar; write the summary (this invocation's counters, the whole output's under "output") beside `out` and return
+    it. `signals`: SIGTERM cancels the run (the command line's); `more(summary)`: entries added to it."""
+    if signals:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    stats, totals = RunStats(resumed=len(done)), OutputTotals(of=config.total)
+    for result in done.values():
+        totals.add(result)
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(connected(config, out, prompts))
+        writer = stack.enter_context(Appender(results))
+        bar = stack.enter_context(tqdm(total=config.total, initial=len(done), unit=config.mode, disable=config.quiet,
+                                       file=sys.stderr, dynamic_ncols=True))
+        async for result in produce(client, stats):
+            writer.write(result)
+            totals.add(result)
+            bar.update()
+            s = client.stats
+            bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
+    summary = {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(),
+               "output": totals.summary()}
+    summary.update(more(summary) if more else {})
+    publish(summary, out, config.quiet)
+    return summary

@@ -1,0 +1,382 @@
+"""A fault-injecting OpenAI-compatible chat server for tests and benchmarks.
+
+Answers are a function of the request body (so reruns see the same answers); faults are drawn
+from a seeded RNG. It enforces its own sliding-window RPM/TPM (over -> 429 with Retry-After and
+x-ratelimit-* headers) and records every arrival, so callers can check limits from the server side.
+
+    python -m llm.testing.server --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from common.hashing import canonical, hexdigest, unit_interval
+
+_OPENERS = [
+    "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
+    "Finally finished the report", "Saw an old friend at the station", "The rain will not stop today",
+]
+_JA_OPENERS = ["帰り道でその知らせを聞いた。", "昼休みに同僚が声をかけてくれた。", "また電車が止まった。",
+               "やっと報告書が終わった。", "駅で昔の友達に会った。", "今日は雨がやまない。"]
+_JA_CLOSERS = ["顔がにやけて仕方ない！", "正直ちょっと気分が沈んだ。", "これからどうしよう？", "まあそんな日もある。",
+               "まだ胸がどきどきしてる！"]
+_TURN = re.compile(r"^\d+\. (Speaker [A-D]): (\S+)$", re.MULTILINE)
+_CLOSERS = ["and I cannot stop smiling!", "which honestly ruined my mood.", "and now I am not sure what to do.",
+            "so that was something.", "and my heart is still racing."]
+
+
+@dataclass
+class Faults:
+    """What the server does besides answering. Probabilities are per request, checked in this order."""
+
+    p429: float = 0.0
+    retry_after: float | None = None  # Retry-After seconds on injected 429s (None: no header)
+    p500: float = 0.0
+    p503: float = 0.0
+    p_slow: float = 0.0
+    slow_s: float = 5.0
+    p_drop: float = 0.0
+    p_malformed: float = 0.0  # 200 with a body that is not JSON
+    p_garbled: float = 0.0  # 200 whose message is not the JSON asked for
+    latency: tuple[float, float] = (0.0, 0.0)
+    implausible: float = 0.0  # share of validation prompts answered "implausible" (by hash)
+    implausible_marker: str | None = None  # ... and every prompt containing this text
+    low_score_marker: str | None = None  # score requests whose prompt contains this get the lowest score
+    wrong_turns: float = 0.0  # share of dialogue answers (by hash of the request) with one turn's emotion wrong
+    language: str = "en"  # "ja": texts are answered in Japanese
+    text_answers: tuple[str, ...] = ()  # the n-th text request of a prompt gets the n-th of these (then the last)
+    rpm: int | None = None
+    tpm: int | None = None
+    window: float = 60.0
+    api_key: str | None = None
+    models: tuple[str, ...] = ("test-model",)
+    owned_by: str = "openai"  # "me" imitates llama-cpp-python: json_schema response formats are refused
+    seed: int = 0
+
+
+def _fraction(*parts) -> float:
+    return unit_interval(canonical(parts).decode())
+
+
+def max_in_window(events: list[tuple[float, int]], window: float) -> int:
+    """Largest sum of weights of events whose times lie in one half-open interval of length `window`."""
+    events = sorted(events)
+    best = total = start = 0
+    for t, w in events:
+        total += w
+        while events[start][0] <= t - window:
+            total -= events[start][1]
+            start += 1
+        best = max(best, total)
+    return best
+
+
+def over_limit(times: list[float], window: float, limit: int) -> int:
+    """How many arrivals found `limit` or more earlier arrivals in the window ending at them."""
+    times, start, over = sorted(times), 0, 0
+    for i, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        over += i - start >= limit
+    return over
+
+
+def _per_window(times: list[float], all_times: list[float], window: float) -> list[int]:
+    """Counts of `times` in consecutive windows from the first arrival; the last, partial window left out."""
+    if not all_times:
+        return []
+    first, last = min(all_times), max(all_times)
+    counts = [0] * int((last - first) // window)
+    for t in times:
+        k = int((t - first) // window)
+        if k < len(counts):
+            counts[k] += 1
+    return counts
+
+
+@dataclass
+class Record:
+    arrivals: list[float] = field(default_factory=list)  # every POST, whatever happened to it
+    served: list[tuple[float, int, str]] = field(default_factory=list)  # (arrival, tokens, kind) of 200s
+    completed: Counter = field(default_factory=Counter)  # body hash -> 200 responses
+    statuses: Counter = field(default_factory=Counter)
+    bodies: list[dict] = field(default_factory=list)  # every parsed request body, in arrival order
+
+    def summary(self, window: float, rpm: int | None) -> dict:
+        return {
+            "arrivals": len(self.arrivals),
+            "over_limit": over_limit(self.arrivals, window, rpm) if rpm else 0,
+            "served": len(self.served),
+            "kinds": dict(Counter(kind for _, _, kind in self.served)),  # "text", "validation", "score" answers
+            "max_requests_in_window": max_in_window([(t, 1) for t in self.arrivals], window),
+            "max_tokens_in_window": max_in_window([(t, n) for t, n, _ in self.served], window),
+            "repeated_completions": sum(c - 1 for c in self.completed.values() if c > 1),
+            "statuses": dict(self.statuses),
+            "per_window": _per_window(self.arrivals, self.arrivals, window),
+            "served_per_window": _per_window([t for t, _, _ in self.served], self.arrivals, window),
+        }
+
+
+class FaultServer:
+    """`async with FaultServer(Faults(...)) as s:` then point a client at `s.url`."""
+
+    def __init__(self, faults: Faults | None = None, port: int = 0):
+        self.faults = faults or Faults()
+        self.record = Record()
+        self._port = port
+        self._rng = random.Random(self.faults.seed)
+        self._requests: deque[tuple[float, int]] = deque()  # accepted (arrival, tokens) in the window
+        self._token_sum = 0
+        self._asked: Counter = Counter()  # text requests per prompt (for `text_answers`)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> FaultServer:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/_stats", self._stats)
+        app.router.add_get("/_completed", self._completed)
+        app.router.add_get("/_bodies", self._bodies)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
+
+    def _authorized(self, request: web.Request) -> bool:
+        return self.faults.api_key is None or request.headers.get("Authorization") == f"Bearer {self.faults.api_key}"
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "Incorrect API key provided")
+        data = [{"id": m, "object": "model", "owned_by": self.faults.owned_by} for m in self.faults.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.record.summary(self.faults.window, self.faults.rpm))
+
+    async def _completed(self, request: web.Request) -> web.Response:
+        return web.json_response(sorted(self.record.completed))
+
+    async def _bodies(self, request: web.Request) -> web.Response:
+        return web.json_response(self.record.bodies)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        now = time.monotonic()
+        self.record.arrivals.append(now)
+        response = await self._answer(request, now)
+        self.record.statuses[response.status] += 1
+        return response
+
+    async def _answer(self, request: web.Request, now: float) -> web.StreamResponse:
+        f = self.faults
+        if not self._authorized(request):
+            return _error(401, "Incorrect API key provided")
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+            messages = body["messages"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return _error(400, "could not parse the request body")
+        self.record.bodies.append(body)
+        if body.get("model") not in f.models:
+            return _error(404, f"The model `{body.get('model')}` does not exist")
+        fmt = body.get("response_format") or {}
+        if f.owned_by == "me" and fmt.get("type") == "json_schema":
+            return _error(400, "response_format type json_schema is not supported; use json_object")
+        kind, content = self._content(body)
+        prompt_tokens = math.ceil(sum(len(m["content"]) for m in messages) / 4) + 3 * len(messages)
+        completion_tokens = math.ceil(len(content) / 4)
+        total = prompt_tokens + completion_tokens
+        headers = self._admit(now, total)
+        if headers is None:  # over the enforced limit
+            return _error(429, "Rate limit reached", self._limit_headers(now, retry=True))
+        roll = self._rng.random()
+        for p, fault in ((f.p429, "429"), (f.p500, "500"), (f.p503, "503"), (f.p_slow, "slow"),
+                         (f.p_drop, "drop"), (f.p_malformed, "malformed"), (f.p_garbled, "garbled")):
+            if roll < p:
+                break
+            roll -= p
+        else:
+            fault = None
+        if fault == "429":
+            extra = {} if f.retry_after is None else {"Retry-After": f"{f.retry_after:g}"}
+            return _error(429, "Rate limit reached (injected)", extra)
+        if fault in ("500", "503"):
+            return _error(int(fault), "server error (injected)")
+        if fault == "drop":
+            request.transport.close()
+            return web.Response(status=500)
+        low, high = f.latency
+        await asyncio.sleep(f.slow_s if fault == "slow" else self._rng.uniform(low, high))
+        if fault == "malformed":
+            return web.Response(status=200, body=b'{"choices": [{"message": ', content_type="application/json")
+        if fault == "garbled":
+            content = "Sure! Here is my answer: natural"
+        self.record.served.append((now, total, kind))
+        self.record.completed[hexdigest(raw)] += 1
+        return web.json_response(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total},
+            },
+            headers=headers,
+        )
+
+    def _content(self, body: dict) -> tuple[str, str]:
+        """("score", "validation" or "text", the answer). A schema of integer fields (a 1-5 rating) gets, per field,
+        a value of its enum picked by hash of the prompt."""
+        fmt = body.get("response_format") or {}
+        schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema") or {}
+        fields = schema.get("properties", {})
+        prompt = "\n".join(m["content"] for m in body["messages"])
+        if fields and all(v.get("type") == "integer" for v in fields.values()):
+            low = (self.faults.low_score_marker or "\0") in prompt
+            scores = {k: min(v["enum"]) if low else v["enum"][int(_fraction(prompt, k) * len(v["enum"]))]
+                      for k, v in fields.items()}
+            return "score", orjson.dumps(scores).decode()
+        if "turns" in fields:
+            return "dialogue", self._dialogue(body, prompt)
+        if "label" in fields:
+            f = self.faults
+            bad = _fraction(prompt) < f.implausible or (f.implausible_marker or "\0") in prompt
+            label = "implausible" if bad else ("natural" if _fraction(prompt, 1) < 0.7 else "rare but plausible")
+            return "validation", orjson.dumps({"label": label, "reason": "checked by the test server"}).decode()
+        text = self._text(body, prompt)
+        return "text", orjson.dumps({"text": text}).decode() if "text" in fields else text
+
+    def _text(self, body: dict, prompt: str) -> str:
+        """A text answer: the next of `text_answers` for this prompt, else two sentences picked by hash."""
+        if answers := self.faults.text_answers:
+            n = self._asked[prompt]
+            self._asked[prompt] += 1
+            return answers[min(n, len(answers) - 1)]
+        h = _fraction(body)
+        if self.faults.language == "ja":
+            return f"{_JA_OPENERS[int(h * len(_JA_OPENERS))]}{_JA_CLOSERS[int(h * 997) % len(_JA_CLOSERS)]}"
+        return f"{_OPENERS[int(h * len(_OPENERS))]} {_CLOSERS[int(h * 997) % len(_CLOSERS)]}"
+
+    def _dialogue(self, body: dict, prompt: str) -> str:
+        """The turns the prompt lists ("3. Speaker B: joy"), each with an utterance; by hash, some answers get the
+        last turn's emotion wrong (`wrong_turns`)."""
+        asked = _TURN.findall(prompt)
+        turns = [{"speaker": speaker, "utterance": f"{_OPENERS[i % len(_OPENERS)]} ({emotion})", "emotion": emotion}
+                 for i, (speaker, emotion) in enumerate(asked)]
+        if turns and _fraction(body, "wrong") < self.faults.wrong_turns:
+            turns[-1]["emotion"] = "neutral" if turns[-1]["emotion"] != "neutral" else "joy"
+        return orjson.dumps({"turns": turns}).decode()
+
+    def _admit(self, now: float, tokens: int) -> dict | None:
+        """Count an answer against the enforced limits; None when it would exceed one."""
+        f = self.faults
+        while self._requests and self._requests[0][0] <= now - f.window:
+            self._token_sum -= self._requests.popleft()[1]
+        if f.rpm is not None and len(self._requests) >= f.rpm:
+            return None
+        if f.tpm is not None and self._token_sum + tokens > f.tpm:
+            return None
+        self._requests.append((now, tokens))
+        self._token_sum += tokens
+        return self._limit_headers(now)
+
+    def _limit_headers(self, now: float, retry: bool = False) -> dict:
+        f, headers = self.faults, {}
+        reset = max(0.0, self._requests[0][0] + f.window - now) if self._requests else 0.0
+        for kind, limit, used in (("requests", f.rpm, len(self._requests)), ("tokens", f.tpm, self._token_sum)):
+            if limit is None:
+                continue
+            headers |= {
+                f"x-ratelimit-limit-{kind}": str(limit),
+                f"x-ratelimit-remaining-{kind}": str(max(0, limit - used)),
+                f"x-ratelimit-reset-{kind}": f"{reset:.3f}s",
+            }
+            if retry:
+                headers["Retry-After"] = f"{reset:.3f}"
+        return headers
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message, "code": status}}, status=status, headers=headers)
+
+
+@contextmanager
+def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
+    """Run the server in a child process (so its CPU time is not the caller's); yield its base URL."""
+    argv = [sys.executable, "-m", "llm.testing.server", "--port", str(port)]
+    for f in dataclasses.fields(Faults):
+        value = getattr(faults or Faults(), f.name)
+        if value is not None:
+            argv += ["--" + f.name.replace("_", "-"), *map(str, value if isinstance(value, tuple) else [value])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
+    try:
+        yield orjson.loads(proc.stdout.readline())["url"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def fetch(url: str, what: str = "_stats"):
+    """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies) or /_bodies
+    (every request body)."""
+    with urllib.request.urlopen(f"{url.removesuffix('/v1')}/{what}") as resp:
+        return orjson.loads(resp.read())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m llm.testing.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    for f in dataclasses.fields(Faults):
+        if f.name in ("latency", "models", "text_answers"):
+            continue
+        kind = float if f.type in ("float", "float | None") else int if "int" in f.type else str
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+    parser.add_argument("--latency", type=float, nargs=2, default=(0.0, 0.0))
+    parser.add_argument("--models", nargs="+", default=["test-model"])
+    parser.add_argument("--text-answers", nargs="*", default=[])
+    args = vars(parser.parse_args(argv))
+    port = args.pop("port")
+    faults = Faults(**{**args, "latency": tuple(args["latency"]), "models": tuple(args["models"]),
+                       "text_answers": tuple(args["text_answers"])})
+
+    async def serve() -> None:
+        async with FaultServer(faults, port) as server:
+            print(orjson.dumps({"url": server.url}).decode(), flush=True)
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
