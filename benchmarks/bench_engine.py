@@ -31,7 +31,7 @@ from llm import Cache, Client, Limiter, RunStats, Settings, generate_texts  # no
 from llm.engine.answers import parse_label, parse_text  # noqa: E402
 from llm.engine.messages import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, validation_messages  # noqa: E402
 from llm.engine.promptset import shipped  # noqa: E402
-from llm.testing.server import Faults, fetch, spawned  # noqa: E402
+from llm.testing.faults import Faults, fetch, spawned  # noqa: E402
 
 EN = shipped("en")
 

@@ -27,7 +27,7 @@ from llm.engine.ask import ask_parsed  # noqa: E402
 from llm.engine.messages import SCALE, score_schema  # noqa: E402
 from llm.engine.promptset import DEFAULT as DEFAULT_PROMPTS, PromptSet, shipped  # noqa: E402
 from llm.api.config import GROUPS, RunConfig  # noqa: E402
-from llm.api.settings import choose_prompts  # noqa: E402
+from llm.api.wiring import choose_prompts  # noqa: E402
 from llm.engine.settings import SlotSettings  # noqa: E402
 from llm.transport.options import ClientOptions  # noqa: E402
 from model.emotions import PRESETS, EmotionSet, load_emotions  # noqa: E402

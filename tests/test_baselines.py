@@ -8,7 +8,7 @@ from scipy.stats import chi2_contingency, chisquare
 
 from llm import Client, RunStats, Settings, generate_texts
 from llm.generate import main
-from llm.testing.server import FaultServer, Faults, fetch, spawned
+from llm.testing.faults import FaultServer, Faults, fetch, spawned
 from model.baselines import persona_profile, uniform_independent
 from common.cli import run
 from model.profile import load_profile

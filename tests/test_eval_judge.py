@@ -4,7 +4,7 @@ import pytest
 
 from eval.judge import CRITERIA, judge_texts, main, report_entry, report_section, summarize
 import clients
-from llm.testing.server import FaultServer, Faults, fetch, spawned
+from llm.testing.faults import FaultServer, Faults, fetch, spawned
 from common.cli import run
 
 EMOTIONS = ["joy", "anger", "fear"]
@@ -137,3 +137,20 @@ def test_eval_report_judge_adds_the_section_the_means_and_the_figure(tmp_path, m
     assert report.main([str(data), "--out", str(tmp_path / "bad"), "--judge", "--base-url", "http://127.0.0.1:9/v1",
                         "--model", "test-model"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("extra, where", [(["--language", "ja"], "the emotions preset holding the data's labels"),
+                                          (["--prompts", "ja", "--emotions", "paper"], "--emotions")])
+def test_the_judge_asks_in_the_prompt_sets_language_with_each_emotions_definition(tmp_path, extra, where):
+    data, out = write_data(tmp_path / "data.jsonl", 3), tmp_path / "judged"
+    with spawned(Faults(language="ja")) as url:
+        assert run(main, [str(data), "--out", str(out), "--base-url", url, "--model", "test-model", *extra]) == 0
+        prompts = [b["messages"][1]["content"] for b in fetch(url, "_bodies")]
+    assert len(prompts) == 3, where
+    assert any("指定された感情：joy（良いことがあったときの明るく幸せな気持ち）" in p for p in prompts), prompts[0]
+
+
+def test_the_judge_refuses_a_prompt_set_in_another_language_than_asked(tmp_path, capsys):
+    data = write_data(tmp_path / "data.jsonl", 3)
+    assert run(main, [str(data), "--out", str(tmp_path / "j"), "--prompts", "ja", "--language", "en"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "j").exists()

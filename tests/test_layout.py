@@ -91,3 +91,10 @@ def test_modules_and_functions_stay_small():
                 if (length := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES:
                     big.append(f"{name}.{node.name}: {length} lines")
     assert not big, big
+
+
+def test_llm_keeps_only_its_entry_points_at_the_top_and_no_two_modules_share_a_name():
+    top = sorted(p.stem for p in (REPO / "llm").glob("*.py"))
+    assert top == ["__init__", "generate", "testserver"], top
+    stems = [p.stem for p in (REPO / "llm").rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    assert sorted(s for s in set(stems) if stems.count(s) > 1) == []

@@ -11,7 +11,7 @@ from common.cli import run
 from llm.api.card import MARKER, endpoint_kind
 from llm.transport.endpoint import parse_endpoint
 from llm.generate import main
-from llm.testing.server import Faults, spawned
+from llm.testing.faults import Faults, spawned
 
 FAULTS = Faults(implausible=0.15, latency=(0.0, 0.02), seed=6)
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from common.cli import run
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from llm.transport.limiter import Limiter
 from llm.transport.factory import connect
 from llm.transport.options import ClientOptions
 from llm.engine.messages import TEXT_SCHEMA
-from llm.testing.server import FaultServer, Faults
+from llm.testing.faults import FaultServer, Faults
 import clients
 from common.errors import UsageError
 

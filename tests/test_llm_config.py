@@ -15,7 +15,7 @@ from llm import ClientOptions, RunConfig, generate_dataset
 from llm.api import config as configs
 from llm.api.flags import parse
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from tests.test_llm_cli import free_port
 
 REPO = Path(__file__).resolve().parents[1]

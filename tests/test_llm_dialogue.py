@@ -8,7 +8,7 @@ import pytest
 
 from llm.engine.dialogue import check
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from common.cli import run
 from model.dialogue import CHAINS_DIR, load_chain, sample_dialogues
 from model.dialogue.corpus import speaker_name
@@ -85,3 +85,26 @@ def test_utterances_with_control_characters_are_rejected():
                            ("Yes\u202e!", "bidi control character")]:
         turn = {"speaker": speaker_name(0), "utterance": utterance, "emotion": "joy"}
         assert check(json.dumps({"turns": [turn]}), dialogue) == (None, why)
+
+
+def test_dialogue_mode_honours_an_emotion_set_holding_the_chains_labels(tmp_path):
+    emotions = json.loads((Path(__file__).parents[1] / "model" / "emotion_sets" / "meld.json").read_text())
+    emotions["labels"][0]["definition"] = "a made-up definition of the first label"
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(emotions))
+    out = tmp_path / "d.csv"
+    with spawned(Faults()) as url:
+        argv = dialogue_cli(url, out, "--emotions", str(path))
+        argv[argv.index("--n-dialogues") + 1] = "2"
+        assert run(main, argv) == 0
+    assert "a made-up definition of the first label" in (tmp_path / "README.md").read_text()
+
+
+def test_dialogue_mode_refuses_an_emotion_set_without_the_chains_labels(tmp_path, capsys):
+    out = tmp_path / "d.csv"
+    with spawned(Faults()) as url:
+        assert run(main, dialogue_cli(url, out, "--emotions", "carer")) == 2
+        assert fetch(url, "_completed") == []
+    err = capsys.readouterr().err
+    assert err.startswith("error: --emotions carer lacks neutral, disgust: the chain of --benchmark meld writes ")
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []

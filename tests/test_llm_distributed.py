@@ -23,7 +23,7 @@ from llm.api.modes import prepared
 from llm.generate import main
 from llm.scale.shards import Shard, combine, merge, shard_dir, split
 from llm.transport.endpoint import Endpoint, parse_endpoint
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from llm.transport.pool import Pool
 from common.cli import run
 

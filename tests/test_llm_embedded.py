@@ -14,14 +14,16 @@ from llm.transport.embedded import MODEL
 REPO = Path(__file__).resolve().parents[1]
 
 
-def servers() -> list[int]:
-    """Pids of running embedded servers (by their module on the command line)."""
+def servers(parent: int | None = None) -> list[int]:
+    """Pids of running embedded servers (by their module on the command line), those whose parent is `parent`
+    if given (other work on the machine may run servers of its own)."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"llm.transport.embedded.server\0" in cmdline.read_bytes():
+            if b"llm.transport.embedded.server\0" in cmdline.read_bytes() and (
+                    parent is None or int((cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent):
                 found.append(int(cmdline.parent.name))
-        except OSError:
+        except (OSError, ValueError, IndexError):
             pass
     return found
 
@@ -34,7 +36,7 @@ def command(out: Path, n: int, *extra: str) -> list[str]:
 def test_embedded_smollm2_writes_the_same_bytes_at_any_concurrency(tmp_path):
     """Four well-formed texts on the real model; the output bytes are the same at the default concurrency (the
     server batches the requests in flight) and at --concurrency 1 (batch 1)."""
-    outputs = []
+    outputs, before = [], set(servers())
     for extra in ((), ("--concurrency", "1")):
         out = tmp_path / f"out{len(outputs)}.jsonl"
         proc = subprocess.run(command(out, 4, *extra), cwd=REPO, capture_output=True, text=True, timeout=400)
@@ -49,26 +51,26 @@ def test_embedded_smollm2_writes_the_same_bytes_at_any_concurrency(tmp_path):
         assert set(r["validation"]) == {"stage1", "stage2", "stage3"}
         assert r["usage"]["requests"] >= 4 and r["prompt"][-1]["role"] == "user"
     assert outputs[1] == outputs[0]
-    assert not servers()  # stopped on exit
+    assert not set(servers()) - before  # stopped on exit
 
 
 def _started(proc: subprocess.Popen) -> int:
     deadline = time.monotonic() + 120
-    while not servers():
+    while not servers(proc.pid):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
-    return servers()[0]
+    return servers(proc.pid)[0]
 
 
 def test_ctrl_c_stops_the_embedded_server(tmp_path):
     proc = subprocess.Popen(command(tmp_path / "out.jsonl", 50), cwd=REPO, stderr=subprocess.PIPE, text=True)
-    _started(proc)
+    server = _started(proc)
     time.sleep(8)  # let it get going
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 130
     assert proc.stderr.read().strip().splitlines()[-1] == "error: interrupted"
     time.sleep(0.5)
-    assert not servers()
+    assert server not in servers()
 
 
 def test_a_server_that_dies_is_one_line_not_connection_errors(tmp_path):

@@ -8,7 +8,7 @@ import orjson
 from common.cli import run
 from llm.generate import main, parse
 from llm.api.loop import connected
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from llm.transport.pool import Pool
 from llm.engine.promptset import shipped
 
@@ -37,3 +37,29 @@ def test_each_endpoint_of_a_pool_gets_its_weight_of_the_limits(tmp_path):
 
     with spawned(Faults()) as a, spawned(Faults()) as b:
         assert asyncio.run(limits([f"{a}=3", f"{b}=1"])) == [(120, 12000, 24), (40, 4000, 8)]
+
+
+def test_a_pool_caches_under_one_scope_so_a_rerun_finds_every_answer_whichever_member_gave_it(tmp_path):
+    first, again = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    with spawned(Faults(latency=(0.0, 0.03))) as a, spawned(Faults(latency=(0.0, 0.03))) as b:
+        argv = ["--n", "12", "--domain", "sns", "--model", "test-model", "--concurrency", "4",
+                "--cache", str(tmp_path / "c.sqlite"), "--quiet"]
+        assert run(main, [*argv, "--base-url", f"{a}=2", "--base-url", b, "--out", str(first)]) == 0
+        sent = fetch(a)["served"] + fetch(b)["served"]
+        assert run(main, [*argv, "--base-url", a, "--base-url", f"{b}=2", "--out", str(again)]) == 0
+        assert fetch(a)["served"] + fetch(b)["served"] == sent  # routed the other way round: all cached
+    assert first.read_bytes() == again.read_bytes()
+
+
+def test_one_process_and_ray_shards_share_the_cache_scope_rule():
+    from llm.engine.texts import Settings
+    from llm.scale.tasks import Job
+    from llm.transport.cache import Cache
+    from llm.transport.endpoint import parse_endpoint
+    from llm.transport.factory import build_clients, cache_scope
+    from llm.transport.options import ClientOptions
+
+    endpoints = (parse_endpoint("http://b:1/v1=2"), parse_endpoint("http://a:1/v1/"))
+    pool = build_clients(endpoints, "m", ClientOptions(), cache=Cache())
+    assert {c._scope for c in pool.clients} == {cache_scope(endpoints, "m")} == {"pool:m:http://a:1/v1,http://b:1/v1"}
+    assert Job("d", endpoints, "m", settings=Settings()).scope == cache_scope(endpoints, "m")

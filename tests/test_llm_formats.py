@@ -9,7 +9,7 @@ import pytest
 from common.cli import run
 from common.schema import parquet_rows
 from llm.generate import main
-from llm.testing.server import Faults, spawned
+from llm.testing.faults import Faults, spawned
 
 FAULTS = Faults(implausible=0.2, latency=(0.0, 0.02), seed=2)
 

@@ -14,7 +14,7 @@ from llm.engine.answers import text_problem
 from llm.engine.languages import GENERIC, rules_for
 from llm.engine.promptset import SETS_DIR, shipped
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 
 JA = shipped("ja")
 HIRAGANA = range(0x3041, 0x3097)

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from llm import Client, Limiter, RunStats, Settings, generate_texts
-from llm.testing.server import FaultServer, Faults, max_in_window
+from llm.testing.faults import FaultServer, Faults, max_in_window
 import clients
 from common.errors import UsageError
 

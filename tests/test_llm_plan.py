@@ -6,7 +6,7 @@ import pytest
 
 from common.cli import run
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 
 P = 0.1  # the server answers this share of validation prompts "implausible": a persona passes 3 with (1 - P)^3
 REJECTION = 1 - (1 - P) ** 3
@@ -61,5 +61,5 @@ def test_a_plan_without_limits_prints_requests_and_tokens_and_an_unbounded_time(
 def test_a_negative_price_is_one_line_exit_2(tmp_path, capsys, flag):
     assert run(main, ["--n", "3", "--out", str(tmp_path / "o.jsonl"), "--plan", flag, "-0.5"]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: argument {flag}: expected a number >= 0, got '-0.5'\n"
+    assert err == f"error: argument {flag}: expected a finite number >= 0, got '-0.5'\n"
     assert list(tmp_path.iterdir()) == []

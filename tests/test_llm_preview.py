@@ -5,7 +5,7 @@ import orjson
 
 from common.cli import run
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from tests.test_llm_cli import free_port
 
 FAULTS = Faults(implausible=0.2, latency=(0.0, 0.02), seed=9)

@@ -11,7 +11,7 @@ import pytest
 
 from llm import RunStats, Settings, generate_texts
 from llm.engine.texts import uniform
-from llm.testing.server import FaultServer, Faults
+from llm.testing.faults import FaultServer, Faults
 from llm.transport.client import Client, ClientStats
 from common.errors import UsageError
 from model.priors.learn import read_records
@@ -180,7 +180,7 @@ def test_bad_trust_flags_are_one_line_exit_2_and_no_output(args, message, tmp_pa
 
 def test_a_trusting_run_resumed_after_a_torn_line_equals_an_uninterrupted_one(tmp_path):
     from llm.generate import main
-    from llm.testing.server import spawned
+    from llm.testing.faults import spawned
     from common.cli import run
     from model.profile import PROFILES_DIR
 

@@ -18,7 +18,7 @@ from common.cli import run
 from common.errors import UsageError
 from common.jsonl import Appender, locked, recover
 from llm.generate import main
-from llm.testing.server import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from llm.transport.cache import Cache
 from model.sample import main as sample_main
 

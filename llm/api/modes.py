@@ -19,7 +19,7 @@ from ..engine.texts import generate_texts, preview
 from .config import RunConfig
 from .loop import drive
 from .plan import SAMPLE, cost, plan
-from .settings import dialogue_settings, text_settings
+from .wiring import dialogue_settings, text_settings
 
 
 def journal_of(out: Path, fmt: str) -> Path:
@@ -44,7 +44,7 @@ def prepared(config: RunConfig):
     from model.emotions import DEFAULT, load_emotions
     from model.profile import load_profile
 
-    emotions = load_emotions(config.emotions or DEFAULT)
+    emotions = load_emotions(DEFAULT if config.emotions is None else config.emotions)
     profile = persona_profile(load_profile(config.profile, config.domain), config.method)
     if config.trust_below is not None and profile.plausibility is None:
         raise UsageError(f"--trust-below needs a profile with a 'plausibility' section (profile {profile.name!r} has "

@@ -1,1 +1,1 @@
-"""What the tests and benchmarks run against: `server`, a fault-injecting OpenAI-compatible chat server."""
+"""What the tests and benchmarks run against: `faults`, a fault-injecting OpenAI-compatible chat server."""

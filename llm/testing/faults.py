@@ -4,7 +4,7 @@ Answers are a function of the request body (so reruns see the same answers); fau
 from a seeded RNG. It enforces its own sliding-window RPM/TPM (over -> 429 with Retry-After and
 x-ratelimit-* headers) and records every arrival, so callers can check limits from the server side.
 
-    python -m llm.testing.server --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
+    python -m llm.testing.faults --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
 """
 from __future__ import annotations
 
@@ -329,12 +329,12 @@ def _error(status: int, message: str, headers: dict | None = None) -> web.Respon
 @contextmanager
 def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
     """Run the server in a child process (so its CPU time is not the caller's); yield its base URL."""
-    argv = [sys.executable, "-m", "llm.testing.server", "--port", str(port)]
+    argv = [sys.executable, "-m", "llm.testing.faults", "--port", str(port)]
     for f in dataclasses.fields(Faults):
         value = getattr(faults or Faults(), f.name)
         if value is not None:
             argv += ["--" + f.name.replace("_", "-"), *map(str, value if isinstance(value, tuple) else [value])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
                                                                      os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
     try:
@@ -352,7 +352,7 @@ def fetch(url: str, what: str = "_stats"):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m llm.testing.server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m llm.testing.faults", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     for f in dataclasses.fields(Faults):
         if f.name in ("latency", "models", "text_answers"):
