@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))  # this checkout's code, whichever is installed
 
 from common.cpus import has_amx, usable_cores
 from llm.transport.embedded import MODEL, gguf_path
-from model.emotions import load_emotions
+from model.emotions import DEFAULT, load_emotions
 
 # llama.cpp's own quantizer in a child process (its per-tensor log lines stay out of the output)
 REQUANTIZE = ("import ctypes, sys\nimport llama_cpp\np = llama_cpp.llama_model_quantize_default_params()\n"
@@ -128,7 +128,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--jobs", default="7,70", help="--n of each job, comma-separated")
-    ap.add_argument("--emotions", default="paper")
+    ap.add_argument("--emotions", default=DEFAULT)
     args = ap.parse_args()
     load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg()[:2])  # noqa: E731
     print(f"usable cores {usable_cores()}; load {load()} at start")

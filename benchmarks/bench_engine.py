@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm import Cache, Client, Limiter, RunStats, Settings, generate_texts  # noqa: E402
+from llm import Cache, Client, ClientOptions, Limiter, RunStats, Settings, generate_texts  # noqa: E402
 from llm.engine.answers import parse_label, parse_text  # noqa: E402
 from llm.engine.messages import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, validation_messages  # noqa: E402
 from llm.engine.promptset import shipped  # noqa: E402
@@ -51,7 +51,8 @@ def cpu() -> float:
 async def ours(url: str, recs: list[dict], args, limit: int) -> list[int]:
     with tempfile.TemporaryDirectory() as tmp:
         limiter = Limiter(rpm=limit, concurrency=args.concurrency, period=args.window)
-        client = Client(url, "test-model", limiter=limiter, cache=Cache(Path(tmp) / "cache.sqlite"), timeout=5.0)
+        client = Client(url, "test-model", limiter=limiter, cache=Cache(Path(tmp) / "cache.sqlite"),
+                        options=ClientOptions(timeout=5.0))
         async with client:
             ids = [r["id"] async for r in generate_texts(recs, client, settings=Settings(), stats=RunStats())]
         client.cache.close()

@@ -1,21 +1,13 @@
-"""Strings at the edge: decode sampled codes into records, and write them as JSONL or CSV atomically."""
+"""Strings at the edge: sampled codes decoded into records (`decode`, `sample_records`), or into columns for parquet
+(`table`); common.formats writes them."""
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
-from pathlib import Path
-
 import numpy as np
-import orjson
 
-from common.files import atomic_binary
-from common.schema import STAGES, flatten, stage_key
+from common.schema import STAGES, stage_key
 from model.compiled import Profile
 from model.emotions import assign, resolve_emotions
 from model.persona import sample_codes
-
-FORMATS = ("jsonl", "csv", "parquet")
 
 
 def decode(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: int, attempt: int,
@@ -57,28 +49,6 @@ def sample_records(profile: Profile, ids, seed: int = 0, emotions: list[str] | N
     return decode(profile, ids, codes, log_prob, seed, attempt, emotions)
 
 
-def _jsonl(records: Iterable[dict], out) -> None:
-    for rec in records:
-        out.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
-
-
-def _csv(records: Iterable[dict], out) -> None:
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = None
-    for rec in records:
-        flat = flatten(rec)
-        if writer is None:
-            writer = csv.DictWriter(text, fieldnames=list(flat))
-            writer.writeheader()
-        writer.writerow(flat)
-    text.detach()
-
-
-def write(records: Iterable[dict], path: str | Path | None, fmt: str = "jsonl") -> None:
-    with atomic_binary(path) as out:
-        (_jsonl if fmt == "jsonl" else _csv)(records, out)
-
-
 def table(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: int, attempt: int,
           emotions: list[str]):
     """The columnar form of `decode` (one flat column per attribute, dictionary-encoded straight from the codes,
@@ -103,20 +73,3 @@ def table(profile: Profile, ids, codes: np.ndarray, log_prob: np.ndarray, seed: 
     if (risk := _risk(profile, codes)) is not None:
         cols["risk"] = pa.array(risk, pa.float64())
     return pa.table(cols)
-
-
-def write_parquet(tables: Iterable, path: str | Path) -> None:
-    """Stream tables into one parquet file, one row group each, so memory stays bounded by a chunk."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with atomic_binary(path) as out:
-        writer = None
-        for t in tables:
-            if writer is None:
-                labelled = [f.name for f in t.schema if pa.types.is_dictionary(f.type)]
-                writer = pq.ParquetWriter(out, t.schema, compression="zstd", compression_level=1,
-                                          use_dictionary=labelled, write_statistics=False)
-            writer.write_table(t)
-        if writer is not None:
-            writer.close()

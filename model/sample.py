@@ -5,11 +5,10 @@ import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
-from pathlib import Path
 
 from common.cli import Parser, positive_int, run
 from model.compilation import enable_compilation_cache
-from model.records import FORMATS
+from common.formats import FORMATS, format_of
 
 WRITE_CHUNK = 1 << 18
 MAX_N = 2**32  # ids are uint32 counters of the sampler's keys
@@ -35,13 +34,12 @@ def parse(argv: list[str] | None):
                    f"or comma-separated labels; default {DEFAULT}")
     p.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
     p.add_argument("--out", help="output file (default: stdout)")
-    p.add_argument("--format", choices=FORMATS, help="default: from --out's extension, else jsonl")
+    p.add_argument("--format", choices=FORMATS, help="default: from --out's extension, else jsonl (a --format that "
+                   "contradicts the extension is refused)")
     args = p.parse_args(argv)
     if not 0 <= args.seed < 2**32:
         p.error(f"argument --seed: must be in [0, 2**32), got {args.seed}")
-    if args.format is None:
-        suffix = Path(args.out).suffix.lstrip(".") if args.out else ""
-        args.format = suffix if suffix in FORMATS else "jsonl"
+    args.format = format_of(args.out, args.format)
     if args.format == "parquet" and not args.out:
         p.error("--format parquet needs --out FILE")
     return args
@@ -55,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from model.emotions import resolve_emotions
     from model.persona import sample_codes
     from model.profile import load_profile
-    from model.records import decode, table, write, write_parquet
+    from common.formats import write, write_tables
+    from model.records import decode, table
 
     emotions = resolve_emotions(args.emotions)
     profile = load_profile(args.profile, args.domain)
@@ -75,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                 yield chunk
 
     if args.format == "parquet":
-        write_parquet((table(*chunk) for chunk in chunks()), args.out)
+        write_tables((table(*chunk) for chunk in chunks()), args.out)
     else:
-        write((rec for chunk in chunks() for rec in decode(*chunk)), args.out, args.format)
+        write((decode(*chunk) for chunk in chunks()), args.out, args.format, uniform=True)
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from common.errors import UsageError
 from common.fields import Flag, Number, Text, Whole, check_fields, from_table, option, options
 from common.files import write_text
-from common.formats import FORMATS
+from common.formats import FORMATS, format_of
 from model.baselines import METHODS
 from model.emotions import DEFAULT as DEFAULT_EMOTIONS, PRESETS
 
@@ -107,9 +107,10 @@ class RunConfig:
     """Run shards on the Ray cluster at this address ("" a new local instance); None: one process."""
     shards: int | None = option(None, Whole(), "with --ray: id-range shards (default: max(CPUs, n/50000))",
                                 group=SCALE)
-    format: str = option("jsonl", Text(FORMATS), "format of OUT (text mode): jsonl (the resumable journal itself), "
-                         "csv or parquet (one column per attribute, written in id order at the end from the journal "
-                         "OUT.journal.jsonl)", group=OUTPUT)
+    format: str | None = option(None, Text(FORMATS), "format of OUT (text mode; default: from OUT's extension, else "
+                                "jsonl): jsonl (the resumable journal itself), csv or parquet (one column per "
+                                "attribute, written in id order at the end from the journal OUT.journal.jsonl)",
+                                group=OUTPUT)
     expected_rejection: float | None = option(None, Number(low=0, high=1, open_high=True), "share of personas "
                                               "validation rejects, for --plan (default: from a learned profile's "
                                               "plausibility section, else 0)", group=PLANNING, metavar="R")
@@ -133,9 +134,11 @@ class RunConfig:
             raise UsageError("dialogue mode needs --n-dialogues, and takes no --n, --ray or --method")
         if self.ray is None and self.shards:
             raise UsageError("--shards needs --ray (a local instance is fine)")
-        if self.mode == "dialogue" and self.format != "jsonl":
+        if self.mode == "dialogue" and self.format is not None:
             raise UsageError("--format is text mode's (dialogue mode writes MELD's columns to an --out ending in "
                              ".csv)")
+        if self.mode == "text":
+            format_of(self.out, self.format)  # a --format that the extension of --out contradicts is refused
         if self.threshold is not None and self.method != "priorwork":
             raise UsageError("--threshold is priorwork's text filter: it needs --method priorwork")
         if self.audit is not None and self.trust_below is None:
@@ -146,6 +149,11 @@ class RunConfig:
         if (not self.endpoints) != (self.model is None):
             raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is "
                              "used)")
+
+    @property
+    def output_format(self) -> str:
+        """The format of the output: --format, else OUT's extension's, else jsonl (text mode)."""
+        return format_of(self.out, self.format)
 
     @property
     def total(self) -> int:

@@ -60,7 +60,7 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
     emotions = emotion_set.labels
     if config.ray is not None:
         return (*await asyncio.to_thread(_ray, config, out, emotions, settings), (profile, settings))
-    journal = journal_of(out, config.format)
+    journal = journal_of(out, config.output_format)
     with locked(out):
         done = finished(journal, range(config.n))
         if other := {r.get("method") for r in done.values()} - {config.method}:
@@ -82,7 +82,7 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
         in_id_order(journal)
         results = list(recover(journal).values())
         if journal != out:
-            write([results], out, config.format)
+            write([results], out, config.output_format)
     return results, summary, (profile, settings)
 
 
@@ -99,7 +99,7 @@ def _ray(config: RunConfig, out: Path, emotions: list[str], settings) -> tuple[l
 
     with locked(out):
         main_ray(config, out, emotions, settings)
-    results = sorted(recover(out).values(), key=lambda r: r["id"]) if config.format == "jsonl" else []
+    results = sorted(recover(out).values(), key=lambda r: r["id"]) if config.output_format == "jsonl" else []
     return results, orjson.loads(Path(f"{out}.summary.json").read_bytes())
 
 

@@ -34,7 +34,7 @@ async def apreview(config: RunConfig, k: int) -> Run:
             _copy(Path(source), cache)
         size = {"n_dialogues": min(k, config.n_dialogues)} if config.mode == "dialogue" else {"n": min(k, config.n)}
         trial = replace(config, **size, out=str(Path(tmp) / "preview.jsonl"), cache=str(cache), quiet=True,
-                        format="jsonl", ray=None, shards=None)
+                        format=None, ray=None, shards=None)
         run = await agenerate_dataset(trial)
     return replace(run, config=config)
 

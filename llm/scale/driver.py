@@ -59,7 +59,7 @@ def main_ray(config, out: Path, emotions: list[str], settings: Settings) -> int:
     finally:
         if started:
             ray.shutdown()
-    written = merge(shards, directory, out, config.format)
+    written = merge(shards, directory, out, config.output_format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
                "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance()}
     publish(summary, out, config.quiet)

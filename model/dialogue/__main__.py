@@ -68,18 +68,18 @@ def sample_command(args) -> None:
     # the sampler and the record writer load JAX: imported here, so that `fit` and usage errors stay quick
     from model.compilation import enable_compilation_cache
     from model.dialogue.sampler import sample_dialogues
-    from model.records import write
+    from common.formats import write
 
     chain = load_chain(args.chain)
     profile = load_profile(args.profile, args.domain)
     enable_compilation_cache()
 
-    def dialogues():
+    def batches():
         for start in range(0, args.n_dialogues, CHUNK):
             ids = np.arange(start, min(start + CHUNK, args.n_dialogues))
-            yield from sample_dialogues(profile, chain, ids, args.seed, args.labels)
+            yield sample_dialogues(profile, chain, ids, args.seed, args.labels)
 
-    write(dialogues(), args.out)
+    write(batches(), args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
