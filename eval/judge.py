@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eval.data import read_jsonl  # noqa: E402
+from eval.data import DATA_HELP, read_labelled  # noqa: E402
 from llm.engine.answers import parse_scores  # noqa: E402
 from llm.engine.ask import ask_parsed  # noqa: E402
 from llm.engine.prompts import SCALE, score_schema  # noqa: E402
@@ -132,12 +132,12 @@ def add_judge_options(p) -> None:
 
 
 def run_judge(data_path: Path, out_dir: Path, args) -> dict:
-    """Judge every text of a JSONL file; write out_dir/judge.json and judge.png; return the summary (with the
+    """Judge every text of a labelled file (eval.data.read_labelled); write out_dir/judge.json and judge.png; return the summary (with the
     per-text scores under "scores")."""
     if (args.base_url is None) != (args.model is None):
         raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
     prompts = choose_prompts(getattr(args, "prompts", None), None)
-    data = read_jsonl(data_path)
+    data = read_labelled(data_path).data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
     records = [{"text": t, "emotion": e} for t, e in zip(data.texts, data.emotions)]
@@ -178,7 +178,7 @@ def report_section(report: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m eval.judge", description=__doc__.splitlines()[0])
-    p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
+    p.add_argument("data", type=Path, help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     add_judge_options(p)
     args = p.parse_args(argv)
