@@ -9,8 +9,13 @@ from eval.plots import spread
 
 
 def imbalance_png(path: Path, report: dict) -> None:
+    write_png(path, imbalance_figure(report))
+
+
+def imbalance_figure(report: dict):
     """Per-class F1 (mean over seeds) against the class's share of the training data (log scale), one series per
-    condition; grey lines join a class across conditions."""
+    condition; grey lines join a class across conditions; the class names in a column on the right, apart
+    (eval.plots.spread) right of the axes, each joined to its point of the training data alone."""
     from eval.plots import plt
 
     labels, conditions, corpus = report["labels"], report["conditions"], report["corpus"]
@@ -26,16 +31,14 @@ def imbalance_png(path: Path, report: dict) -> None:
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     base = points[corpus["train"]]
-    right = max(x for p in points.values() for x, _ in p if x > 0) * 3  # the label column, right of every point
-    for e, (x, y), y_label in zip(labels, base, spread([y for _, y in base], 0.055, 0.0, 1.0)):
-        ax.annotate(e, (x, y), xytext=(right, y_label), fontsize=8, va="center",
-                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
-    ax.set_xlim(right=right * 3)
+    for e, (x, y), y_label in zip(labels, base, spread([y for _, y in base], 0.05, 0.0, 1.0)):
+        ax.annotate(e, (x, y), xytext=(1.02, y_label), textcoords=ax.get_yaxis_transform(), fontsize=8,
+                    va="center", annotation_clip=False, arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5})
     ax.set_xlabel("class share of the training data")
     ax.set_ylabel(f"per-class F1 on {corpus['test']} (mean over seeds)")
     ax.set_title("Label imbalance: per-class F1 vs training frequency")
     ax.legend(fontsize=8, loc="upper left")
-    write_png(path, fig)
+    return fig
 
 
 def render_markdown(report: dict) -> str:

@@ -103,9 +103,10 @@ def summarize(emotions: Sequence[str], scores: Sequence[dict | None]) -> dict:
     }
 
 
-def score_png(path: Path, summary: dict) -> None:
-    """Fig. 4: per criterion, the share of judged texts given each score, as grouped bars."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+def score_figure(summary: dict):
+    """Fig. 4: per criterion, the share of judged texts given each score, as grouped bars; the legend below the
+    axes, where it covers no bar."""
+    fig, ax = plt.subplots(figsize=(8, 5))
     width = 0.8 / len(CRITERIA)
     total = max(summary["judged"], 1)
     for i, (key, c) in enumerate(summary["criteria"].items()):
@@ -118,8 +119,12 @@ def score_png(path: Path, summary: dict) -> None:
     ax.set_ylabel("share of texts")
     ax.set_ylim(0, 1)
     ax.set_title(f"LLM judge of human-likeness ({summary['judged']} texts)")
-    ax.legend(fontsize=8, loc="upper left")
-    write_png(path, fig)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    return fig
+
+
+def score_png(path: Path, summary: dict) -> None:
+    write_png(path, score_figure(summary))
 
 
 def add_judge_options(p) -> None:

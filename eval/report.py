@@ -13,10 +13,12 @@ input is read and checked before anything is written: a bad one is one `error:` 
 from __future__ import annotations
 
 import sys
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from eval.classify import holdout
 from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
@@ -27,7 +29,8 @@ from eval.labels import apply_label_map, label_order, parse_label_map, preset_la
 from eval.metrics import diversity
 from eval.minimums import diversity_gaps, holdout_gap
 from eval.parallel import workers
-from eval.plots import confusion_png, tsne_coordinates, tsne_png
+from eval.degenerate import row_warnings
+from eval.plots import Scatter, confusion_png, scatter, tsne_coordinates, tsne_png
 from eval.references import reference_cells, similarity_row, transfer_row
 from eval.sections import render_markdown
 from model.compilation import enable_compilation_cache
@@ -36,7 +39,7 @@ from common.errors import UsageError
 from common.files import write_json, write_text
 from common.tables import add_reader_options, read_options
 
-FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png"}
+FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png", "tstr_confusion": "confusion_tstr.png"}
 GOLD_OPTIONS = ("sep", "text_col", "label_col", "gold_train", "gold_test", "label_names", "label_map",
                 "gold_max_rows")
 
@@ -75,10 +78,11 @@ def load_inputs(data_path: Path, gold_path: Path | None = None, options: GoldOpt
 
 
 def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0,
-                 classifier_cache: Path | None = None) -> dict:
+                 classifier_cache: Path | None = None, progress: bool = False) -> dict:
     """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report.
     The gold-trained classifier's result is kept in `classifier_cache` (eval.classify.transfer) for the next
-    report against the same gold corpus. After the embeddings, the pieces run side by side (eval.parallel)."""
+    report against the same gold corpus. After the embeddings, the pieces run side by side (eval.parallel), with
+    a progress bar of the pieces done on stderr when `progress`."""
     data = inputs.data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
@@ -95,14 +99,22 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     gaps = diversity_gaps(counts)
     if reason := holdout_gap(counts):
         gaps["classification"] = reason
+    points = scatter(data.texts, data.emotions, names, inputs.gold.train.emotions if inputs.gold else None, seed)
+    x_points = np.vstack([x[points.first], x_gold[points.gold]])  # the gold train split's rows come first
     cells = {"diversity": lambda g: diversity(x, codes, names, seed=seed),
              "classification": lambda g: None if reason else holdout(x, data.emotions, names, seed=seed),
-             "tsne": lambda g: tsne_coordinates(x, seed=seed)}
+             "tsne": lambda g: tsne_coordinates(x_points, seed=seed)}
     if inputs.gold is not None:
         cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
     with workers() as pool:
         done = _submit(pool, cells, first=("gold_trained", "tsne"))
-        tsne_png(out_dir / FIGURES["tsne"], done["tsne"][0].result(), codes, names)
+        named = {future: name for name, (future, _) in done.items()}
+        with tqdm(total=len(done), desc="report", unit="piece", disable=not progress, file=sys.stderr) as bar:
+            for future in as_completed(named):
+                bar.set_postfix_str(named[future])
+                bar.update()
+                if named[future] == "tsne":  # drawn here while the other pieces run on
+                    tsne_png(out_dir / FIGURES["tsne"], future.result(), points, _tsne_title(inputs, points))
         results = {name: future.result() for name, (future, _) in done.items()}
     for _, cell_gaps in done.values():  # in the cells' order, whatever order they finished in
         gaps.update(cell_gaps)
@@ -117,11 +129,26 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     }
     if report["classification"] is not None:
         report["figures"]["confusion"] = FIGURES["confusion"]
-        confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
+        confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names,
+                      f"{inputs.path.name}: LightGBM on a 20 % hold-out of its own texts")
     if inputs.gold is not None:
         report.update(gold_sections(inputs, results))
+    if report.get("tstr") is not None:
+        report["figures"]["tstr_confusion"] = FIGURES["tstr_confusion"]
+        tstr = report["tstr"]
+        confusion_png(out_dir / FIGURES["tstr_confusion"], tstr["confusion"]["matrix"], tstr["confusion"]["labels"],
+                      f"TSTR: LightGBM trained on {inputs.path.name},\ntested on {inputs.gold.info['path']} "
+                      f"({tstr['n_test']} texts of the test split)")
     report["not_computed"] = gaps
+    report["warnings"] = row_warnings(report)
     return report
+
+
+def _tsne_title(inputs: Inputs, points: Scatter) -> str:
+    title = f"t-SNE of {inputs.path.name}: {len(inputs.data)} texts, {len(points.first)} distinct"
+    if inputs.gold is not None:
+        title += f"\n(triangles: {len(points.gold)} texts of {inputs.gold.info['path']}, train split)"
+    return title
 
 
 def _submit(pool, cells: dict, first: tuple[str, ...]) -> dict:
@@ -233,12 +260,14 @@ def _main(argv: list[str] | None) -> int:
     enable_compilation_cache()  # the metrics' XLA programs compile once per shape, not once per report
     inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
-    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed,
-                          classifier_cache=args.cache_dir / "classifiers")
+    report = build_report(inputs, args.out, Embedder(args.cache_dir, progress=not args.quiet), seed=args.seed,
+                          classifier_cache=args.cache_dir / "classifiers", progress=not args.quiet)
     if judged is not None:
         report["judge"] = report_entry(judged)
         report["figures"]["judge"] = FIGURE
     write_report(report, args.out)
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'} and figures", file=sys.stderr)
     return 0
 

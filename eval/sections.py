@@ -116,10 +116,18 @@ def _tstr(r: dict) -> list[str]:
             "labels. References: always predicting the test split's largest class, the gold train split in full, "
             "and as many gold train texts as the synthetic set has with its class counts (size-matched).", "",
             *table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Macro-F1", "Train size"], rows),
-            *_notes(r, "tstr", "gold_trained", "references.gold_size_matched")]
+            *_notes(r, "tstr", "gold_trained", "references.gold_size_matched"),
+            *(["", f"![TSTR confusion matrix]({r['figures']['tstr_confusion']})"] if "tstr_confusion" in r["figures"]
+              else [])]
 
 
-SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold_corpus", _corpus),
+def _warnings(r: dict) -> list[str]:
+    if not r["warnings"]:
+        return []
+    return ["## Warnings", "", *(f"- {w}." for w in r["warnings"])]
+
+
+SECTIONS = (("warnings", _warnings), ("diversity", _diversity), ("classification", _classification), ("gold_corpus", _corpus),
             ("gold", _gold), ("tstr", _tstr), ("judge", report_section))
 
 
@@ -127,6 +135,6 @@ def render_markdown(report: dict) -> str:
     parts = [f"# Evaluation of {report['input']['path']}", "",
              f"{report['input']['n']} texts; " + ", ".join(f"{e}: {n}" for e, n in report["input"]["emotions"].items())]
     for key, render in SECTIONS:
-        if key in report:
-            parts += ["", *render(report)]
+        if key in report and (lines := render(report)):
+            parts += ["", *lines]
     return "\n".join(parts) + "\n"
