@@ -216,7 +216,7 @@ def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict
 
 # ---- command line ----
 
-def parse(argv: list[str] | None):
+def parser() -> Parser:
     from eval.embed import DEFAULT_CACHE
 
     p = Parser(prog="python -m eval.erc", description=first_paragraph(__doc__))
@@ -236,6 +236,11 @@ def parse(argv: list[str] | None):
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help=f"embedding cache directory (default "
                    f"{DEFAULT_CACHE})")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    return p
+
+
+def parse(argv: list[str] | None):
+    p = parser()
     args = p.parse_args(argv)
     if args.context < 0:
         p.error(f"argument --context: must be at least 0, got {args.context}")

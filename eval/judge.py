@@ -30,7 +30,7 @@ from llm.prompting import add_prompt_options, choose_prompts  # noqa: E402
 from llm.engine.runner import run_slots  # noqa: E402
 from llm.transport.protocols import ChatClient  # noqa: E402
 from llm.transport.session import add_client_options, connect  # noqa: E402
-from common.cli import Parser, run  # noqa: E402
+from common.cli import Parser, first_paragraph, run  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.files import write_json, write_png  # noqa: E402
 from common.markdown import table  # noqa: E402
@@ -181,12 +181,16 @@ def report_section(report: dict) -> list[str]:
             *table(["Criterion", "Mean", "Std"], rows), "", f"![LLM judge scores]({j['figure']})"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog="python -m eval.judge", description=__doc__.splitlines()[0])
+def parser() -> Parser:
+    p = Parser(prog="python -m eval.judge", description=first_paragraph(__doc__))
     p.add_argument("data", type=Path, help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     add_judge_options(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     summary = run_judge(args.data, args.out, args)
     means = ", ".join(f"{k} {c['mean']}" for k, c in summary["criteria"].items())
     print(f"judged {summary['judged']} of {summary['n']} texts ({means}); wrote {args.out / 'judge.json'} and "

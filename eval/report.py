@@ -34,7 +34,7 @@ from eval.plots import Scatter, confusion_png, scatter, tsne_coordinates, tsne_p
 from eval.references import reference_cells, similarity_row, transfer_row
 from eval.sections import render_markdown
 from model.compilation import enable_compilation_cache
-from common.cli import Parser, positive_int, run
+from common.cli import Parser, first_paragraph, positive_int, run
 from common.errors import UsageError
 from common.files import write_json, write_text
 from common.tables import add_reader_options, read_options
@@ -202,8 +202,8 @@ def write_report(report: dict, out_dir: Path) -> None:
     write_text(out_dir / "report.md", render_markdown(report))
 
 
-def _parser() -> Parser:
-    p = Parser(prog="python -m eval.report", description=__doc__.splitlines()[0])
+def parser() -> Parser:
+    p = Parser(prog="python -m eval.report", description=first_paragraph(__doc__))
     p.add_argument("data", type=Path, help=DATA_HELP)
     p.add_argument("--gold", type=Path, help="gold corpus: a CSV/TSV/JSONL/parquet file, a folder of split files "
                    "(train.txt/test.txt `text;label` lines, train.csv, ...) or a `datasets` save_to_disk folder")
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     enable_compilation_cache()  # the metrics' XLA programs compile once per shape, not once per report
     inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding

@@ -23,7 +23,8 @@ CHUNK = 1 << 14
 
 def parser() -> Parser:
     p = Parser(prog="python -m model.dialogue", description=first_paragraph(model.dialogue.__doc__))
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser,
+                         help="what to do (`python -m model.dialogue COMMAND --help`: its options)")
     f = sub.add_parser("fit", help="fit the emotion chain to a benchmark's training dialogues",
                        description="Fit the emotion chain to a benchmark's dialogues: any file the reader takes "
                        "(CSV/TSV/JSONL/parquet; separator sniffed) with one row per utterance, or a folder of "
