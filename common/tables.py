@@ -18,7 +18,7 @@ import orjson
 
 from common.delimited import read_delimited, separator
 from common.errors import UsageError
-from common.jsonl import read_objects, read_text
+from common.jsonl import lines, read_objects, read_text
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
             ".parquet": "parquet", ".txt": "text;label"}
@@ -77,7 +77,7 @@ def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> Table:
 def _text_label(path: Path) -> Table:
     """CARER's lines: `text;label`, split at the last `;`; blank lines skipped."""
     texts, labels = [], []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    for n, line in enumerate(lines(read_text(path)), 1):
         if not line.strip():
             continue
         text, sep, label = line.rpartition(";")

@@ -1,7 +1,8 @@
 """`python -m eval.report DATA.jsonl [--gold PATH] [--label-map MAP] [--out DIR]`: the paper's section IV, one command.
 
-Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII) and the figures
-(`tsne.png`, `confusion.png`). Sections render in SECTIONS order when their key is in the report. With `--judge`
+Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII), the figures (`tsne.png`,
+`confusion.png`, `confusion_tstr.png`) and `report.html`: one self-contained page with the tables, the figures and
+the texts to browse (eval.page). Sections render in SECTIONS order when their key is in the report. With `--judge`
 (and the judge's `--base-url`/`--model`, see `eval.judge`) the LLM judge scores every text first (IV.C): its
 `judge.json`/`judge.png` go into DIR too, and `report["judge"]` holds each criterion's mean.
 
@@ -32,6 +33,9 @@ from eval.parallel import workers
 from eval.degenerate import row_warnings
 from eval.plots import Scatter, confusion_png, scatter, tsne_coordinates, tsne_png
 from eval.references import reference_cells, similarity_row, transfer_row
+from eval.browse import browse
+from eval.markdown_html import to_html
+from eval.page import png_uri, write_page
 from eval.sections import render_markdown
 from model.compilation import enable_compilation_cache
 from common.cli import Parser, first_paragraph, positive_int, run
@@ -197,9 +201,15 @@ def gold_sections(inputs: Inputs, results: dict) -> dict:
     }
 
 
-def write_report(report: dict, out_dir: Path) -> None:
+def write_report(report: dict, out_dir: Path, source: Source) -> None:
+    """report.json, report.md, and report.html: report.md's tables and figures with the texts to browse (eval.page)."""
+    markdown = render_markdown(report)
     write_json(out_dir / "report.json", report)
-    write_text(out_dir / "report.md", render_markdown(report))
+    write_text(out_dir / "report.md", markdown)
+    body = markdown.split("\n", 1)[1]  # the page's own title stands for report.md's first heading
+    write_page(out_dir / "report.html", f"Evaluation of {source.path}", browse(source.table, source.path,
+                                                                            source.text_col, source.label_col),
+               to_html(body, lambda name: png_uri(out_dir / name)))
 
 
 def parser() -> Parser:
@@ -265,10 +275,11 @@ def _main(argv: list[str] | None) -> int:
     if judged is not None:
         report["judge"] = report_entry(judged)
         report["figures"]["judge"] = FIGURE
-    write_report(report, args.out)
+    write_report(report, args.out, inputs.source)
     for warning in report["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'} and figures", file=sys.stderr)
+    print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'}, {args.out / 'report.html'} and figures",
+          file=sys.stderr)
     return 0
 
 

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-COMMANDS = ["eval.report", "eval.judge", "eval.erc", "model.sample", "model.dialogue.__main__",
+COMMANDS = ["eval.report", "eval.judge", "eval.erc", "eval.view", "model.sample", "model.dialogue.__main__",
             "model.priors.__main__"]
 
 

@@ -76,3 +76,14 @@ def test_bom_repeated_and_empty_header_names_and_ragged_rows(tmp_path):
         read_file(tmp_path / "latin.csv")
     with pytest.raises(UsageError, match="empty file"):
         read_file(write(tmp_path / "e.csv", ""))
+
+
+def test_a_text_holding_unicode_line_separators_is_one_row(tmp_path):
+    """orjson writes U+2028 and U+0085 unescaped: a JSON Lines or text;label line holding one is still one line."""
+    import orjson
+
+    text = "one\u2028two\x85three\u2029four"
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(orjson.dumps({"text": text, "label": "joy"}) + b"\r\n" + orjson.dumps({"text": "b", "label": "x"}))
+    assert read_file(path).columns == {"text": [text, "b"], "label": ["joy", "x"]}
+    assert read_file(write(tmp_path / "t.txt", f"{text};joy\n")).columns == {"text": [text], "label": ["joy"]}
