@@ -110,18 +110,8 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
              "tsne": lambda g: tsne_coordinates(x_points, seed=seed)}
     if inputs.gold is not None:
         cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
-    with workers() as pool:
-        done = _submit(pool, cells, first=("gold_trained", "tsne"))
-        named = {future: name for name, (future, _) in done.items()}
-        with tqdm(total=len(done), desc="report", unit="piece", disable=not progress, file=sys.stderr) as bar:
-            for future in as_completed(named):
-                bar.set_postfix_str(named[future])
-                bar.update()
-                if named[future] == "tsne":  # drawn here while the other pieces run on
-                    tsne_png(out_dir / FIGURES["tsne"], future.result(), points, _tsne_title(inputs, points))
-        results = {name: future.result() for name, (future, _) in done.items()}
-    for _, cell_gaps in done.values():  # in the cells' order, whatever order they finished in
-        gaps.update(cell_gaps)
+    results = _run(cells, gaps, lambda xy: tsne_png(out_dir / FIGURES["tsne"], xy, points,
+                                                    _tsne_title(inputs, points)), progress)
     div = results["diversity"]
     report = {
         "input": {"path": str(inputs.path), "method": inputs.path.stem, "n": len(data), "emotions": counts},
@@ -131,21 +121,46 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         "figures": {"tsne": FIGURES["tsne"]},
         "seed": seed,
     }
-    if report["classification"] is not None:
-        report["figures"]["confusion"] = FIGURES["confusion"]
-        confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names,
-                      f"{inputs.path.name}: LightGBM on a 20 % hold-out of its own texts")
     if inputs.gold is not None:
         report.update(gold_sections(inputs, results))
+    _confusions(report, inputs, out_dir)
+    report["not_computed"] = gaps
+    report["warnings"] = row_warnings(report)
+    return report
+
+
+def _run(cells: dict, gaps: dict, draw_tsne, progress: bool) -> dict:
+    """The pieces' results by name, side by side on the workers (eval.parallel), a bar of the pieces done on stderr
+    with `progress`; `draw_tsne(xy)` draws the t-SNE figure on this thread while the other pieces run on. Their
+    gaps go into `gaps` in the cells' order, whatever order they finished in."""
+    with workers() as pool:
+        done = _submit(pool, cells, first=("gold_trained", "tsne"))
+        named = {future: name for name, (future, _) in done.items()}
+        with tqdm(total=len(done), desc="report", unit="piece", disable=not progress, file=sys.stderr) as bar:
+            for future in as_completed(named):
+                bar.set_postfix_str(named[future])
+                bar.update()
+                if named[future] == "tsne":
+                    draw_tsne(future.result())
+        results = {name: future.result() for name, (future, _) in done.items()}
+    for _, cell_gaps in done.values():
+        gaps.update(cell_gaps)
+    return results
+
+
+def _confusions(report: dict, inputs: Inputs, out_dir: Path) -> None:
+    """The confusion matrices of Table V's hold-out and of TSTR on the gold test split, where they were computed."""
+    if report["classification"] is not None:
+        report["figures"]["confusion"] = FIGURES["confusion"]
+        c = report["classification"]["confusion"]
+        confusion_png(out_dir / FIGURES["confusion"], c["matrix"], c["labels"],
+                      f"{inputs.path.name}: LightGBM on a 20 % hold-out of its own texts")
     if report.get("tstr") is not None:
         report["figures"]["tstr_confusion"] = FIGURES["tstr_confusion"]
         tstr = report["tstr"]
         confusion_png(out_dir / FIGURES["tstr_confusion"], tstr["confusion"]["matrix"], tstr["confusion"]["labels"],
                       f"TSTR: LightGBM trained on {inputs.path.name},\ntested on {inputs.gold.info['path']} "
                       f"({tstr['n_test']} texts of the test split)")
-    report["not_computed"] = gaps
-    report["warnings"] = row_warnings(report)
-    return report
 
 
 def _tsne_title(inputs: Inputs, points: Scatter) -> str:
