@@ -114,8 +114,9 @@ def scores(y_test: list[str], pred, labels: list[str] | None = None) -> dict:
 def transfer(x_train: np.ndarray, y_train: list[str], x_test: np.ndarray, y_test: list[str], seed: int = 0,
              labels: list[str] | None = None, cache_dir: Path | None = None) -> dict:
     """Table VII: LightGBM trained on one set, tested on another: accuracy, weighted precision/recall/F1 and
-    macro-F1 (`scores`), and the confusion matrix over `labels` (`confusion`). With `cache_dir`, the result is kept there under the hash of everything it depends on
-    (both sets, labels, seed, settings, LightGBM's version) and found again by the next report on the same sets."""
+    macro-F1 (`scores`), and the confusion matrix over `labels` (`confusion`). With `cache_dir`, the result is kept
+    there under the hash of everything it depends on (both sets, labels, seed, settings, LightGBM's version) and
+    found again by the next report on the same sets."""
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"transfer-{_key(x_train, y_train, x_test, y_test, seed, labels)}.json"
@@ -136,7 +137,8 @@ def _key(x_train: np.ndarray, y_train: list[str], x_test: np.ndarray, y_test: li
          labels: list[str] | None) -> str:
     h = hashlib.sha256(canonical({"y_train": list(y_train), "y_test": list(y_test), "labels": labels, "seed": seed,
                                   "params": PARAMS, "patience": PATIENCE, "valid": VALID_SIZE,
-                                  "fallback": FALLBACK_ROUNDS, "lightgbm": lightgbm.__version__, "result": RESULT_FORMAT,
+                                  "fallback": FALLBACK_ROUNDS, "lightgbm": lightgbm.__version__,
+                                  "result": RESULT_FORMAT,
                                   "shapes": [x_train.shape, x_test.shape, x_train.dtype.str, x_test.dtype.str]}))
     h.update(np.ascontiguousarray(x_train).data)
     h.update(np.ascontiguousarray(x_test).data)

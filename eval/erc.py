@@ -3,9 +3,10 @@ data help emotion recognition in conversation (ERC)?
 
 - Data: MELD's train and test splits (`train_sent_emo.csv`, `test_sent_emo.csv`; dev is not used), or any
   conversation corpus in files `common.tables` reads (`--train FILE --test FILE`: CSV/TSV/JSONL/parquet, the
-  separator sniffed or given by `--sep`, `--no-header` for columns named by number) whose utterance, speaker, emotion, dialogue id and turn
-  id columns `--text-col`, `--speaker-col`, `--label-col`, `--dialogue-col` (several columns joined by commas
-  make one id: EmoryNLP's `Season,Episode,Scene_ID`) and `--turn-col` name (MELD's by default). Each
+  separator sniffed or given by `--sep`, `--no-header` for columns named by number) whose utterance, speaker,
+  emotion, dialogue id and turn id columns `--text-col`, `--speaker-col`, `--label-col`, `--dialogue-col`
+  (several columns joined by commas make one id: EmoryNLP's `Season,Episode,Scene_ID`) and `--turn-col` name
+  (MELD's by default). Each
   `--synthetic` file (CSV with MELD's columns, or JSONL with one dialogue per line:
   `{"id": ..., "turns": [{"speaker": ..., "emotion": ..., "text": ...}, ...]}`) is one more training condition,
   the training data + that file, named by the file's stem. The report names the data as given: a folder by its

@@ -137,8 +137,8 @@ def add_judge_options(p) -> None:
 
 
 def run_judge(data_path: Path, out_dir: Path, args) -> dict:
-    """Judge every text of a labelled file (eval.data.read_labelled); write out_dir/judge.json and judge.png; return the summary (with the
-    per-text scores under "scores")."""
+    """Judge every text of a labelled file (eval.data.read_labelled); write out_dir/judge.json and judge.png;
+    return the summary (with the per-text scores under "scores")."""
     if (args.base_url is None) != (args.model is None):
         raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
     prompts = choose_prompts(getattr(args, "prompts", None), None)

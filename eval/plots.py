@@ -1,7 +1,7 @@
 """The report's figures as PNG files (written atomically): t-SNE of the embeddings coloured by emotion (the
 paper's Fig. 2; duplicate texts drawn once, sized by their copies, and a sample of the gold texts beside them) and
-the classifiers' confusion matrices (Fig. 3, and TSTR's on the gold test split). The drawing is matplotlib's and stays on the
-calling thread; only the t-SNE coordinates may be computed on a worker (eval.parallel)."""
+the classifiers' confusion matrices (Fig. 3, and TSTR's on the gold test split). The drawing is matplotlib's and
+stays on the calling thread; only the t-SNE coordinates may be computed on a worker (eval.parallel)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

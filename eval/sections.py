@@ -63,8 +63,8 @@ def _corpus(r: dict) -> list[str]:
     g, lab = r["gold_corpus"], r["labels"]
     train, test = g["train"], g["test"]
     dropped = {s["split"]: s["multi_label_dropped"] for s in (train, test) if s["multi_label_dropped"]}
-    facts = [f"{g['path']} ({g['format']}{_layout(train)}): train split {train['split']!r} ({train['n']} texts), test split "
-             f"{test['split']!r} ({test['n']} texts); columns {train['text_column']!r} (text) and "
+    facts = [f"{g['path']} ({g['format']}{_layout(train)}): train split {train['split']!r} ({train['n']} texts), "
+             f"test split {test['split']!r} ({test['n']} texts); columns {train['text_column']!r} (text) and "
              f"{train['label_column']!r} (label)" + (f"; label ids named by {train['label_names']}"
                                                      if train["label_names"] else "") + ".",
              *([f"Test split: {g['split']}."] if g["split"] else []),
@@ -127,8 +127,8 @@ def _warnings(r: dict) -> list[str]:
     return ["## Warnings", "", *(f"- {w}." for w in r["warnings"])]
 
 
-SECTIONS = (("warnings", _warnings), ("diversity", _diversity), ("classification", _classification), ("gold_corpus", _corpus),
-            ("gold", _gold), ("tstr", _tstr), ("judge", report_section))
+SECTIONS = (("warnings", _warnings), ("diversity", _diversity), ("classification", _classification),
+            ("gold_corpus", _corpus), ("gold", _gold), ("tstr", _tstr), ("judge", report_section))
 
 
 def render_markdown(report: dict) -> str:

@@ -1,7 +1,7 @@
 """eval.view's page in a real headless Chromium (Debian's chromium and chromium-driver, driven by selenium; no
 browser is downloaded): 20,000 rows load with no console error, filtering by text and by emotion narrows the rows
-as the data says, hostile text stays text, report.html's figures load, and a screenshot is the window's size and
-not blank (the window's viewport: the page's size). Skipped, saying why, only where there is no Chromium, chromedriver or selenium."""
+as the data says, hostile text stays text, report.html's figures load, and a screenshot is the size of the
+window's viewport and not blank. Skipped, saying why, only where there is no Chromium, chromedriver or selenium."""
 import io
 import shutil
 from pathlib import Path
