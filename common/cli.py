@@ -66,6 +66,11 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     return code
 
 
+def first_paragraph(doc: str) -> str:
+    """A command's description: the first paragraph of its module's docstring, whole (argparse reflows it)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

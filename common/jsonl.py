@@ -25,10 +25,16 @@ def read_text(path: Path) -> str:
         raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
+def lines(text: str) -> list[str]:
+    """`text` cut at its line feeds (a CR before one dropped) and nowhere else: str.splitlines would also cut at
+    U+2028, U+0085 and the other separators that a JSON string or a text may hold unescaped."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def read_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line of `path`; UsageError for a line that is not an object."""
     path = Path(path)
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    for n, line in enumerate(lines(read_text(path)), 1):
         if not line.strip():
             continue
         try:

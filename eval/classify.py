@@ -34,6 +34,7 @@ PARAMS = {"n_estimators": 300, "max_bin": 63, "colsample_bytree": 0.5, "n_jobs":
           "verbose": -1}
 PATIENCE = 20  # rounds without improvement on the held-out part before training stops
 FALLBACK_ROUNDS = 100  # without a held-out part
+RESULT_FORMAT = 2  # what a cached `transfer` result holds (2: its confusion matrix too), part of the cache key
 
 
 def _validation_split(y: np.ndarray, seed: int):
@@ -88,9 +89,16 @@ def holdout(x: np.ndarray, emotions: list[str], names: list[str], seed: int = 0)
         "accuracy": float(accuracy_score(y_te, pred)),
         "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                              "support": int(s[i])} for i, name in enumerate(names)},
-        "confusion": {"labels": names, "matrix": confusion_matrix(y_te, pred, labels=names).tolist()},
+        "confusion": confusion(y_te, pred, names),
         "n_train": len(y_tr), "n_test": len(y_te),
     }
+
+
+def confusion(y_test, pred, labels: list[str]) -> dict:
+    """{"labels", "matrix"} (rows: true label, columns: predicted) over `labels` and, after them in sorted order,
+    any label predicted that is not among them (a class of the training set the test set lacks)."""
+    labels = list(labels) + sorted(set(pred) - set(labels))
+    return {"labels": labels, "matrix": confusion_matrix(y_test, pred, labels=labels).tolist()}
 
 
 def scores(y_test: list[str], pred, labels: list[str] | None = None) -> dict:
@@ -106,8 +114,9 @@ def scores(y_test: list[str], pred, labels: list[str] | None = None) -> dict:
 def transfer(x_train: np.ndarray, y_train: list[str], x_test: np.ndarray, y_test: list[str], seed: int = 0,
              labels: list[str] | None = None, cache_dir: Path | None = None) -> dict:
     """Table VII: LightGBM trained on one set, tested on another: accuracy, weighted precision/recall/F1 and
-    macro-F1 (`scores`). With `cache_dir`, the result is kept there under the hash of everything it depends on
-    (both sets, labels, seed, settings, LightGBM's version) and found again by the next report on the same sets."""
+    macro-F1 (`scores`), and the confusion matrix over `labels` (`confusion`). With `cache_dir`, the result is kept
+    there under the hash of everything it depends on (both sets, labels, seed, settings, LightGBM's version) and
+    found again by the next report on the same sets."""
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"transfer-{_key(x_train, y_train, x_test, y_test, seed, labels)}.json"
@@ -116,7 +125,8 @@ def transfer(x_train: np.ndarray, y_train: list[str], x_test: np.ndarray, y_test
         except (OSError, ValueError):  # absent or unreadable: computed again and rewritten
             pass
     pred = _fit_predict(x_train, np.array(y_train, dtype=object), x_test, seed)
-    result = {**scores(y_test, pred, labels), "n_train": len(y_train)}
+    result = {**scores(y_test, pred, labels), "n_train": len(y_train),
+              "confusion": confusion(y_test, pred, labels or list(dict.fromkeys(y_test)))}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
@@ -128,6 +138,7 @@ def _key(x_train: np.ndarray, y_train: list[str], x_test: np.ndarray, y_test: li
     h = hashlib.sha256(canonical({"y_train": list(y_train), "y_test": list(y_test), "labels": labels, "seed": seed,
                                   "params": PARAMS, "patience": PATIENCE, "valid": VALID_SIZE,
                                   "fallback": FALLBACK_ROUNDS, "lightgbm": lightgbm.__version__,
+                                  "result": RESULT_FORMAT,
                                   "shapes": [x_train.shape, x_test.shape, x_train.dtype.str, x_test.dtype.str]}))
     h.update(np.ascontiguousarray(x_train).data)
     h.update(np.ascontiguousarray(x_test).data)

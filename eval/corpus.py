@@ -2,14 +2,18 @@
 
 `--gold PATH` is one file (CSV, TSV, JSON Lines, parquet, or `text;label` lines), a folder of split files (the
 split is the leading word of the name: `train.txt`, `test_sent_emo.csv`, `train-00000-of-00001.parquet`; several
-files of one split are its shards), or a `datasets` `save_to_disk` folder. CSV and TSV need a header row.
+files of one split are its shards), or a `datasets` `save_to_disk` folder. Delimited text has its separator
+sniffed (or given: `read.sep`) and a header row, or none (`read.header` False: columns named "0", "1", ...).
 - Columns: `text_col` / `label_col`, or detected when exactly one column is named (case-insensitively) one of
   TEXT_COLUMNS / LABEL_COLUMNS; none or several is an error naming the columns or the candidates.
 - Splits: `train` (default `train`, or the only split there is) and `test` (default `test`). Without a test split
   the train split is cut in two by `stratified_split` (seeded; `info["split"]` says so).
 - Labels: integer ids (or digit strings) become names by `label_names` or the file's ClassLabel feature; a value
   outside those names is an error. A multi-label row (a list, or a CSV/TSV cell `a,b`) is dropped or keeps its
-  first label (`multi_label`); the dropped counts are in `info`, and a split left empty is an error.
+  first label (`multi_label`); the dropped counts are in `info`, and a split left empty is an error. So a
+  GoEmotions-style cell of several ids, "3,7", is a multi-label row: dropped by default, its first id with `first`.
+- Size: with `max_rows`, each split keeps a seeded stratified sample of at most that many rows
+  (`stratified_sample`; `info["sample"]` says how many of how many).
 - The label set is in a fixed order (`eval.labels.label_order`), so runs over the same corpus compare.
 """
 from __future__ import annotations
@@ -19,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.data import Labelled
-from eval.labels import label_order
-from eval.tables import SUFFIXES, Table, is_datasets_folder, read_datasets_folder, read_file, split_name
 from common.errors import UsageError
+from common.tables import (SUFFIXES, ReadOptions, Table, find_column, is_datasets_folder, read_datasets_folder,
+                           read_file, split_name)
+from eval.data import LABEL_COLUMNS, TEXT_COLUMNS, Labelled
+from eval.labels import label_order
 
-TEXT_COLUMNS = ("text", "sentence", "utterance")
-LABEL_COLUMNS = ("label", "emotion", "labels")
 MULTI_LABEL = ("drop", "first")
 TEST_FRACTION = 0.2
 
@@ -39,6 +42,8 @@ class GoldOptions:
     label_names: list[str] | None = None
     multi_label: str = "drop"
     seed: int = 0
+    read: ReadOptions = ReadOptions()  # a delimited file's separator and header
+    max_rows: int | None = None  # a seeded stratified sample of at most this many rows per split
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,12 @@ def _sources(path: Path) -> tuple[str, dict]:
     return "+".join(kinds), splits
 
 
-def _load(source) -> Table:
+def _load(source, options: ReadOptions) -> Table:
     if isinstance(source, Table):
         return source
-    table = read_file(source[0])
+    table = read_file(source[0], options)
     for shard in source[1:]:
-        table.extend(read_file(shard))
+        table.extend(read_file(shard, options))
     return table
 
 
@@ -90,20 +95,6 @@ def resolve_splits(available: list[str], train: str | None, test: str | None) ->
     if test == train:
         raise UsageError(f"the gold train and test splits are both {train!r}; name another with --gold-train")
     return train, test
-
-
-def find_column(columns: list[str], given: str | None, candidates: tuple[str, ...], option: str, where: str) -> str:
-    if given is not None:
-        if given not in columns:
-            raise UsageError(f"{where}: no column {given!r} (columns: {', '.join(columns)})")
-        return given
-    found = [c for c in columns if c.strip().lower() in candidates]
-    if len(found) > 1:
-        raise UsageError(f"{where}: ambiguous {option[2:]}: candidates {', '.join(found)}; name one with {option}")
-    if not found:
-        raise UsageError(f"{where}: no column named {'/'.join(candidates)}; name it with {option} "
-                         f"(columns: {', '.join(columns)})")
-    return found[0]
 
 
 def _label(value, names: list[str] | None, names_from: str, where: str) -> list[str]:
@@ -154,22 +145,47 @@ def stratified_split(labels: list[str], seed: int, fraction: float = TEST_FRACTI
     return np.setdiff1d(np.arange(len(y)), test), test
 
 
+def stratified_sample(labels: list[str], n: int, seed: int) -> np.ndarray:
+    """Sorted seeded row indices of at most `n` rows, each label's share kept: every label keeps one row (when n
+    allows), the rest is shared out in proportion to the rows each label has left (largest remainders, ties to
+    the first label in sorted order). All rows when there are no more than n."""
+    y = np.array(labels, dtype=object)
+    if len(y) <= n:
+        return np.arange(len(y))
+    names, counts = np.unique(y, return_counts=True)
+    take = np.full(len(names), 1 if n >= len(names) else 0)
+    quota = (counts - take) * (n - take.sum()) / (len(y) - take.sum())
+    take += np.floor(quota).astype(int)
+    left = n - take.sum()
+    take[np.argsort(-(quota - np.floor(quota)), kind="stable")[:left]] += 1
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == name))[:k] for name, k in zip(names, take)]))
+
+
+def _capped(data: Labelled, info: dict, n: int, seed: int) -> tuple[Labelled, dict]:
+    """The split cut to a stratified sample of at most n rows, and what the report says of it."""
+    rows = stratified_sample(data.emotions, n, seed)
+    info.update(n=len(rows))
+    return _subset(data, rows), {"from": len(data), "kept": len(rows)}
+
+
 def _subset(data: Labelled, rows: np.ndarray) -> Labelled:
     return Labelled([data.texts[i] for i in rows], [data.emotions[i] for i in rows])
 
 
 def _read_split(path: Path, split: str, source, options: GoldOptions) -> tuple[Labelled, dict, list[str] | None]:
     """The split's texts and labels, what report.json records of it, and the label names it declares."""
-    table = _load(source)
+    table = _load(source, options.read)
     where = f"{path} split {split!r}"
-    text_col = find_column(list(table.columns), options.text_col, TEXT_COLUMNS, "--text-col", where)
-    label_col = find_column(list(table.columns), options.label_col, LABEL_COLUMNS, "--label-col", where)
+    text_col = find_column(table, options.text_col, TEXT_COLUMNS, "--text-col", where)
+    label_col = find_column(table, options.label_col, LABEL_COLUMNS, "--label-col", where)
     names, names_from = options.label_names, "--label-names"
     if names is None and label_col in table.class_names:
         names, names_from = table.class_names[label_col], f"the ClassLabel names of {label_col!r}"
     data, dropped = _labelled(table, where, text_col, label_col, names, names_from, options.multi_label)
     return data, {"split": split, "n": len(data), "text_column": text_col, "label_column": label_col,
-                  "label_names": names_from if names is not None else None, "multi_label_dropped": dropped}, names
+                  "label_names": names_from if names is not None else None, "multi_label_dropped": dropped,
+                  "separator": table.separator, "header": table.header}, names
 
 
 def read_corpus(path: str | Path, options: GoldOptions = GoldOptions()) -> Gold:
@@ -192,7 +208,12 @@ def read_corpus(path: str | Path, options: GoldOptions = GoldOptions()) -> Gold:
     else:
         test, test_info, _ = _read_split(path, test_name, sources[test_name], options)
         split = None
+    sample = None
+    if options.max_rows is not None:
+        train, kept_train = _capped(train, train_info, options.max_rows, options.seed)
+        test, kept_test = _capped(test, test_info, options.max_rows, options.seed + 1)
+        sample = {"max_rows": options.max_rows, "seed": options.seed, "train": kept_train, "test": kept_test}
     labels = label_order(train.emotions + test.emotions, declared)
     info = {"path": str(path), "format": fmt, "train": train_info, "test": test_info, "split": split,
-            "multi_label": options.multi_label, "labels": labels}
+            "multi_label": options.multi_label, "labels": labels, "sample": sample}
     return Gold(train, test, labels, info)

@@ -1,9 +1,9 @@
-"""Labelled text sets and their validation: the JSONL under evaluation and a gold `text;label` directory (any other
-gold corpus: eval.corpus).
+"""Labelled text sets and their validation: the set under evaluation (any file `common.tables` reads: the JSONL,
+CSV or parquet that `llm.generate` writes, a MELD-style dialogue CSV, ...; a gold corpus: eval.corpus).
 
-A record is one JSONL line with at least a non-empty string `text` and `emotion` (other fields are ignored;
-blank lines are skipped). A gold directory holds `train.txt` and `test.txt` (`val.txt` is not used), one
-`text;label` per line, split at the last `;`.
+A record is one row with a non-empty text and label, in the columns named (case-insensitively) one of
+TEXT_COLUMNS and LABEL_COLUMNS (`text` and `emotion` in llm.generate's results, `Utterance` and `Emotion` in a
+MELD-style CSV); other columns are kept in the table (eval.view shows them) and ignored by the metrics.
 """
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UsageError
-from common.jsonl import read_objects, read_text
+from common.tables import ReadOptions, Table, find_column, read_file
 
-GOLD_SPLITS = ("train", "test")
+TEXT_COLUMNS = ("text", "sentence", "utterance")
+LABEL_COLUMNS = ("label", "emotion", "labels")
+DATA_HELP = ("the texts: JSONL, CSV/TSV or parquet (llm.generate's results in any format, a MELD-style dialogue CSV, "
+             "...) with a text/sentence/utterance and a label/emotion/labels column")
 
 
 @dataclass(frozen=True)
@@ -36,42 +39,33 @@ class Labelled:
         return len(self.texts)
 
 
-def read_jsonl(path: str | Path) -> Labelled:
-    """The records of a JSONL file; raises UsageError on an unreadable line, a missing field or an empty file."""
+@dataclass(frozen=True)
+class Source:
+    """A labelled file as read: its rows (`table`), the text and label columns, and its texts and labels."""
+    path: Path
+    table: Table
+    text_col: str
+    label_col: str
+    data: Labelled
+
+
+def read_labelled(path: str | Path, options: ReadOptions = ReadOptions()) -> Source:
+    """The texts and labels of a file `common.tables` reads, in columns named (case-insensitively) one of
+    TEXT_COLUMNS and LABEL_COLUMNS; UsageError on a missing column, an empty text or label, or no rows."""
     path = Path(path)
-    texts, emotions = [], []
-    for n, rec in read_objects(path):
-        for field in ("text", "emotion"):
-            if not isinstance(rec.get(field), str) or not rec[field].strip():
-                raise UsageError(f"{path}:{n}: field {field!r} is missing or not a non-empty string")
-        texts.append(rec["text"])
-        emotions.append(rec["emotion"].strip())
-    if not texts:
+    table = read_file(path, options)
+    if not table.rows:
         raise UsageError(f"{path}: no records")
-    return Labelled(texts, emotions)
-
-
-def read_gold_split(path: Path) -> Labelled:
+    text_col = find_column(table, None, TEXT_COLUMNS, None, str(path))
+    label_col = find_column(table, None, LABEL_COLUMNS, None, str(path))
     texts, emotions = [], []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        text, sep, label = line.rpartition(";")
-        if not sep or not text.strip() or not label.strip():
-            raise UsageError(f"{path}:{n}: expected 'text;label'")
+    for n, (text, label) in enumerate(zip(table.columns[text_col], table.columns[label_col]), 1):
+        for name, value in ((text_col, text), (label_col, label)):
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"{path} row {n}: {name!r} is missing or not a non-empty string")
         texts.append(text)
         emotions.append(label.strip())
-    if not texts:
-        raise UsageError(f"{path}: no lines")
-    return Labelled(texts, emotions)
-
-
-def read_gold(directory: str | Path) -> dict[str, Labelled]:
-    """{"train": ..., "test": ...} of a gold directory."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UsageError(f"gold directory {directory} does not exist")
-    return {split: read_gold_split(directory / f"{split}.txt") for split in GOLD_SPLITS}
+    return Source(path, table, text_col, label_col, Labelled(texts, emotions))
 
 
 def check_classes(data: Labelled, what: str, min_per_class: int = 2) -> None:

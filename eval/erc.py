@@ -2,22 +2,25 @@
 data help emotion recognition in conversation (ERC)?
 
 - Data: MELD's train and test splits (`train_sent_emo.csv`, `test_sent_emo.csv`; dev is not used), or any
-  conversation corpus in CSV (`--train FILE --test FILE`) whose utterance, speaker, emotion, dialogue id and turn
-  id columns `--text-col`, `--speaker-col`, `--label-col`, `--dialogue-col` (several columns joined by commas
-  make one id: EmoryNLP's `Season,Episode,Scene_ID`) and `--turn-col` name (MELD's by default). Each
+  conversation corpus in files `common.tables` reads (`--train FILE --test FILE`: CSV/TSV/JSONL/parquet, the
+  separator sniffed or given by `--sep`, `--no-header` for columns named by number) whose utterance, speaker,
+  emotion, dialogue id and turn id columns `--text-col`, `--speaker-col`, `--label-col`, `--dialogue-col`
+  (several columns joined by commas make one id: EmoryNLP's `Season,Episode,Scene_ID`) and `--turn-col` name
+  (MELD's by default). Each
   `--synthetic` file (CSV with MELD's columns, or JSONL with one dialogue per line:
   `{"id": ..., "turns": [{"speaker": ..., "emotion": ..., "text": ...}, ...]}`) is one more training condition,
-  MELD train + that file, named by the file's stem. Every emotion must be in the benchmark's label set.
+  the training data + that file, named by the file's stem. The report names the data as given: a folder by its
+  name and the split (`meld train`), a file by its name. Every emotion must be in the benchmark's label set.
 - Features: the utterance's MiniLM embedding (eval.embed, cached) concatenated with the mean embedding of the
   previous `--context` utterances of the same dialogue (zeros for a dialogue's first utterance).
 - Classifier: multinomial logistic regression (scikit-learn, lbfgs, C = 1; LightGBM on these 768 features took
   30+ s per fit on 600 utterances on the shared 2-core machine). It is deterministic, so seed s draws the training
-  sample: a random 90 % of the MELD training dialogues (the same draw in every condition, so conditions stay
+  sample: a random 90 % of the training dialogues (the same draw in every condition, so conditions stay
   paired) plus a random 90 % of each synthetic file's dialogues. The seeds measure the variance due to the
   training sample.
-- Scores on MELD test: support-weighted F1, macro-F1 (over the labels the test split has) and per-class F1, per
+- Scores on the test split: support-weighted F1, macro-F1 (over the labels the test split has) and per-class F1, per
   seed, then mean and standard deviation.
-- Significance, per synthetic condition against MELD train alone: a paired approximate-randomisation test
+- Significance, per synthetic condition against the training data alone: a paired approximate-randomisation test
   (Yeh 2000) on the mean over seeds of weighted F1(augmented) - weighted F1(baseline): each round swaps the two
   conditions' predictions of a test utterance (all seeds together) with probability 1/2; two-sided
   p = (1 + #{|d_perm| >= |d_obs|}) / (rounds + 1).
@@ -32,19 +35,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from common.cli import Parser, positive_int, run
+from common.cli import Parser, first_paragraph, positive_int, run
 from common.errors import UsageError
-from common.files import write_json, write_png, write_text
+from common.files import write_json, write_text
 from common.jsonl import read_objects
-from common.markdown import table
-from model.dialogue.corpus import CSV_COLUMNS, benchmark_labels, read_dialogues, read_split
+from common.tables import add_reader_options, read_options
+from eval.erc_report import imbalance_png, render_markdown
+from model.dialogue.corpus import (BENCHMARKS, add_column_options, benchmark_labels, columns, read_dialogues,
+                                   read_split)
 
 CONTEXT = 3
 ROUNDS = 2000
 FIGURE = "imbalance.png"
 KEEP = 0.9
-COLUMN_OPTIONS = ("text-col", "speaker-col", "label-col", "dialogue-col", "turn-col")  # CSV_COLUMNS' order
 CLASSIFIER = {"model": "LogisticRegression", "solver": "lbfgs", "C": 1.0, "max_iter": 1000,
               "seeded": f"{KEEP:.0%} subsample of training dialogues"}
 
@@ -155,21 +160,25 @@ def permutation_test(y: np.ndarray, base: np.ndarray, other: np.ndarray, k: int,
 # ---- the experiment ----
 
 def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict]], labels: tuple[str, ...],
-             embedder, seeds: int = 5, context: int = CONTEXT, rounds: int = ROUNDS) -> dict:
-    """Every condition (MELD train, MELD train + each synthetic set) x every seed: scores, tests, imbalance.
-    Training frequencies and n_train are of the whole condition (before the per-seed subsample)."""
+             embedder, seeds: int = 5, context: int = CONTEXT, rounds: int = ROUNDS,
+             corpus: tuple[str, str] = ("train", "test"), progress: bool = False) -> dict:
+    """Every condition (the training data, named corpus[0], and it + each synthetic set) x every seed: scores,
+    tests, imbalance; a progress bar of the fits on stderr with `progress`. Training frequencies and n_train are of
+    the whole condition (before the per-seed subsample)."""
     k = len(labels)
     index = {e: i for i, e in enumerate(labels)}
     code = lambda emotions: np.array([index[e] for e in emotions], np.int64)  # noqa: E731
     x_train, y_train, d_train = features(train, embedder, context)
     x_test, y_test, _ = features(test, embedder, context)
     y_train, y_test = code(y_train), code(y_test)
-    parts = {"MELD train": [(x_train, y_train, d_train)]}
+    base = corpus[0]
+    parts = {base: [(x_train, y_train, d_train)]}
     for name, dialogues in synthetic.items():
         x_syn, y_syn, d_syn = features(dialogues, embedder, context)
-        parts[f"MELD train + {name}"] = [(x_train, y_train, d_train), (x_syn, code(y_syn), d_syn)]
+        parts[f"{base} + {name}"] = [(x_train, y_train, d_train), (x_syn, code(y_syn), d_syn)]
 
     preds, results = {}, {}
+    bar = tqdm(total=len(parts) * seeds, desc="fits", unit="fit", disable=not progress, file=sys.stderr)
     for name, sets in parts.items():
         runs = []
         for s in range(seeds):
@@ -177,6 +186,7 @@ def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict
             x = np.vstack([xs[m] for (xs, _, _), m in zip(sets, masks)])
             y = np.concatenate([ys[m] for (_, ys, _), m in zip(sets, masks)])
             runs.append(fit_predict(x, y, x_test))
+            bar.update()
         preds[name] = np.stack(runs)
         per_class, weighted = f1_scores(y_test, preds[name], k)
         macro = per_class[:, np.bincount(y_test, minlength=k) > 0].mean(-1)
@@ -192,110 +202,70 @@ def evaluate(train: list[dict], test: list[dict], synthetic: dict[str, list[dict
                               "train_frequency": float(freq[i]), "train_count": int((y == i).sum())}
                           for i, e in enumerate(labels)},
         }
-    base = "MELD train"
+    bar.close()
     tests = {}
     for name in list(parts)[1:]:
         diff, p = permutation_test(y_test, preds[base], preds[name], k, rounds)
         tests[name] = {"against": base, "weighted_f1_difference": diff, "p_value": p, "rounds": rounds,
                        "per_seed_difference": (np.array(results[name]["weighted_f1"])
                                                - np.array(results[base]["weighted_f1"])).tolist()}
-    return {"labels": list(labels), "seeds": seeds, "context": context, "classifier": CLASSIFIER,
+    return {"corpus": {"train": corpus[0], "test": corpus[1]}, "labels": list(labels), "seeds": seeds,
+            "context": context, "classifier": CLASSIFIER,
             "n_test": int(len(y_test)), "test_frequency": (np.bincount(y_test, minlength=k) / len(y_test)).tolist(),
             "conditions": results, "tests": tests, "figure": FIGURE}
 
 
-def imbalance_png(path: Path, report: dict) -> None:
-    """Per-class F1 (mean over seeds) against the class's share of the training data (log scale), one series per
-    condition; grey lines join a class across conditions."""
-    from eval.plots import plt
-
-    labels, conditions = report["labels"], report["conditions"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    points = {name: [(c["per_class"][e]["train_frequency"], c["per_class"][e]["f1_mean"]) for e in labels]
-              for name, c in conditions.items()}
-    for i, e in enumerate(labels):
-        xs, ys = zip(*(p[i] for p in points.values()))
-        ax.plot(xs, ys, color="0.8", zorder=1)
-        ax.annotate(e, points["MELD train"][i], fontsize=8, xytext=(4, 4), textcoords="offset points")
-    for name, p in points.items():
-        xs, ys = zip(*p)
-        ax.scatter(xs, ys, label=name, zorder=2)
-    ax.set_xscale("log")
-    ax.set_xlabel("class share of the training data")
-    ax.set_ylabel("per-class F1 on MELD test (mean over seeds)")
-    ax.set_title("Label imbalance: per-class F1 vs training frequency")
-    ax.legend(fontsize=8)
-    write_png(path, fig)
-
-
-def render_markdown(report: dict) -> str:
-
-    labels, conditions = report["labels"], report["conditions"]
-    out = ["# ERC on MELD test with and without synthetic dialogues", "",
-           f"Logistic regression on MiniLM embeddings of the utterance + the mean of its previous {report['context']} "
-           f"utterances; {report['seeds']} seeds (each a {KEEP:.0%} subsample of the training dialogues); "
-           f"{report['n_test']} test utterances.", "",
-           "## Weighted F1", "",
-           *table(["Training data", "Train utterances", "Weighted F1 (mean ± sd)", "Macro-F1 (mean ± sd)"],
-                   [[n, str(c["n_train"]), f"{c['weighted_f1_mean']:.4f} ± {c['weighted_f1_sd']:.4f}",
-                     f"{c['macro_f1_mean']:.4f} ± {c['macro_f1_sd']:.4f}"] for n, c in conditions.items()])]
-    if report["tests"]:
-        out += ["", "Paired approximate-randomisation test against MELD train alone:", "",
-                *table(["Condition", "Δ weighted F1", "p-value", "rounds"],
-                        [[n, f"{t['weighted_f1_difference']:+.4f}", f"{t['p_value']:.4f}", str(t["rounds"])]
-                         for n, t in report["tests"].items()])]
-    out += ["", "## Per-class F1 and training frequency (label imbalance)", "",
-            *table(["Emotion", "test share", *(f"{n}: share / F1" for n in conditions)],
-                    [[e, f"{report['test_frequency'][i]:.3f}",
-                      *(f"{c['per_class'][e]['train_frequency']:.3f} / {c['per_class'][e]['f1_mean']:.3f}"
-                        for c in conditions.values())] for i, e in enumerate(labels)]),
-            "", f"![per-class F1 vs training frequency]({report['figure']})"]
-    return "\n".join(out) + "\n"
-
-
 # ---- command line ----
 
-def parse(argv: list[str] | None):
+def parser() -> Parser:
     from eval.embed import DEFAULT_CACHE
 
-    p = Parser(prog="python -m eval.erc", description=__doc__.splitlines()[0])
-    p.add_argument("--train", required=True,
-                   help="MELD directory (train_sent_emo.csv, test_sent_emo.csv), or a training CSV with --test")
-    p.add_argument("--test", help="the test CSV when --train is a file")
-    for option, column, what in zip(COLUMN_OPTIONS, CSV_COLUMNS, ("utterance", "speaker", "emotion",
-                                                                   "dialogue id (a,b,c: several columns)",
-                                                                   "turn order")):
-        p.add_argument(f"--{option}", default=column, help=f"the {what} column (default {column})")
+    p = Parser(prog="python -m eval.erc", description=first_paragraph(__doc__))
+    p.add_argument("--train", required=True, help="a folder of MELD's split files (train_sent_emo.csv, "
+                   "test_sent_emo.csv), or a training file (CSV/TSV/JSONL/parquet, one row per utterance) with --test")
+    p.add_argument("--test", help="the test file when --train is a file")
+    add_column_options(p)
+    add_reader_options(p, "the --train and --test files")
     p.add_argument("--synthetic", action="append", default=[], help="synthetic dialogues (CSV or JSONL); repeatable")
-    p.add_argument("--benchmark", default="meld", help="label set (default meld)")
-    p.add_argument("--seeds", type=positive_int, default=5)
+    p.add_argument("--benchmark", default="meld", help=f"label set: {', '.join(BENCHMARKS)} (default meld)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="training samples (seeds) per condition (default 5)")
     p.add_argument("--context", type=int, default=CONTEXT, help=f"previous utterances averaged (default {CONTEXT})")
-    p.add_argument("--rounds", type=positive_int, default=ROUNDS, help="permutation-test rounds")
+    p.add_argument("--rounds", type=positive_int, default=ROUNDS, help=f"permutation-test rounds (default {ROUNDS})")
     p.add_argument("--max-dialogues", type=positive_int,
-                   help="use only the first N dialogues of each MELD split and synthetic file (quick runs)")
+                   help="use only the first N dialogues of each split and synthetic file (quick runs)")
     p.add_argument("--out", default="out/erc", help="output directory (default out/erc)")
-    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="embedding cache directory")
+    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help=f"embedding cache directory (default "
+                   f"{DEFAULT_CACHE})")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    return p
+
+
+def parse(argv: list[str] | None):
+    p = parser()
     args = p.parse_args(argv)
     if args.context < 0:
         p.error(f"argument --context: must be at least 0, got {args.context}")
     if args.test is not None and not Path(args.train).is_file():
         p.error(f"--test goes with a --train CSV file, and {args.train} is not a file")
     if args.test is None and Path(args.train).is_file():
-        p.error("--train FILE needs --test FILE (a MELD directory holds both splits)")
+        p.error("--train FILE needs --test FILE (a folder holds both splits)")
     return args
 
 
-def columns(args) -> dict[str, str]:
-    """{column option: column name}, in CSV_COLUMNS' order."""
-    return {option: getattr(args, option.replace("-", "_")) for option in COLUMN_OPTIONS}
+def corpus_names(args) -> tuple[str, str]:
+    """How the report names the training and test data: a folder by its name and the split, files by their names."""
+    if args.test is not None:
+        return Path(args.train).name, Path(args.test).name
+    folder = Path(args.train).resolve().name
+    return f"{folder} train", f"{folder} test"
 
 
 def read_benchmark(args, split: str, labels: tuple[str, ...]) -> list[dict]:
-    """The train or test dialogues: a file given by --train/--test, or the split's file of a MELD directory."""
+    """The train or test dialogues: a file given by --train/--test, or the split's file of a folder."""
     names = tuple(columns(args).values())
     if args.test is not None:
-        return read_dialogues(args.train if split == "train" else args.test, labels, names)
-    return read_split(args.train, split, labels, names)
+        return read_dialogues(args.train if split == "train" else args.test, labels, names, read_options(args))
+    return read_split(args.train, split, labels, names, read_options(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"output path {out} is not a directory")
     from eval.embed import Embedder
 
-    report = evaluate(train, test, synthetic, labels, Embedder(args.cache_dir, progress=False), args.seeds,
-                      args.context, args.rounds)
+    report = evaluate(train, test, synthetic, labels, Embedder(args.cache_dir, progress=not args.quiet), args.seeds,
+                      args.context, args.rounds, corpus_names(args), progress=not args.quiet)
     report["inputs"] = {"train": str(args.train), "test": args.test, "synthetic": args.synthetic,
                         "max_dialogues": args.max_dialogues, "columns": columns(args)}
     out.mkdir(parents=True, exist_ok=True)

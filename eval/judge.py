@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eval.data import read_jsonl  # noqa: E402
+from eval.data import DATA_HELP, read_labelled  # noqa: E402
 from llm.engine.answers import parse_scores  # noqa: E402
 from llm.engine.ask import ask_parsed  # noqa: E402
 from llm.engine.messages import SCALE, score_schema  # noqa: E402
@@ -35,7 +35,7 @@ from common.fields import add_flags, given  # noqa: E402
 from llm.engine.slots import run_slots  # noqa: E402
 from llm.transport.protocols import ChatClient  # noqa: E402
 from llm.transport.factory import connect  # noqa: E402
-from common.cli import Parser, run  # noqa: E402
+from common.cli import Parser, first_paragraph, run  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.files import write_json, write_png  # noqa: E402
 from common.markdown import table  # noqa: E402
@@ -109,9 +109,10 @@ def summarize(emotions: Sequence[str], scores: Sequence[dict | None]) -> dict:
     }
 
 
-def score_png(path: Path, summary: dict) -> None:
-    """Fig. 4: per criterion, the share of judged texts given each score, as grouped bars."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+def score_figure(summary: dict):
+    """Fig. 4: per criterion, the share of judged texts given each score, as grouped bars; the legend below the
+    axes, where it covers no bar."""
+    fig, ax = plt.subplots(figsize=(8, 5))
     width = 0.8 / len(CRITERIA)
     total = max(summary["judged"], 1)
     for i, (key, c) in enumerate(summary["criteria"].items()):
@@ -124,8 +125,12 @@ def score_png(path: Path, summary: dict) -> None:
     ax.set_ylabel("share of texts")
     ax.set_ylim(0, 1)
     ax.set_title(f"LLM judge of human-likeness ({summary['judged']} texts)")
-    ax.legend(fontsize=8, loc="upper left")
-    write_png(path, fig)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    return fig
+
+
+def score_png(path: Path, summary: dict) -> None:
+    write_png(path, score_figure(summary))
 
 
 def add_judge_options(p) -> None:
@@ -145,14 +150,14 @@ def _emotion_set(spec: str | None, labels: Sequence[str]) -> EmotionSet | None:
 
 
 def run_judge(data_path: Path, out_dir: Path, args) -> dict:
-    """Judge every text of a JSONL file; write out_dir/judge.json and judge.png; return the summary (with the
-    per-text scores under "scores")."""
+    """Judge every text of a labelled file (eval.data.read_labelled); write out_dir/judge.json and judge.png;
+    return the summary (with the per-text scores under "scores")."""
     endpoints, model = tuple(getattr(args, "endpoints", ())), getattr(args, "model", None)
     if (not endpoints) != (model is None):
         raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is used)")
     options = ClientOptions(**given(args, ClientOptions))
     prompts = choose_prompts(getattr(args, "prompts", None), getattr(args, "language", None))
-    data = read_jsonl(data_path)
+    data = read_labelled(data_path).data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
     emotions = _emotion_set(getattr(args, "emotions", None), data.emotions)
@@ -193,12 +198,16 @@ def report_section(report: dict) -> list[str]:
             *table(["Criterion", "Mean", "Std"], rows), "", f"![LLM judge scores]({j['figure']})"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog="python -m eval.judge", description=__doc__.splitlines()[0])
-    p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
+def parser() -> Parser:
+    p = Parser(prog="python -m eval.judge", description=first_paragraph(__doc__))
+    p.add_argument("data", type=Path, help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     add_judge_options(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     summary = run_judge(args.data, args.out, args)
     means = ", ".join(f"{k} {c['mean']}" for k, c in summary["criteria"].items())
     print(f"judged {summary['judged']} of {summary['n']} texts ({means}); wrote {args.out / 'judge.json'} and "

@@ -1,7 +1,8 @@
 """`python -m eval.report DATA.jsonl [--gold PATH] [--label-map MAP] [--out DIR]`: the paper's section IV, one command.
 
-Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII) and the figures
-(`tsne.png`, `confusion.png`). Sections render in SECTIONS order when their key is in the report. With `--judge`
+Writes into DIR: `report.json`, `report.md` (tables shaped like the paper's IV-VII), the figures (`tsne.png`,
+`confusion.png`, `confusion_tstr.png`) and `report.html`: one self-contained page with the tables, the figures and
+the texts to browse (eval.page). Sections render in SECTIONS order when their key is in the report. With `--judge`
 (and the judge's `--base-url`/`--model`, see `eval.judge`) the LLM judge scores every text first (IV.C): its
 `judge.json`/`judge.png` go into DIR too, and `report["judge"]` holds each criterion's mean.
 
@@ -13,62 +14,79 @@ input is read and checked before anything is written: a bad one is one `error:` 
 from __future__ import annotations
 
 import sys
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from eval.classify import holdout
 from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
-from eval.data import Labelled, check_classes, read_jsonl
+from eval.data import DATA_HELP, Labelled, Source, check_classes, read_labelled
 from eval.embed import DEFAULT_CACHE, Embedder
-from eval.judge import FIGURE, add_judge_options, report_entry, report_section, run_judge
+from eval.judge import FIGURE, add_judge_options, report_entry, run_judge
 from eval.labels import apply_label_map, label_order, parse_label_map, preset_label_map
 from eval.metrics import diversity
 from eval.minimums import diversity_gaps, holdout_gap
 from eval.parallel import workers
-from eval.plots import confusion_png, tsne_coordinates, tsne_png
+from eval.degenerate import row_warnings
+from eval.plots import Scatter, confusion_png, scatter, tsne_coordinates, tsne_png
 from eval.references import reference_cells, similarity_row, transfer_row
+from eval.browse import browse
+from eval.markdown_html import to_html
+from eval.page import png_uri, write_page
+from eval.sections import render_markdown
 from model.compilation import enable_compilation_cache
-from common.cli import Parser, run
+from common.cli import Parser, first_paragraph, positive_int, run
 from common.errors import UsageError
 from common.files import write_json, write_text
-from common.markdown import table
+from common.tables import add_reader_options, read_options
 
-FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png"}
-GOLD_OPTIONS = ("text_col", "label_col", "gold_train", "gold_test", "label_names", "label_map")
+FIGURES = {"tsne": "tsne.png", "confusion": "confusion.png", "tstr_confusion": "confusion_tstr.png"}
+GOLD_OPTIONS = ("sep", "text_col", "label_col", "gold_train", "gold_test", "label_names", "label_map",
+                "gold_max_rows")
 
 
 @dataclass(frozen=True)
 class Inputs:
-    path: Path
-    data: Labelled
+    source: Source  # the synthetic set as read (its table is what report.html browses)
     gold: Gold | None = None
     mapped: Labelled | None = None  # the synthetic set as the gold metrics see it (after --label-map)
     keep: list[int] | None = None  # its rows in `data`
     labels: dict | None = None  # eval.labels.apply_label_map's account of the labels
 
+    @property
+    def path(self) -> Path:
+        return self.source.path
+
+    @property
+    def data(self) -> Labelled:
+        return self.source.data
+
 
 def load_inputs(data_path: Path, gold_path: Path | None = None, options: GoldOptions = GoldOptions(),
                 label_map: str | None = None) -> Inputs:
     """Read and check the synthetic set, the gold corpus and the label map (every bad input fails here)."""
-    data = read_jsonl(data_path)
+    source = read_labelled(data_path)
+    data = source.data
     check_classes(data, str(data_path), min_per_class=1)
     if gold_path is None:
-        return Inputs(data_path, data)
+        return Inputs(source)
     gold = read_corpus(gold_path, options)
-    mapping, source = (parse_label_map(label_map), "--label-map") if label_map else ({}, None)
+    mapping, map_source = (parse_label_map(label_map), "--label-map") if label_map else ({}, None)
     if not label_map and (preset := preset_label_map(data.emotions, gold.labels)):
-        mapping, source = preset
+        mapping, map_source = preset
     mapped, keep, account = apply_label_map(data, mapping, gold.labels, str(data_path))
-    return Inputs(data_path, data, gold, mapped, keep, {**account, "map_source": source})
+    return Inputs(source, gold, mapped, keep, {**account, "map_source": map_source})
 
 
 def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None, seed: int = 0,
-                 classifier_cache: Path | None = None) -> dict:
+                 classifier_cache: Path | None = None, progress: bool = False) -> dict:
     """Embed, compute every section that has enough texts, draw the figures into out_dir; return the report.
     The gold-trained classifier's result is kept in `classifier_cache` (eval.classify.transfer) for the next
-    report against the same gold corpus. After the embeddings, the pieces run side by side (eval.parallel)."""
+    report against the same gold corpus. After the embeddings, the pieces run side by side (eval.parallel), with
+    a progress bar of the pieces done on stderr when `progress`."""
     data = inputs.data
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output path {out_dir} is not a directory")
@@ -85,17 +103,15 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     gaps = diversity_gaps(counts)
     if reason := holdout_gap(counts):
         gaps["classification"] = reason
+    points = scatter(data.texts, data.emotions, names, inputs.gold.train.emotions if inputs.gold else None, seed)
+    x_points = np.vstack([x[points.first], x_gold[points.gold]])  # the gold train split's rows come first
     cells = {"diversity": lambda g: diversity(x, codes, names, seed=seed),
              "classification": lambda g: None if reason else holdout(x, data.emotions, names, seed=seed),
-             "tsne": lambda g: tsne_coordinates(x, seed=seed)}
+             "tsne": lambda g: tsne_coordinates(x_points, seed=seed)}
     if inputs.gold is not None:
         cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
-    with workers() as pool:
-        done = _submit(pool, cells, first=("gold_trained", "tsne"))
-        tsne_png(out_dir / FIGURES["tsne"], done["tsne"][0].result(), codes, names)
-        results = {name: future.result() for name, (future, _) in done.items()}
-    for _, cell_gaps in done.values():  # in the cells' order, whatever order they finished in
-        gaps.update(cell_gaps)
+    results = _run(cells, gaps, lambda xy: tsne_png(out_dir / FIGURES["tsne"], xy, points,
+                                                    _tsne_title(inputs, points)), progress)
     div = results["diversity"]
     report = {
         "input": {"path": str(inputs.path), "method": inputs.path.stem, "n": len(data), "emotions": counts},
@@ -105,13 +121,53 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         "figures": {"tsne": FIGURES["tsne"]},
         "seed": seed,
     }
-    if report["classification"] is not None:
-        report["figures"]["confusion"] = FIGURES["confusion"]
-        confusion_png(out_dir / FIGURES["confusion"], report["classification"]["confusion"]["matrix"], names)
     if inputs.gold is not None:
         report.update(gold_sections(inputs, results))
+    _confusions(report, inputs, out_dir)
     report["not_computed"] = gaps
+    report["warnings"] = row_warnings(report)
     return report
+
+
+def _run(cells: dict, gaps: dict, draw_tsne, progress: bool) -> dict:
+    """The pieces' results by name, side by side on the workers (eval.parallel), a bar of the pieces done on stderr
+    with `progress`; `draw_tsne(xy)` draws the t-SNE figure on this thread while the other pieces run on. Their
+    gaps go into `gaps` in the cells' order, whatever order they finished in."""
+    with workers() as pool:
+        done = _submit(pool, cells, first=("gold_trained", "tsne"))
+        named = {future: name for name, (future, _) in done.items()}
+        with tqdm(total=len(done), desc="report", unit="piece", disable=not progress, file=sys.stderr) as bar:
+            for future in as_completed(named):
+                bar.set_postfix_str(named[future])
+                bar.update()
+                if named[future] == "tsne":
+                    draw_tsne(future.result())
+        results = {name: future.result() for name, (future, _) in done.items()}
+    for _, cell_gaps in done.values():
+        gaps.update(cell_gaps)
+    return results
+
+
+def _confusions(report: dict, inputs: Inputs, out_dir: Path) -> None:
+    """The confusion matrices of Table V's hold-out and of TSTR on the gold test split, where they were computed."""
+    if report["classification"] is not None:
+        report["figures"]["confusion"] = FIGURES["confusion"]
+        c = report["classification"]["confusion"]
+        confusion_png(out_dir / FIGURES["confusion"], c["matrix"], c["labels"],
+                      f"{inputs.path.name}: LightGBM on a 20 % hold-out of its own texts")
+    if report.get("tstr") is not None:
+        report["figures"]["tstr_confusion"] = FIGURES["tstr_confusion"]
+        tstr = report["tstr"]
+        confusion_png(out_dir / FIGURES["tstr_confusion"], tstr["confusion"]["matrix"], tstr["confusion"]["labels"],
+                      f"TSTR: LightGBM trained on {inputs.path.name},\ntested on {inputs.gold.info['path']} "
+                      f"({tstr['n_test']} texts of the test split)")
+
+
+def _tsne_title(inputs: Inputs, points: Scatter) -> str:
+    title = f"t-SNE of {inputs.path.name}: {len(inputs.data)} texts, {len(points.first)} distinct"
+    if inputs.gold is not None:
+        title += f"\n(triangles: {len(points.gold)} texts of {inputs.gold.info['path']}, train split)"
+    return title
 
 
 def _submit(pool, cells: dict, first: tuple[str, ...]) -> dict:
@@ -160,140 +216,46 @@ def gold_sections(inputs: Inputs, results: dict) -> dict:
     }
 
 
-def _f(v: float | None, digits: int = 4) -> str:
-    return "not computed" if v is None else f"{v:.{digits}f}"
-
-
-def _notes(r: dict, *paths: str) -> list[str]:
-    """The not-computed reasons of the report's cells under `paths`, one line each (after a blank line)."""
-    lines = [f"- `{p}` not computed: {reason}" for p, reason in r.get("not_computed", {}).items()
-             if any(p == q or p.startswith(q + ".") for q in paths)]
-    return ["", *lines] if lines else []
-
-
-def _diversity(r: dict) -> list[str]:
-    rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"])] for e, m in r["diversity"].items()]
-    o = r["diversity_overall"]
-    rows.append(["all texts (CD: mean over emotion pairs)", _f(o.get("mcd")), _f(o.get("ce")), _f(o["cd"])])
-    return ["## Table IV. Semantic diversity", "",
-            "MCD: mean pairwise cosine distance; CE: entropy (nats) of k=5 k-means cluster sizes within the "
-            "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids.", "",
-            *table(["Emotion", "MCD", "CE", "CD"], rows), *_notes(r, "diversity")]
-
-
-def _classification(r: dict) -> list[str]:
-    c, title = r["classification"], "## Table V. Classification of the synthetic texts"
-    if c is None:
-        return [title, "", f"not computed: {r['not_computed']['classification']}", "",
-                f"![t-SNE]({r['figures']['tsne']})"]
-    rows = [[e, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"])]
-            for e, m in c["per_class"].items()]
-    rows.append(["Total (macro)", f"{c['precision']:.2f}", f"{c['recall']:.2f}", f"{c['f1']:.2f}", str(c["n_test"])])
-    return [title, "",
-            f"LightGBM on embeddings, stratified 80/20 split ({c['n_train']} train / {c['n_test']} test), "
-            f"accuracy {c['accuracy']:.3f}, macro-F1 {c['f1']:.3f}, support-weighted F1 {c['weighted_f1']:.3f}.", "",
-            *table(["Emotion", "Precision", "Recall", "F1", "Support"], rows), "",
-            f"![t-SNE]({r['figures']['tsne']})", "", f"![confusion matrix]({r['figures']['confusion']})"]
-
-
-def _corpus(r: dict) -> list[str]:
-    g, lab = r["gold_corpus"], r["labels"]
-    train, test = g["train"], g["test"]
-    dropped = {s["split"]: s["multi_label_dropped"] for s in (train, test) if s["multi_label_dropped"]}
-    facts = [f"{g['path']} ({g['format']}): train split {train['split']!r} ({train['n']} texts), test split "
-             f"{test['split']!r} ({test['n']} texts); columns {train['text_column']!r} (text) and "
-             f"{train['label_column']!r} (label)" + (f"; label ids named by {train['label_names']}"
-                                                     if train["label_names"] else "") + ".",
-             *([f"Test split: {g['split']}."] if g["split"] else []),
-             f"Multi-label rows ({g['multi_label']}): " + (", ".join(f"{n} dropped from {s!r}"
-                                                               for s, n in dropped.items()) or "none dropped") + ".",
-             f"Gold label set: {', '.join(g['labels'])}.",
-             "Label map: " + (", ".join(f"{a}={b}" for a, b in lab["map"].items()) or "none")
-             + (f" (from {lab['map_source']})" if lab["map"] else "") + ".",
-             "Unmatched: synthetic labels dropped: " + (", ".join(f"{e} ({n})" for e, n in lab["dropped"].items())
-                                                        or "none")
-             + "; gold labels without synthetic texts: " + (", ".join(lab["gold_without_synthetic"]) or "none")
-             + "; map entries for labels the synthetic set lacks: " + (", ".join(lab["map_unused"]) or "none") + "."]
-    return ["## Gold corpus and labels", "", *(f"- {fact}" for fact in facts)]
-
-
-def _similarity(name: str, m: dict | None, against: str) -> list[str]:
-    if m is None:
-        return [name, *["not computed"] * 5, ""]
-    return [name, *(_f(m[k]) for k in ("fid", "prd_f8", "prd_f1_8", "kl", "hc")),
-            f"{m['n_a']} vs {m['n_b']} ({against})"]
-
-
-def _gold(r: dict) -> list[str]:
-    g, refs = r["gold"], r["references"]
-    rows = [_similarity(r["input"]["method"], g, "gold train"),
-            _similarity(f"{r['input']['method']} vs gold test", refs["synthetic_vs_test"], "gold test"),
-            _similarity("real vs real: gold train sample vs gold test", refs["real_vs_real"], "gold test")]
-    warnings = dict.fromkeys(m["warning"] for m in (g, refs["synthetic_vs_test"], refs["real_vs_real"])
-                             if m and "warning" in m)
-    return ["## Table VI. Similarity to the gold data", "",
-            f"Reference: {g['reference']} ({g['n_gold']} texts) against {g['n_synthetic']} synthetic texts. "
-            "Reference rows: the synthetic set and a sample of as many gold train texts (real vs real), each "
-            "against the gold test split.", "",
-            *table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑", "Texts compared"], rows),
-            *(["", *(f"Warning: {w}." for w in warnings)] if warnings else []),
-            *_notes(r, "gold", "references.synthetic_vs_test", "references.real_vs_real")]
-
-
-def _tstr(r: dict) -> list[str]:
-    refs = r["references"]
-    majority = refs["majority"]
-    named = ((f"Majority class ({majority['label']})", majority), ("Gold data", r["gold_trained"]),
-             ("Gold data, size-matched", refs["gold_size_matched"]), (r["input"]["method"], r["tstr"]))
-    rows = [[name, *(_f(m[k] if m else None, 3) for k in ("accuracy", "precision", "recall", "f1", "macro_f1")),
-             str(m["n_train"]) if m else ""] for name, m in named]
-    return ["## Table VII. Gold test split, LightGBM trained on each set", "",
-            "Precision, recall and F1 are support-weighted; macro-F1 is the unweighted mean over the test split's "
-            "labels. References: always predicting the test split's largest class, the gold train split in full, "
-            "and as many gold train texts as the synthetic set has with its class counts (size-matched).", "",
-            *table(["Training data", "Accuracy", "Precision", "Recall", "F1", "Macro-F1", "Train size"], rows),
-            *_notes(r, "tstr", "gold_trained", "references.gold_size_matched")]
-
-
-SECTIONS = (("diversity", _diversity), ("classification", _classification), ("gold_corpus", _corpus),
-            ("gold", _gold), ("tstr", _tstr), ("judge", report_section))
-
-
-def render_markdown(report: dict) -> str:
-    parts = [f"# Evaluation of {report['input']['path']}", "",
-             f"{report['input']['n']} texts; " + ", ".join(f"{e}: {n}" for e, n in report["input"]["emotions"].items())]
-    for key, render in SECTIONS:
-        if key in report:
-            parts += ["", *render(report)]
-    return "\n".join(parts) + "\n"
-
-
-def write_report(report: dict, out_dir: Path) -> None:
+def write_report(report: dict, out_dir: Path, source: Source) -> None:
+    """report.json, report.md, and report.html: report.md's tables and figures with the texts to browse (eval.page)."""
+    markdown = render_markdown(report)
     write_json(out_dir / "report.json", report)
-    write_text(out_dir / "report.md", render_markdown(report))
+    write_text(out_dir / "report.md", markdown)
+    body = markdown.split("\n", 1)[1]  # the page's own title stands for report.md's first heading
+    write_page(out_dir / "report.html", f"Evaluation of {source.path}", browse(source.table, source.path,
+                                                                            source.text_col, source.label_col),
+               to_html(body, lambda name: png_uri(out_dir / name)))
 
 
-def _parser() -> Parser:
-    p = Parser(prog="python -m eval.report", description=__doc__.splitlines()[0])
-    p.add_argument("data", type=Path, help="JSONL with at least `text` and `emotion` per line")
+def parser() -> Parser:
+    p = Parser(prog="python -m eval.report", description=first_paragraph(__doc__))
+    p.add_argument("data", type=Path, help=DATA_HELP)
     p.add_argument("--gold", type=Path, help="gold corpus: a CSV/TSV/JSONL/parquet file, a folder of split files "
                    "(train.txt/test.txt `text;label` lines, train.csv, ...) or a `datasets` save_to_disk folder")
-    p.add_argument("--text-col", help="the gold text column (default: the one named text/sentence/utterance)")
-    p.add_argument("--label-col", help="the gold label column (default: the one named label/emotion/labels)")
+    add_reader_options(p, "the gold corpus")
+    p.add_argument("--text-col", help="the gold text column, by name or, with --no-header, by number (default: "
+                   "the one named text/sentence/utterance)")
+    p.add_argument("--label-col", help="the gold label column, by name or, with --no-header, by number (default: "
+                   "the one named label/emotion/labels)")
     p.add_argument("--gold-train", help="the gold train split (default: train, or the only split)")
     p.add_argument("--gold-test", help="the gold test split (default: test; without one, a seeded stratified "
                    "20%% of the train split)")
     p.add_argument("--label-names", help="names of the gold label ids 0, 1, ...: a,b,c (default: the dataset's "
                    "ClassLabel feature)")
     p.add_argument("--multi-label", choices=MULTI_LABEL, default="drop",
-                   help="gold rows with several labels: drop them or keep the first (default: drop)")
+                   help="gold rows with several labels (a list, or a cell like 3,7): drop them or keep the first "
+                   "(default: drop)")
+    p.add_argument("--gold-max-rows", type=positive_int, help="use a seeded stratified sample of at most N rows "
+                   "of each gold split (stated in the report; default: every row)")
     p.add_argument("--label-map", help="synthetic label -> gold label before the gold metrics: pleasure=joy,"
                    "neutral=drop, or a file (JSON object or a=b lines)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help=f"embedding cache, and the gold-trained classifier's results under classifiers/ "
                    f"(default: {DEFAULT_CACHE})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every split, sample, classifier and t-SNE "
+                   "(default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     p.add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
     add_judge_options(p)
     return p
@@ -301,6 +263,7 @@ def _parser() -> Parser:
 
 def _gold_options(args) -> GoldOptions:
     given = [f"--{name.replace('_', '-')}" for name in GOLD_OPTIONS if getattr(args, name) is not None]
+    given += [] if args.header else ["--no-header"]
     if args.gold is None and given:
         raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --gold")
     names = None
@@ -309,7 +272,7 @@ def _gold_options(args) -> GoldOptions:
         if len(names) < 2 or not all(names) or len(set(names)) != len(names):
             raise UsageError(f"--label-names {args.label_names!r}: expected at least 2 distinct non-empty names")
     return GoldOptions(args.text_col, args.label_col, args.gold_train, args.gold_test, names, args.multi_label,
-                       args.seed)
+                       args.seed, read_options(args), args.gold_max_rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,17 +281,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     enable_compilation_cache()  # the metrics' XLA programs compile once per shape, not once per report
     inputs = load_inputs(args.data, args.gold, _gold_options(args), args.label_map)
     judged = run_judge(args.data, args.out, args) if args.judge else None  # a bad endpoint fails before embedding
-    report = build_report(inputs, args.out, Embedder(args.cache_dir), seed=args.seed,
-                          classifier_cache=args.cache_dir / "classifiers")
+    report = build_report(inputs, args.out, Embedder(args.cache_dir, progress=not args.quiet), seed=args.seed,
+                          classifier_cache=args.cache_dir / "classifiers", progress=not args.quiet)
     if judged is not None:
         report["judge"] = report_entry(judged)
         report["figures"]["judge"] = FIGURE
-    write_report(report, args.out)
-    print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'} and figures", file=sys.stderr)
+    write_report(report, args.out, inputs.source)
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {args.out / 'report.md'}, {args.out / 'report.json'}, {args.out / 'report.html'} and figures",
+          file=sys.stderr)
     return 0
 
 

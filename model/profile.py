@@ -18,7 +18,7 @@ from model.compiler import compile_profile
 from model.parse import parse_domain
 
 __all__ = ["DOMAINS_DIR", "PROFILES_DIR", "Profile", "available", "compile_profile", "load_profile",
-           "load_with_data", "read_json_object", "source_ref"]
+           "load_with_data", "read_json_object", "read_named", "source_ref"]
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DOMAINS_DIR = Path(__file__).parent / "domains"
@@ -38,7 +38,8 @@ def source_ref(ref: str) -> str:
     return str(Path(ref)) if _is_path(ref) else ref
 
 
-def _read_json(ref: str, directory: Path, kind: str) -> dict:
+def read_named(ref: str, directory: Path, kind: str) -> dict:
+    """The JSON object of `ref`: a shipped file's name (its stem in `directory`) or a path."""
     path = Path(ref)
     if not _is_path(ref):
         path = directory / f"{ref}.json"
@@ -77,8 +78,8 @@ def _refuse_repeats(where: str):
 def load_with_data(ref: str = "jp", domain: str | None = None) -> tuple[dict, Profile]:
     """The raw JSON of the profile `ref` (a name or a JSON path) and its compiled form, optionally restricted by a
     domain (a name or a path)."""
-    data = _read_json(ref, PROFILES_DIR, "profile")
-    dom = parse_domain(_read_json(domain, DOMAINS_DIR, "domain"), domain) if domain else None
+    data = read_named(ref, PROFILES_DIR, "profile")
+    dom = parse_domain(read_named(domain, DOMAINS_DIR, "domain"), domain) if domain else None
     return data, compile_profile(data, dom)
 
 

@@ -6,7 +6,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 
-from common.cli import Parser, positive_int, run
+from common.cli import Parser, first_paragraph, positive_int, run
 from model.compilation import enable_compilation_cache
 from common.formats import FORMATS, format_of
 
@@ -22,10 +22,10 @@ def count(text: str) -> int:
     return n
 
 
-def parse(argv: list[str] | None):
+def parser() -> Parser:
     from model.emotions import DEFAULT, PRESETS
 
-    p = Parser(prog="python -m model.sample", description=__doc__)
+    p = Parser(prog="python -m model.sample", description=first_paragraph(__doc__))
     p.add_argument("--n", type=count, required=True, help="number of personas (at most 2**32)")
     p.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
     p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
@@ -34,8 +34,13 @@ def parse(argv: list[str] | None):
                    f"or comma-separated labels; default {DEFAULT}")
     p.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
     p.add_argument("--out", help="output file (default: stdout)")
-    p.add_argument("--format", choices=FORMATS, help="default: from --out's extension, else jsonl (a --format that "
-                   "contradicts the extension is refused)")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from --out's extension, else jsonl; a "
+                   "--format that contradicts the extension is refused)")
+    return p
+
+
+def parse(argv: list[str] | None):
+    p = parser()
     args = p.parse_args(argv)
     if not 0 <= args.seed < 2**32:
         p.error(f"argument --seed: must be in [0, 2**32), got {args.seed}")

@@ -72,3 +72,39 @@ def test_bad_input_is_one_line_exit_2_and_no_file(argv, message, meld_dir, tmp_p
     assert code == 2 and captured.err.count("\n") == 1 and captured.err.startswith("error: ")
     assert message in captured.err
     assert list(out.parent.iterdir()) == []
+
+
+def test_fit_reads_any_dialogue_file_with_column_options(tmp_path, capsys):
+    """An EmoryNLP-shaped TSV (Season, Episode, Scene_ID make a dialogue id; other column names), and the same rows
+    without a header, by column number: the same chain."""
+    from model.dialogue.corpus import benchmark_labels
+
+    emory = benchmark_labels("emorynlp")
+    rows = [[f"line {ep} {scene} {t}", f"speaker {t % 2}", emory[(ep + scene + t) % 7].capitalize(), 1, ep, scene, t]
+            for ep in range(4) for scene in (1, 2) for t in range(3 + scene)]
+    named = tmp_path / "emory.tsv"
+    with named.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter="\t").writerows([["Text", "Who", "Feeling", "Season", "Episode", "Scene_ID", "Turn"],
+                                                 *rows])
+    bare = tmp_path / "bare.csv"
+    with bare.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter="|").writerows(rows)
+    chains = tmp_path / "named.json", tmp_path / "bare.json"
+    common = ["fit", "--benchmark", "emorynlp"]
+    assert cli([*common, "--data", str(named), "--text-col", "Text", "--speaker-col", "Who", "--label-col", "Feeling",
+                "--dialogue-col", "Season,Episode,Scene_ID", "--turn-col", "Turn", "--out", str(chains[0])],
+               capsys)[0] == 0
+    assert cli([*common, "--data", str(bare), "--no-header", "--text-col", "0", "--speaker-col", "1", "--label-col",
+                "2", "--dialogue-col", "3,4,5", "--turn-col", "6", "--out", str(chains[1])], capsys)[0] == 0
+    named_chain, bare_chain = (orjson.loads(c.read_bytes()) for c in chains)
+    assert named_chain["source"]["dialogues"] == 8 and named_chain["counts"] == bare_chain["counts"]
+    code, captured = cli([*common, "--data", str(bare), "--out", str(tmp_path / "x.json")], capsys)
+    assert code == 2 and "missing column(s) Utterance" in captured.err and "add --no-header" in captured.err
+
+
+def test_sample_takes_a_shipped_chain_by_name(tmp_path, capsys):
+    out = tmp_path / "d.jsonl"
+    code, _ = cli(["sample", "--chain", "meld", "--n-dialogues", "2", "--out", str(out)], capsys)
+    assert code == 0 and [orjson.loads(line)["benchmark"] for line in out.read_bytes().splitlines()] == ["meld"] * 2
+    code, captured = cli(["sample", "--chain", "friends", "--n-dialogues", "2"], capsys)
+    assert code == 2 and "unknown chain 'friends' (available: meld, or a .json path)" in captured.err

@@ -58,7 +58,7 @@ def test_cli_with_column_options_and_files(emory, tmp_path, monkeypatch, capsys)
             "Season,Episode,Scene_ID", "--seeds", "2", "--rounds", "20", "--out", str(out)]
     assert run(main, argv) == 0, capsys.readouterr().err
     r = orjson.loads((out / "report.json").read_bytes())
-    c = r["conditions"]["MELD train"]
+    c = r["conditions"]["emorynlp_train_final.csv"]
     assert c["n_train"] == 72 and r["n_test"] == 24 and len(c["macro_f1"]) == 2
     assert 0 <= c["macro_f1_mean"] <= 1 and r["inputs"]["columns"]["dialogue-col"] == "Season,Episode,Scene_ID"
     assert "Macro-F1 (mean ± sd)" in (out / "report.md").read_text(encoding="utf-8")

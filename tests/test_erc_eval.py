@@ -93,11 +93,15 @@ def test_cli_on_a_slice_writes_report_and_p_value(meld_slice, tmp_path, capsys, 
                      "--rounds", "100", "--out", str(out), "--cache-dir", str(cache)], capsys)
     assert code == 0, err
     report = orjson.loads((out / "report.json").read_bytes())
-    assert list(report["conditions"]) == ["MELD train", "MELD train + synthetic"]
-    test = report["tests"]["MELD train + synthetic"]
+    base = f"{meld_slice.name} train"  # the folder given, by its name
+    assert report["corpus"] == {"train": base, "test": f"{meld_slice.name} test"}
+    assert list(report["conditions"]) == [base, f"{base} + synthetic"]
+    test = report["tests"][f"{base} + synthetic"]
     assert 0 < test["p_value"] <= 1 and len(test["per_seed_difference"]) == 2
-    assert set(report["conditions"]["MELD train"]["per_class"]) == set(MELD)
-    assert (out / "imbalance.png").stat().st_size > 1000 and "p-value" in (out / "report.md").read_text()
+    assert set(report["conditions"][base]["per_class"]) == set(MELD)
+    md = (out / "report.md").read_text()
+    assert md.startswith(f"# ERC on {meld_slice.name} test with") and "MELD" not in md
+    assert (out / "imbalance.png").stat().st_size > 1000 and "p-value" in md
 
 
 @pytest.mark.parametrize("content, message", [

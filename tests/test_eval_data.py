@@ -1,8 +1,13 @@
-"""eval.data: reading and validating the JSONL under evaluation and a gold directory."""
+"""eval.data: reading and validating the set under evaluation; CARER's `text;label` files."""
 import pytest
 
-from eval.data import check_classes, check_within, read_gold, read_jsonl
 from common.errors import UsageError
+from common.tables import read_file
+from eval.data import check_classes, check_within, read_labelled
+
+
+def read_jsonl(path):
+    return read_labelled(path).data
 
 
 def write(path, text):
@@ -21,10 +26,11 @@ def test_reads_records_ignoring_extra_fields_and_blank_lines(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("", "no records"),
     ("\n  \n", "no records"),
-    ('{"text": "a"}\n', "field 'emotion'"),
-    ('{"emotion": "joy"}\n', "field 'text'"),
-    ('{"text": "", "emotion": "joy"}\n', "field 'text'"),
-    ('{"text": 3, "emotion": "joy"}\n', "field 'text'"),
+    ('{"text": "a"}\n', r"no column named label/emotion/labels \(columns: text\)"),
+    ('{"emotion": "joy"}\n', "no column named text/sentence/utterance"),
+    ('{"text": "a", "emotion": "joy"}\n{"text": "b"}\n', "row 2: 'emotion' is missing"),
+    ('{"text": "", "emotion": "joy"}\n', "row 1: 'text' is missing or not a non-empty string"),
+    ('{"text": 3, "emotion": "joy"}\n', "row 1: 'text' is missing or not a non-empty string"),
     ('{"text": "a", "emotion": "joy"}\n{oops\n', ":2: not valid JSON"),
     ('["a", "joy"]\n', "expected a JSON object"),
 ])
@@ -54,16 +60,11 @@ def test_class_checks(tmp_path):
     check_within(lonely, ["joy", "fear", "love"], "l.jsonl")
 
 
-def test_gold_directory(tmp_path, shared_data):
-    gold = read_gold(shared_data / "carer_emotion")
-    assert len(gold["train"]) == 16000 and len(gold["test"]) == 2000
-    assert set(gold["train"].names) == {"sadness", "joy", "love", "anger", "fear", "surprise"}
-    write(tmp_path / "train.txt", "a text; with a semicolon;joy\nplain;fear\n")
-    write(tmp_path / "test.txt", "no label here\n")
+def test_carer_text_label_files(tmp_path, shared_data):
+    train = read_file(shared_data / "carer_emotion" / "train.txt")
+    assert len(train.columns["text"]) == 16000
+    assert set(train.columns["label"]) == {"sadness", "joy", "love", "anger", "fear", "surprise"}
+    t = read_file(write(tmp_path / "train.txt", "a text; with a semicolon;joy\nplain;fear\n"))
+    assert t.columns == {"text": ["a text; with a semicolon", "plain"], "label": ["joy", "fear"]}
     with pytest.raises(UsageError, match="test.txt:1: expected 'text;label'"):
-        read_gold(tmp_path)
-    write(tmp_path / "test.txt", "x;joy\n")
-    assert read_gold(tmp_path)["train"].texts[0] == "a text; with a semicolon"
-    with pytest.raises(UsageError, match="does not exist"):
-        read_gold(tmp_path / "missing")
-
+        read_file(write(tmp_path / "test.txt", "no label here\n"))

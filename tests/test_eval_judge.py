@@ -122,10 +122,10 @@ def test_eval_report_judge_adds_the_section_the_means_and_the_figure(tmp_path, m
     from eval import report
 
     def build_report(data_path, out_dir, *args, **kw):  # the embedding sections are test_eval_report's business
-        return {"input": {"path": str(data_path), "n": 6, "emotions": {}}, "figures": {}}
+        return {"input": {"path": str(data_path), "n": 6, "emotions": {}}, "figures": {}, "warnings": []}
 
     monkeypatch.setattr(report, "build_report", build_report)
-    monkeypatch.setattr(report, "Embedder", lambda *a: None)
+    monkeypatch.setattr(report, "Embedder", lambda *a, **kw: None)
     data, out = write_data(tmp_path / "data.jsonl", 6), tmp_path / "out"
     with spawned(Faults()) as url:
         assert report.main([str(data), "--out", str(out), "--judge", "--base-url", url, "--model", "test-model"]) == 0

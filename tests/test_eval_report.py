@@ -106,7 +106,7 @@ def test_missing_field_through_python_m(tmp_path):
     p = subprocess.run([sys.executable, "-m", "eval.report", str(data), "--out", str(tmp_path / "o")],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines() == [f"error: {data}:1: field 'emotion' is missing or not a non-empty string"]
+    assert p.stderr.strip().splitlines() == [f"error: {data}: no column named label/emotion/labels (columns: text)"]
 
 
 def test_one_worker_or_several_give_the_same_report(small, full, tmp_path, monkeypatch):

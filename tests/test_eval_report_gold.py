@@ -17,7 +17,7 @@ TEST_COUNTS = {"sadness": 4, "joy": 12, "love": 4, "anger": 4, "fear": 4, "surpr
 class HashEmbedder:
     """Unit vectors in 16 dimensions drawn from each text's SHA-256 (same text, same vector)."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, **kwargs):
         pass
 
     def __call__(self, texts):
@@ -175,3 +175,50 @@ def test_bad_gold_files_are_one_line_exit_2(tmp_path, capsys, name, content, mes
 def test_gold_options_need_gold(tmp_path, capsys):
     assert run(synthetic(tmp_path / "d.jsonl", 10), "--label-map", "a=b", "--out", tmp_path / "out") == 2
     assert "error: --label-map needs --gold" in capsys.readouterr().err
+
+
+def test_tstr_has_a_confusion_matrix_on_the_gold_test_split(tmp_path, gold):
+    out = tmp_path / "out"
+    assert run(synthetic(tmp_path / "carer.jsonl", 10, CARER), "--gold", gold, "--out", out) == 0
+    r, md = load(out)
+    c = r["tstr"]["confusion"]
+    assert c["labels"] == CARER and sum(map(sum, c["matrix"])) == 32 == r["tstr"]["n_test"]
+    assert [sum(row) for row in c["matrix"]] == [TEST_COUNTS[e] for e in CARER]  # rows: the gold test labels
+    assert r["figures"]["tstr_confusion"] == "confusion_tstr.png" and (out / "confusion_tstr.png").stat().st_size
+    assert "![TSTR confusion matrix](confusion_tstr.png)" in md
+
+
+def test_degenerate_rows_are_warned_on_stderr_and_in_the_report(tmp_path, gold, capsys):
+    """One text with six labels: every classifier trained on it can only predict one class, and the gold
+    size-matched sample (six texts) scores below always predicting joy."""
+    data = tmp_path / "same.jsonl"
+    data.write_bytes(b"".join(orjson.dumps({"text": "the same text", "emotion": e}) + b"\n" for e in CARER))
+    out = tmp_path / "out"
+    assert run(data, "--gold", gold, "--out", out) == 0
+    r, md = load(out)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert [f"warning: {w}" for w in r["warnings"]] == err
+    assert any(w.startswith("`tstr`: the classifier predicts") and "for all 32 test texts" in w for w in r["warnings"])
+    below = [w for w in r["warnings"] if w.startswith("`references.gold_size_matched`: accuracy")]
+    assert r["references"]["gold_size_matched"]["accuracy"] < 12 / 32
+    assert below and "below the majority-class row's 0.375 (always 'joy')" in below[0]
+    assert "## Warnings" in md and f"- {r['warnings'][0]}." in md
+
+
+class LabelEmbedder(HashEmbedder):
+    """The hashed vector plus a large step along the axis of the CARER label the text names: texts of one label
+    cluster, so every classifier learns."""
+
+    def __call__(self, texts):
+        x = super().__call__(texts)
+        for row, text in zip(x, texts):
+            row[[i for i, e in enumerate(CARER) if e in text.split()][0]] += 4.0
+        return x
+
+
+def test_a_sound_report_has_no_warnings(tmp_path, gold, capsys, monkeypatch):
+    monkeypatch.setattr(report, "Embedder", LabelEmbedder)
+    out = tmp_path / "out"
+    assert run(synthetic(tmp_path / "carer.jsonl", 10, CARER), "--gold", gold, "--out", out) == 0
+    r, md = load(out)
+    assert r["warnings"] == [] and "warning:" not in capsys.readouterr().err and "## Warnings" not in md

@@ -124,7 +124,7 @@ def test_learn_end_to_end_cuts_wasted_validation_and_keeps_the_accepted_populati
     printed = capsys.readouterr().out
     assert code == 0, printed
     top = json.loads(rep.read_text())["top"][0]
-    assert top["combination"] == {"job": "lawyer", "income": "salary"} and top["ci90"][0] > 0.9
+    assert top["combination"] == {"job": "lawyer", "income": "salary"} and top["ci"][0] > 0.9
     learned = compile_profile(json.loads(out.read_text()))
     risk = learned.plausibility  # the upper bound on the rule's cell is high, and the clean personas' is 0
     lawyer, salary = prof.attributes["job"].categories.index("lawyer"), prof.attributes["income"].size - 1
@@ -139,3 +139,27 @@ def test_learn_end_to_end_cuts_wasted_validation_and_keeps_the_accepted_populati
         assert tv(before["accepted_marginals"][name], after["accepted_marginals"][name]) < 0.01, name
     trusting = TOY_RULE.exact(learned, 0.1, 0.05)
     assert trusting["calls_per_accepted"] < after["calls_per_accepted"] / 2 and trusting["leaked"] < 0.01
+
+
+def test_top_cells_are_reached_cells_with_the_interval_the_table_names():
+    """A cell no record reached (its hazard only the prior's, here the largest) is not ranked, and the table's
+    "95% CI" column holds the 2.5 % and 97.5 % quantiles of the draws."""
+    from model.priors.learn import Posterior, top_combinations, top_table
+
+    prof = load_profile(TOY)
+    size = prof.attributes["job"].size
+    draws = np.random.default_rng(0).exponential(0.1, (400, size))
+    draws[:, 0] += 5.0  # job 0: the highest hazard, but no record
+    counts = np.full(size, 7)
+    counts[0] = 0
+    post = Posterior([("job",)], [(size,)], [draws], np.zeros(400), [counts], [np.ones(size)],
+                     np.zeros((0, 3), int), np.zeros(0))
+    top = top_combinations(prof, post, k=size)
+    assert len(top) == size - 1 and all(r["records"] == 7 for r in top)
+    assert prof.attributes["job"].categories[0] not in [r["combination"]["job"] for r in top]
+    best = top[0]
+    cell = prof.attributes["job"].categories.index(best["combination"]["job"])
+    p = 1 - np.exp(-draws[:, cell])
+    assert best["ci"] == pytest.approx(np.quantile(p, [0.025, 0.975]), rel=1e-12) and best["ci_level"] == 0.95
+    lines = top_table(top)
+    assert "| 95% CI |" in lines[0] and f"[{best['ci'][0]:.3f}, {best['ci'][1]:.3f}]" in lines[2]

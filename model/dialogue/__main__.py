@@ -8,34 +8,53 @@ from pathlib import Path
 import numpy as np
 
 import model.dialogue
-from common.cli import Parser, positive_int, run
+from common.cli import Parser, first_paragraph, positive_int, run
 from common.errors import UsageError
 from common.files import write_json, write_text
+from common.tables import add_reader_options, read_options
 from model.dialogue.analysis import analyse, render_analysis
-from model.dialogue.chain import VARIANTS, chain_json, fit, load_chain
-from model.dialogue.corpus import BENCHMARKS, SPLIT_FILE, benchmark_labels, read_split
-from model.profile import load_profile
+from model.dialogue.chain import CHAINS_DIR, VARIANTS, chain_json, fit, load_chain
+from model.dialogue.corpus import (BENCHMARKS, add_column_options, benchmark_labels, columns, read_dialogues,
+                                   split_file)
+from model.profile import available, load_profile
 
 CHUNK = 1 << 14
 
 
-def parse(argv: list[str] | None):
-    p = Parser(prog="python -m model.dialogue", description=model.dialogue.__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    f = sub.add_parser("fit", help="fit the emotion chain to a benchmark's training dialogues")
-    f.add_argument("--data", required=True, help="directory with train_sent_emo.csv (MELD's columns)")
+def parser() -> Parser:
+    p = Parser(prog="python -m model.dialogue", description=first_paragraph(model.dialogue.__doc__))
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser,
+                         help="what to do (`python -m model.dialogue COMMAND --help`: its options)")
+    f = sub.add_parser("fit", help="fit the emotion chain to a benchmark's training dialogues",
+                       description="Fit the emotion chain to a benchmark's dialogues: any file the reader takes "
+                       "(CSV/TSV/JSONL/parquet; separator sniffed) with one row per utterance, or a folder of "
+                       "MELD's <split>_sent_emo.csv files.")
+    f.add_argument("--data", required=True, help="a dialogue file (one row per utterance), or a folder holding "
+                   "<split>_sent_emo.csv (MELD's layout)")
     f.add_argument("--benchmark", default="meld", help=f"label set: {', '.join(BENCHMARKS)} (default meld)")
-    f.add_argument("--split", default="train", help="which <split>_sent_emo.csv to fit (default train)")
+    f.add_argument("--split", default="train", help="with a --data folder: which <split>_sent_emo.csv to fit "
+                   "(default train)")
+    add_column_options(f)
+    add_reader_options(f, "the --data file")
     f.add_argument("--out", required=True, help="chain file (JSON) to write")
     f.add_argument("--report", help="directory for chain_report.md / chain_report.json")
-    s = sub.add_parser("sample", help="sample dialogue skeletons (personas, setting, speakers, emotions) as JSONL")
-    s.add_argument("--chain", required=True, help="chain file written by `fit`")
-    s.add_argument("--n-dialogues", type=positive_int, required=True)
-    s.add_argument("--labels", choices=VARIANTS, default="matched")
+    s = sub.add_parser("sample", help="sample dialogue skeletons (personas, setting, speakers, emotions) as JSONL",
+                       description="Sample dialogue skeletons (personas, setting, speakers, emotions) from a "
+                       "fitted chain, one JSON object per line.")
+    s.add_argument("--chain", required=True, help=f"a chain file written by `fit`, or a shipped chain's name "
+                   f"({', '.join(available(CHAINS_DIR))})")
+    s.add_argument("--n-dialogues", type=positive_int, required=True, help="number of dialogues to sample")
+    s.add_argument("--labels", choices=VARIANTS, default="matched", help="matched: the chain's own label "
+                   "distribution; balanced: every emotion equally likely at every turn (default matched)")
     s.add_argument("--profile", default="jp", help="profile name (jp, us) or path")
     s.add_argument("--domain", default="conversation", help="domain name or path (default conversation)")
     s.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
     s.add_argument("--out", help="output JSONL (default: stdout)")
+    return p
+
+
+def parse(argv: list[str] | None):
+    p = parser()
     args = p.parse_args(argv)
     if args.command == "sample" and not 0 <= args.seed < 2**32:
         p.error(f"argument --seed: must be in [0, 2**32), got {args.seed}")
@@ -52,16 +71,18 @@ def _report_dir(path: str | None) -> Path | None:
 
 
 def fit_command(args) -> None:
-    dialogues = read_split(args.data, args.split, benchmark_labels(args.benchmark))
+    path = split_file(args.data, args.split)
+    dialogues = read_dialogues(path, benchmark_labels(args.benchmark), tuple(columns(args).values()),
+                               read_options(args))
     chain, counts = fit(dialogues, args.benchmark)
-    source = {"data": str(args.data), "file": SPLIT_FILE.format(split=args.split),
+    source = {"data": str(args.data), "file": path.name, "columns": columns(args),
               "dialogues": len(dialogues), "utterances": sum(len(d["turns"]) for d in dialogues)}
     report_dir = _report_dir(args.report)
     write_json(args.out, chain_json(chain, counts, source))
     if report_dir is not None:
         a = analyse(counts, chain.labels)
         write_json(report_dir / "chain_report.json", {"source": source, **a})
-        write_text(report_dir / "chain_report.md", render_analysis(a, f"{source['data']}/{source['file']}"))
+        write_text(report_dir / "chain_report.md", render_analysis(a, str(path)))
 
 
 def sample_command(args) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from common.errors import UsageError
 from model.dialogue.corpus import benchmark_labels
-from model.profile import read_json_object
+from model.profile import read_named
 
 VARIANTS = ("matched", "balanced")
 SPEAKERS = (2, 3, 4)
@@ -166,9 +166,9 @@ def _distribution(value, shape: tuple[int, ...], where: str) -> np.ndarray:
 
 
 def load_chain(path: str | Path) -> Chain:
-    """A chain file written by `fit`; every field is checked (UsageError on anything wrong)."""
-    path = Path(path)
-    data = read_json_object(path, "chain")
+    """A chain file written by `fit`, or a shipped chain by name (`meld`: CHAINS_DIR); every field is checked
+    (UsageError on anything wrong)."""
+    data = read_named(str(path), CHAINS_DIR, "chain")
     if data.get("format") != FORMAT:
         raise UsageError(f"{path} is not a dialogue chain file (format {FORMAT!r})")
     try:

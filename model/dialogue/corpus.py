@@ -1,5 +1,6 @@
 """The MELD CSV format, read and written in one place: a benchmark's utterances, one row per turn, in MELD's
-columns (Utterance, Speaker, Emotion, Dialogue_ID, Utterance_ID), and the label set of each known benchmark."""
+columns (Utterance, Speaker, Emotion, Dialogue_ID, Utterance_ID) or any others named, read from any file
+`common.tables` reads; and the label set of each known benchmark."""
 from __future__ import annotations
 
 import csv
@@ -7,10 +8,13 @@ import io
 from pathlib import Path
 
 from common.errors import UsageError
+from common.tables import ReadOptions, header_hint, read_file
 from model.emotions import PRESETS
 
 BENCHMARKS = ("meld", "emorynlp", "iemocap6")
 CSV_COLUMNS = ("Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID")
+COLUMN_OPTIONS = ("text-col", "speaker-col", "label-col", "dialogue-col", "turn-col")  # CSV_COLUMNS' order
+COLUMN_WHAT = ("utterance", "speaker", "emotion", "dialogue id (a,b,c: several columns make one id)", "turn order")
 SPLIT_FILE = "{split}_sent_emo.csv"
 SPEAKER_NAMES = "ABCD"
 
@@ -21,55 +25,71 @@ def benchmark_labels(benchmark: str) -> tuple[str, ...]:
     return tuple(PRESETS[benchmark].labels)
 
 
-def read_dialogues(path: str | Path, labels: tuple[str, ...], columns: tuple[str, ...] = CSV_COLUMNS) -> list[dict]:
-    """Dialogues of a CSV with MELD's columns (Utterance, Speaker, Emotion, Dialogue_ID, Utterance_ID; others are
-    ignored), in order of first appearance, turns sorted by Utterance_ID:
+def read_dialogues(path: str | Path, labels: tuple[str, ...], columns: tuple[str, ...] = CSV_COLUMNS,
+                   options: ReadOptions = ReadOptions()) -> list[dict]:
+    """Dialogues of a file `common.tables` reads (a CSV with MELD's columns: Utterance, Speaker, Emotion,
+    Dialogue_ID, Utterance_ID; others are ignored), in order of first appearance, turns sorted by Utterance_ID:
     [{"id": dialogue id (str), "turns": [{"speaker", "emotion", "text"}]}]. `columns` names those five columns in
-    that order for another corpus; its dialogue id may be several columns joined by commas (EmoryNLP's
-    `Season,Episode,Scene_ID`). Emotions are lower-cased and must be in `labels`; any missing field or unknown
-    label is a UsageError naming the line."""
+    that order for another corpus (by number for a file without a header); its dialogue id may be several columns
+    joined by commas (EmoryNLP's `Season,Episode,Scene_ID`). Emotions are lower-cased and must be in `labels`; any
+    missing field or unknown label is a UsageError naming the row."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    table = read_file(path, options)
     utterance, speaker, emotion_col, dialogue, turn_col = columns
     needed = [utterance, speaker, emotion_col, *dialogue.split(","), turn_col]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise UsageError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(needed)}; "
+                         f"columns: {', '.join(table.columns)}){header_hint(table)}")
     allowed = set(labels)
     dialogues: dict[str, list[tuple[int, dict]]] = {}
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in needed if c not in (reader.fieldnames or ())]
-            if missing:
-                raise UsageError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(needed)})")
-            for row in reader:
-                line = reader.line_num
-                empty = [c for c in needed if not (row.get(c) or "").strip()]
-                if empty:
-                    raise UsageError(f"{path}:{line}: empty field(s) {', '.join(empty)}")
-                emotion = row[emotion_col].strip().lower()
-                if emotion not in allowed:
-                    raise UsageError(f"{path}:{line}: emotion {row[emotion_col]!r} is not in the label set "
-                                     f"({', '.join(labels)})")
-                try:
-                    order = int(row[turn_col])
-                except ValueError:
-                    raise UsageError(f"{path}:{line}: {turn_col} {row[turn_col]!r} is not a number") from None
-                turn = {"speaker": row[speaker].strip(), "emotion": emotion, "text": row[utterance]}
-                key = "/".join(row[c].strip() for c in dialogue.split(","))
-                dialogues.setdefault(key, []).append((order, turn))
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    for n in range(table.rows):
+        row = {c: "" if table.columns[c][n] is None else str(table.columns[c][n]) for c in needed}
+        empty = [c for c in needed if not row[c].strip()]
+        if empty:
+            raise UsageError(f"{path} row {n + 1}: empty field(s) {', '.join(empty)}")
+        emotion = row[emotion_col].strip().lower()
+        if emotion not in allowed:
+            raise UsageError(f"{path} row {n + 1}: emotion {row[emotion_col]!r} is not in the label set "
+                             f"({', '.join(labels)})")
+        try:
+            order = int(row[turn_col])
+        except ValueError:
+            raise UsageError(f"{path} row {n + 1}: {turn_col} {row[turn_col]!r} is not a number") from None
+        turn = {"speaker": row[speaker].strip(), "emotion": emotion, "text": row[utterance]}
+        key = "/".join(row[c].strip() for c in dialogue.split(","))
+        dialogues.setdefault(key, []).append((order, turn))
     if not dialogues:
         raise UsageError(f"{path}: no utterances")
     return [{"id": d, "turns": [t for _, t in sorted(turns, key=lambda p: p[0])]} for d, turns in dialogues.items()]
 
 
-def read_split(directory: str | Path, split: str, labels: tuple[str, ...],
-               columns: tuple[str, ...] = CSV_COLUMNS) -> list[dict]:
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UsageError(f"data directory {directory} does not exist")
-    return read_dialogues(directory / SPLIT_FILE.format(split=split), labels, columns)
+def split_file(data: str | Path, split: str) -> Path:
+    """The file of a split: `data` itself when it is a file, else the split's file in the folder `data`
+    (`train_sent_emo.csv`, MELD's names)."""
+    data = Path(data)
+    if data.is_file():
+        return data
+    if not data.is_dir():
+        raise UsageError(f"data {data} does not exist")
+    return data / SPLIT_FILE.format(split=split)
+
+
+def read_split(directory: str | Path, split: str, labels: tuple[str, ...], columns: tuple[str, ...] = CSV_COLUMNS,
+               options: ReadOptions = ReadOptions()) -> list[dict]:
+    return read_dialogues(split_file(directory, split), labels, columns, options)
+
+
+def add_column_options(p) -> None:
+    """--text-col ... --turn-col: the five columns of `read_dialogues`, MELD's by default."""
+    for option, column, what in zip(COLUMN_OPTIONS, CSV_COLUMNS, COLUMN_WHAT):
+        p.add_argument(f"--{option}", default=column, help=f"the {what} column, by name or, with --no-header, by "
+                       f"number (default {column})")
+
+
+def columns(args) -> dict[str, str]:
+    """{column option: column name}, in CSV_COLUMNS' order."""
+    return {option: getattr(args, option.replace("-", "_")) for option in COLUMN_OPTIONS}
 
 
 def speaker_name(index: int) -> str:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import sys
+from argparse import RawDescriptionHelpFormatter
 
 import orjson
 
@@ -24,27 +25,34 @@ from model.profile import compile_profile, load_with_data, source_ref
 FIGURE_DPI = 110
 
 
-def parse(argv: list[str] | None):
-    p = Parser(prog="python -m model.priors", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+PROFILE_HELP = "profile name (jp, us) or path to a profile JSON (default jp)"
+DOMAIN_HELP = "scenario domain name (conversation, sns, workplace) or path to a domain JSON (default: none)"
+OUT_HELP = "directory for the .md, .json and .png (default: markdown on stdout)"
+
+
+def parser() -> Parser:
+    p = Parser(prog="python -m model.priors", description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser,
+                         help="what to do (`python -m model.priors COMMAND --help`: its options)")
     r = sub.add_parser("report", help="target vs effective marginals and mask mass")
-    r.add_argument("--profile", default="jp")
-    r.add_argument("--domain")
-    r.add_argument("--out", help="directory for the .md, .json and .png (default: markdown on stdout)")
+    r.add_argument("--profile", default="jp", help=PROFILE_HELP)
+    r.add_argument("--domain", help=DOMAIN_HELP)
+    r.add_argument("--out", help=OUT_HELP)
     j = sub.add_parser("joint", help="exact joint / conditional table of two attributes")
-    j.add_argument("--profile", default="jp")
-    j.add_argument("--domain")
+    j.add_argument("--profile", default="jp", help=PROFILE_HELP)
+    j.add_argument("--domain", help=DOMAIN_HELP)
     j.add_argument("--target", action="store_true", help="the unmasked (target) model instead of the effective")
-    j.add_argument("--json", action="store_true")
-    j.add_argument("a")
-    j.add_argument("b")
+    j.add_argument("--json", action="store_true", help="JSON instead of a markdown table")
+    j.add_argument("a", help="the first attribute (the table's rows)")
+    j.add_argument("b", help="the second attribute (the table's columns)")
     c = sub.add_parser("calibrate", help="match post-mask marginals to the targets")
-    c.add_argument("--profile", default="jp")
+    c.add_argument("--profile", default="jp", help=PROFILE_HELP)
     c.add_argument("--out", required=True, help="the calibrated profile JSON to write")
     c.add_argument("--attributes", help="comma-separated attributes to calibrate (default: all)")
     le = sub.add_parser("learn", help="learn implausibility from validation records, fold it into the profile")
-    le.add_argument("--records", required=True)
-    le.add_argument("--profile", default="jp")
+    le.add_argument("--records", required=True, help="validation records: JSONL shaped like model.sample's "
+                    "records with a `validation` object (an llm.generate results file)")
+    le.add_argument("--profile", default="jp", help=PROFILE_HELP)
     le.add_argument("--out", required=True, help="the learned profile JSON to write")
     le.add_argument("--pairs", type=int, default=6, help="attribute pairs to screen in (default 6)")
     le.add_argument("--steps", type=positive_int, default=1000, help="SVI steps (default 1000)")
@@ -53,15 +61,21 @@ def parse(argv: list[str] | None):
     le.add_argument("--risk-floor", type=float, default=RISK_FLOOR,
                     help="smallest 95%% hazard bound written into the profile's plausibility section "
                     f"(default {RISK_FLOOR}; see model/priors/learn.py risk_section)")
-    le.add_argument("--seed", type=int, default=0)
+    le.add_argument("--seed", type=int, default=0, help="seed of the SVI fit and its posterior draws (default 0)")
     le.add_argument("--report", help="also write the top combinations as JSON here")
     s = sub.add_parser("sensitivity", help="entropy and distinct personas as one prior is tempered")
-    s.add_argument("--profile", default="jp")
-    s.add_argument("--domain")
-    s.add_argument("--attribute", required=True)
+    s.add_argument("--profile", default="jp", help=PROFILE_HELP)
+    s.add_argument("--domain", help=DOMAIN_HELP)
+    s.add_argument("--attribute", required=True, help="the attribute whose prior is tempered")
     s.add_argument("--n", type=positive_int, default=3500, help="sample size for E[distinct personas]")
-    s.add_argument("--steps", type=positive_int, default=11)
-    s.add_argument("--out", help="directory for the .md, .json and .png (default: markdown on stdout)")
+    s.add_argument("--steps", type=positive_int, default=11, help="tempering steps from uniform to the census "
+                   "(default 11)")
+    s.add_argument("--out", help=OUT_HELP)
+    return p
+
+
+def parse(argv: list[str] | None):
+    p = parser()
     args = p.parse_args(argv)
     if args.command == "learn" and not 0 <= args.min_effect < 1:
         p.error("argument --min-effect: must be in [0, 1)")

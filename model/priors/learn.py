@@ -45,6 +45,7 @@ from common.markdown import table
 from model.priors.targets import targets
 
 RISK_FLOOR = 0.05  # smallest hazard bound `risk_section` writes (see there)
+CI_LEVEL = 0.95  # the credible intervals of `top_combinations`
 
 
 # ---------------------------------------------------------------- reading records
@@ -205,17 +206,22 @@ def fit(profile: Profile, codes: np.ndarray, y: np.ndarray, pairs: int = 6, step
 
 def top_combinations(profile: Profile, post: Posterior, k: int = 15) -> list[dict]:
     """The cells with the highest posterior probability of rejecting a persona on their own, 1 - exp(-h), with
-    90% credible intervals and the observed counts."""
+    central CI_LEVEL credible intervals and the observed counts. Only the cells some record reached are ranked: a
+    cell no record reached (the run's domain or the masks exclude it, or it was never drawn) has nothing but its
+    heavy-tailed prior, whose mean says nothing about the validator."""
+    tail = (1 - CI_LEVEL) / 2
     rows = []
     for f, names in enumerate(post.factors):
         p = 1 - np.exp(-post.hazard[f])
         mean = p.mean(0)
-        for cell in np.argsort(-mean.ravel())[:k]:
+        reached = np.flatnonzero(post.counts[f].ravel() > 0)
+        for cell in reached[np.argsort(-mean.ravel()[reached], kind="stable")[:k]]:
             c = np.unravel_index(cell, post.shapes[f])
             draws = p[(slice(None),) + c]
             rows.append({"combination": {n: profile.attributes[n].categories[i] for n, i in zip(names, c)},
-                         "p_implausible": float(mean[c]), "ci90": [float(np.quantile(draws, 0.05)),
-                                                                   float(np.quantile(draws, 0.95))],
+                         "p_implausible": float(mean[c]),
+                         "ci": [float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))],
+                         "ci_level": CI_LEVEL,
                          "records": int(post.counts[f][c]), "implausible_records": int(post.rejected[f][c])})
     rows.sort(key=lambda r: -r["p_implausible"])
     return rows[:k]
@@ -363,6 +369,7 @@ def summary(y: np.ndarray, used: list[dict]) -> str:
 def top_table(top: list[dict]) -> list[str]:
     """The markdown table of `top_combinations`."""
     rows = [[", ".join(f"{k}={v}" for k, v in r["combination"].items()), f"{r['p_implausible']:.3f}",
-             f"[{r['ci90'][0]:.3f}, {r['ci90'][1]:.3f}]", str(r["records"]), str(r["implausible_records"])]
+             f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]", str(r["records"]), str(r["implausible_records"])]
             for r in top]
-    return table(["combination", "P(implausible)", "90% CI", "records", "implausible"], rows, compact=True)
+    return table(["combination", "P(implausible)", f"{CI_LEVEL:.0%} CI", "records", "implausible"], rows,
+                 compact=True)

@@ -98,28 +98,60 @@ def markdown(rep: dict, top: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+WIDE = 20  # attributes with more categories get a row of their own, with vertical bars
+COLUMNS = 4
+
+
+def _rows(rep: dict) -> list[list[str]]:
+    """The figure's rows: the attributes with at most WIDE categories COLUMNS to a row, then each wider one alone,
+    in the report's attribute order."""
+    names = list(rep["attributes"])
+    wide = [n for n in names if len(rep["attributes"][n]["categories"]) > WIDE]
+    narrow = [n for n in names if n not in wide]
+    return [narrow[i:i + COLUMNS] for i in range(0, len(narrow), COLUMNS)] + [[n] for n in wide]
+
+
+def _height(rep: dict, row: list[str]) -> float:
+    """Inches: a wide attribute's vertical bars and their rotated labels; else the most categories' bars."""
+    if len(row) == 1 and len(rep["attributes"][row[0]]["categories"]) > WIDE:
+        return 2.8
+    return 0.5 + 0.2 * max(len(rep["attributes"][name]["categories"]) for name in row)
+
+
 def figure(rep: dict):
+    """Target vs effective marginals, one panel per attribute: horizontal bars (categories readable on the y
+    axis), or vertical bars on a row of their own for an attribute with more than WIDE categories."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    names = list(rep["attributes"])
-    cols = 4
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        a = rep["attributes"][name]
-        x = np.arange(len(a["categories"]))
-        ax.bar(x - 0.2, a["target"], 0.4, label="target")
-        ax.bar(x + 0.2, a["effective"], 0.4, label="effective")
-        ax.set_title(f"{name} (TV {a['tv']:.4f})", fontsize=9)
-        ax.set_xticks(x)
-        ax.set_xticklabels(a["categories"], rotation=90, fontsize=5 if len(x) > 15 else 6)
-        ax.tick_params(axis="y", labelsize=6)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    rows = _rows(rep)
+    heights = [_height(rep, row) for row in rows]
+    fig = plt.figure(figsize=(17, sum(heights) + 0.8), layout="constrained")
+    grid = fig.add_gridspec(len(rows), COLUMNS, height_ratios=heights)
+    first = None
+    for r, row in enumerate(rows):
+        for c, name in enumerate(row):
+            a = rep["attributes"][name]
+            k = np.arange(len(a["categories"]))
+            if len(row) == 1 and len(k) > WIDE:
+                ax = fig.add_subplot(grid[r, :])
+                ax.bar(k - 0.2, a["target"], 0.4, label="target")
+                ax.bar(k + 0.2, a["effective"], 0.4, label="effective")
+                ax.set_xticks(k, a["categories"], rotation=90, fontsize=7)
+                ax.set_xlim(-0.7, len(k) - 0.3)
+            else:
+                ax = fig.add_subplot(grid[r, c])
+                ax.barh(k - 0.2, a["target"], 0.4, label="target")
+                ax.barh(k + 0.2, a["effective"], 0.4, label="effective")
+                ax.set_yticks(k, a["categories"], fontsize=7)
+                ax.set_ylim(len(k) - 0.4, -0.6)  # the first category on top
+                ax.xaxis.set_major_locator(MaxNLocator(4))  # a narrow panel's probabilities, apart
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{name} (TV {a['tv']:.4f})", fontsize=9)
+            first = first or ax
+    first.legend(fontsize=7)
     fig.suptitle(f"profile {rep['profile']}" + (f", domain {rep['domain']}" if rep["domain"] else "")
                  + ": target vs effective marginals", fontsize=11)
-    fig.tight_layout()
     return fig

@@ -111,13 +111,12 @@ def figure(profile: Profile, name: str, n: int, rows: list[dict]):
     import matplotlib.pyplot as plt
 
     beta = [r["beta"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     ax1.plot(beta, [r["entropy_bits"] for r in rows], "o-")
     ax1.set_xlabel(f"beta ({name}: 0 = uniform, 1 = census)")
     ax1.set_ylabel("persona entropy (bits)")
     ax2.plot(beta, [n - r["expected_distinct"] for r in rows], "o-", color="C1")
     ax2.set_xlabel(f"beta ({name})")
-    ax2.set_ylabel(f"expected duplicates in n = {n} (n - E[distinct])")
+    ax2.set_ylabel(f"expected duplicates in n = {n}\n(n - E[distinct])")
     fig.suptitle(f"profile {profile.name}: tempering the prior of {name}")
-    fig.tight_layout()
     return fig
