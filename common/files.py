@@ -132,3 +132,31 @@ def output_dir(path: str | Path | None, flag: str = "--out") -> Path | None:
         raise UsageError(f"{flag} {p} exists and is not a directory")
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+@contextmanager
+def parents_made(path: str | Path) -> Iterator[None]:
+    """The missing directories above the file `path`, made for the block and removed again, if still empty, when
+    the block fails (a run refused before it wrote anything leaves no directory behind). UsageError when one of
+    them exists as a file."""
+    missing = []
+    for parent in Path(path).parents:
+        if parent.is_dir():
+            break
+        if parent.exists():
+            raise UsageError(f"cannot write {path}: {parent} is not a directory")
+        missing.append(parent)
+    try:
+        for directory in reversed(missing):
+            directory.mkdir()
+    except OSError as exc:
+        raise refused(path, exc) from None
+    try:
+        yield
+    except BaseException:
+        for directory in missing:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty: something was written there, keep it
+                break
+        raise

@@ -5,7 +5,6 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
-import pytest
 
 from common.cli import run
 from llm.api.card import MARKER, endpoint_kind
@@ -22,7 +21,7 @@ def argv(url, out, *extra):
 
 
 def table(card: str, heading: str) -> dict[str, list[str]]:
-    section = card.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    section = card.split(f"### {heading}\n", 1)[1].split("\n##", 1)[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("|")]
     return {row[0]: row[1:] for row in rows[2:]}
 
@@ -69,11 +68,20 @@ def test_endpoint_kind_names_hosts_only():
     assert endpoint_kind(()).startswith("the embedded SmolLM2")
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
-def test_datasets_loads_the_output_directory(tmp_path, fmt):
-    datasets = pytest.importorskip("datasets")
-    out = tmp_path / f"data.{fmt}"
+def test_one_card_describes_every_output_of_its_folder_and_datasets_loads_each(tmp_path):
+    import datasets
+
     with spawned(FAULTS) as url:
-        assert run(main, argv(url, out, "--format", fmt)) == 0
-    loaded = datasets.load_dataset(str(tmp_path), cache_dir=str(tmp_path.parent / "hf-cache"))["train"]
-    assert loaded.num_rows == 12 and list(loaded["id"]) == list(range(12))
+        for out, extra in [("data.jsonl", ()), ("more.parquet", ("--emotions", "carer")), ("flat.csv", ())]:
+            assert run(main, argv(url, tmp_path / out, *extra)) == 0
+        assert run(main, argv(url, tmp_path / "data.jsonl", "--n", "13")) == 0  # a rerun replaces its own section
+    card = (tmp_path / "README.md").read_text()
+    header = card.split("---\n")[1]
+    assert [line.split(": ")[1] for line in header.splitlines() if "config_name" in line] == ["data", "more", "flat"]
+    assert header.count("default: true") == 1 and card.count("## data.jsonl") == 1 and "13 records in `data" in card
+    assert "| love |" in card.split("## more.parquet")[1].split("## flat.csv")[0]  # each section its own run's
+    cache = str(tmp_path.parent / "hf-cache")
+    for name, n in [("data", 13), ("more", 12), ("flat", 12)]:
+        loaded = datasets.load_dataset(str(tmp_path), name, cache_dir=cache)["train"]
+        assert loaded.num_rows == n and sorted(loaded["id"]) == list(range(n)), name
+    assert datasets.load_dataset(str(tmp_path), cache_dir=cache)["train"].num_rows == 13  # the default: the first

@@ -1,5 +1,6 @@
 """Run configs (llm/api/config.py) and the library API (llm/api/run.py): round trips, `--config` reproducing a run byte
 for byte, the API equal to the command, bad config files refused in one line, and the README's library block."""
+import dataclasses
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ from llm import ClientOptions, RunConfig, generate_dataset
 from llm.api import config as configs
 from llm.api.flags import parse
 from llm.generate import main
+from llm.prompts.__main__ import main as export_prompts
 from llm.testing.faults import Faults, fetch, spawned
 from tests.test_llm_cli import free_port
 
@@ -35,7 +37,7 @@ def test_a_config_round_trips_through_its_file(tmp_path, suffix):
     path = tmp_path / f"run{suffix}"
     configs.save(config, path)
     again = parse(["--config", str(path)]).config
-    assert again == config
+    assert again == dataclasses.replace(config, out=str(Path("o.jsonl").resolve()))  # files saved absolute
     assert tuple(map(str, again.endpoints)) == ("http://h/v1=2", "http://g/v1") and again.client.rpm == 30
     assert again.no_label_leak
 
@@ -71,6 +73,23 @@ def test_the_saved_config_reproduces_the_run_byte_for_byte(tmp_path):
         assert run(main, ["--config", str(saved), "--out", str(second)]) == 0
     assert first.read_bytes() == second.read_bytes()
     assert [orjson.loads(line)["id"] for line in first.read_bytes().splitlines()] == list(range(12))
+
+
+def test_a_saved_config_runs_the_same_from_another_directory(tmp_path, monkeypatch):
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    assert run(export_prompts, ["export", "en", "--out", "mine.toml"]) == 0
+    with spawned(FAULTS) as url:
+        assert run(main, [*flags(url, Path("out.jsonl"), n=4), "--prompts", "mine.toml"]) == 0
+        sent = fetch(url)["served"]
+        monkeypatch.chdir(elsewhere)
+        assert run(main, ["--config", str(here / "out.jsonl.config.toml"), "--n", "5"]) == 0
+        assert fetch(url)["served"] > sent  # the fifth text, added to the same output
+    saved = (here / "out.jsonl.config.toml").read_text()
+    assert f'out = "{here / "out.jsonl"}"' in saved and f'prompts = "{here / "mine.toml"}"' in saved
+    assert len((here / "out.jsonl").read_bytes().splitlines()) == 5 and list(elsewhere.iterdir()) == []
 
 
 def test_the_api_gives_what_the_command_gives(tmp_path):
@@ -143,7 +162,7 @@ def test_the_api_gives_what_the_command_gives_in_dialogue_mode(tmp_path):
     assert [d["id"] for d in result.results] == list(range(5))
     assert result.results == [orjson.loads(line) for line in (cli_dir / "d.jsonl").read_bytes().splitlines()]
     card = (api_dir / "README.md").read_text()
-    assert "path: d.csv" in card and "dialogues" in card
+    assert "config_name: d\n" in card and "path: d.jsonl" in card and "## d.csv" in card and "dialogues" in card
 
 
 @pytest.mark.parametrize("make, message", [

@@ -19,6 +19,7 @@ its output (OUT.config.toml, `save`), so `--config OUT.config.toml` runs it agai
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -101,6 +102,9 @@ class RunConfig:
                                   metavar="CODE")
     cache: str | None = option(None, Text(), "request cache (default: OUT.cache.sqlite)", group=OUTPUT)
     quiet: bool = option(False, Flag(), "no progress bar and no summary on stderr", group=OUTPUT)
+    no_prompts: bool = option(False, Flag(), "leave each text's prompt out of its record (about 2 KB a text): the "
+                              "record keeps the prompt set's hash, and `llm.api.modes.prompt_of(config, record)` "
+                              "renders the prompt again from the run's saved config", group=OUTPUT)
     ray: str | None = option(None, Text(), "run shards as Ray tasks on the cluster at ADDRESS ('auto': the one "
                              "`ray start` made; none: a new local instance) and merge them into OUT", group=SCALE,
                              metavar="ADDRESS", const="")
@@ -168,8 +172,9 @@ class RunConfig:
         return cls(**{k: v for k, v in values.items() if k in mine}, client=ClientOptions(**client))
 
     def saved(self) -> dict:
-        """The options worth saving, flat, in field order: every one that is set (TOML has no null); endpoints
-        without the credentials a URL may carry (`https://user:secret@host/v1`): secrets are never stored."""
+        """The options worth saving, flat, in field order: every one that is set (TOML has no null); files as
+        absolute paths (the saved config runs the same from any directory); endpoints without the credentials a URL
+        may carry (`https://user:secret@host/v1`): secrets are never stored."""
         values = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -178,9 +183,17 @@ class RunConfig:
             elif f.name == "endpoints":
                 if value:
                     values[f.name] = [e.public for e in value]
+            elif f.name in _FILES and value is not None:
+                values[f.name] = os.path.abspath(value)
+            elif f.name in _NAMES_OR_FILES and value is not None and os.path.exists(value):
+                values[f.name] = os.path.abspath(value)
             elif value is not None:
                 values[f.name] = value
         return values
+
+
+_FILES = ("out", "cache", "chain")  # always paths
+_NAMES_OR_FILES = ("profile", "domain", "emotions", "prompts")  # a shipped name, or a path (made absolute)
 
 
 def _flat(client: ClientOptions) -> dict:

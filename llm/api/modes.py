@@ -22,10 +22,13 @@ from .plan import SAMPLE, cost, plan
 from .wiring import dialogue_settings, text_settings
 
 
-def journal_of(out: Path, fmt: str) -> Path:
-    """The append-only JSONL a text run resumes from: `out` itself for JSONL, else OUT.journal.jsonl beside it
-    (`out` then written from it, in id order, at the end)."""
-    return out if fmt == "jsonl" else Path(f"{out}.journal.jsonl")
+def journal_of(config: RunConfig, out: Path) -> Path:
+    """The append-only JSONL a run resumes from, holding its results: in text mode `out` itself for JSONL, else
+    OUT.journal.jsonl beside it (`out` then written from it, in id order, at the end); in dialogue mode the JSONL
+    beside an --out ending in .csv (MELD's columns), else `out`."""
+    if config.mode == "dialogue":
+        return out.with_suffix(".jsonl") if out.suffix == ".csv" else out
+    return out if config.output_format == "jsonl" else Path(f"{out}.journal.jsonl")
 
 
 def in_id_order(path: Path) -> None:
@@ -52,6 +55,16 @@ def prepared(config: RunConfig):
     return profile, emotions, text_settings(config, profile, emotions)
 
 
+def prompt_of(config: RunConfig, record: dict) -> list[dict]:
+    """The generation prompt of a text mode `record` of the run `config` (e.g. OUT.config.toml, loaded with
+    `llm.api.config.load`): what a run with `--no-prompts` leaves out of its records."""
+    _, _, s = prepared(config)
+    if record.get("prompt_set") != s.prompts.hash:
+        raise UsageError(f"record {record.get('id')} was written with prompt set {record.get('prompt_set')}, not "
+                         f"{s.prompts.name} ({s.prompts.hash})")
+    return s.generation(record)
+
+
 async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[dict], dict, tuple]:
     """Text mode: personas from the profile through validation and generation; on Ray with `ray`."""
     from model.records import sample_records
@@ -60,7 +73,7 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
     emotions = emotion_set.labels
     if config.ray is not None:
         return (*await asyncio.to_thread(_ray, config, out, emotions, settings), (profile, settings))
-    journal = journal_of(out, config.output_format)
+    journal = journal_of(config, out)
     with locked(out):
         done = finished(journal, range(config.n))
         if other := {r.get("method") for r in done.values()} - {config.method}:
@@ -117,7 +130,7 @@ async def dialogue_mode(config: RunConfig, out: Path, signals: bool) -> tuple[li
         raise UsageError(f"chain {chain_path} is for {chain.benchmark!r}, not --benchmark {config.benchmark!r}")
     profile = load_profile(config.profile, config.domain or "conversation")
     settings = dialogue_settings(config, profile, _dialogue_emotions(config, chain))
-    results = out.with_suffix(".jsonl") if out.suffix == ".csv" else out
+    results = journal_of(config, out)
     with locked(results):
         summary = await _dialogues(config, out, results, profile, chain, settings, signals)
         in_id_order(results)

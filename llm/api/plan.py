@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from common.schema import stages
 
-from ..engine.messages import generation_messages, score_messages, validation_messages
+from ..engine.messages import score_messages, validation_messages
 from ..engine.texts import Settings
 
 SAMPLE = 200
@@ -56,9 +56,7 @@ def _per_slot(record: dict, s: Settings, rate: float) -> tuple[float, float, flo
             completion += reach * s.validation_tokens
     emotion = record["emotion"]
     requests += 1
-    tokens += prompt_tokens(generation_messages(s.prompts, record, s.labels, text_format=s.text_format,
-                                                context=s.context, forbid_label=s.forbid_label,
-                                                definition=s.definition(emotion)))
+    tokens += prompt_tokens(s.generation(record))
     completion += s.text_tokens
     if s.min_score is not None:
         requests += 1

@@ -22,11 +22,12 @@ from pathlib import Path
 import orjson
 
 from common.errors import UsageError
+from common.files import parents_made
 
 from . import config as configs
-from .card import card, write_card
+from .card import section, write_card
 from .config import RunConfig
-from .modes import dialogue_mode, prepared, text_mode
+from .modes import dialogue_mode, journal_of, prepared, text_mode
 from .plan import SAMPLE, plan
 
 
@@ -60,16 +61,18 @@ async def agenerate_dataset(config: RunConfig, *, signals: bool = False) -> Run:
 
 async def _generate(config: RunConfig, out: Path | None, signals: bool) -> Run:
     path = Path(config.out)
-    if path.is_dir() or not path.parent.is_dir():
-        raise UsageError(f"cannot write {path}: {'it is a directory' if path.is_dir() else 'no such directory'}")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
     from model.compilation import enable_compilation_cache
 
     enable_compilation_cache()
     run = dialogue_mode if config.mode == "dialogue" else text_mode
-    results, summary, (profile, settings) = await run(config, path, signals)
+    with parents_made(path):  # its folder is made, and removed again if the run is refused before writing
+        results, summary, (profile, settings) = await run(config, path, signals)
     if out is not None:
         configs.save(config, f"{out}.config.toml")
-        text = card(config, summary, results, profile, settings)
+        jsonl = journal_of(config, out)  # none beside a --ray run's csv or parquet: then the output itself
+        text = section(config, summary, results, profile, settings, (jsonl if jsonl.exists() else out).name)
         if write_card(text, out) is None:
             print(f"warning: {out.parent / 'README.md'} is not a dataset card of ours: left as it is, no card "
                   "written", file=sys.stderr)

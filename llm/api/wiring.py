@@ -48,6 +48,7 @@ def text_settings(config: RunConfig, profile, emotions: EmotionSet) -> Settings:
         trusted_drop=profile.plausibility.baseline if config.trust_below is not None else 0.0,
         min_score=(config.threshold or 3) if config.method == "priorwork" else None,
         forbid_label=config.no_label_leak,
+        keep_prompts=not config.no_prompts,
         max_draws=config.max_draws,
     )
 

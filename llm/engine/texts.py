@@ -59,6 +59,8 @@ class Settings(SlotSettings):
     """Keep only texts the LLM scores >= this for their emotion (1-5; priorwork)."""
     forbid_label: bool = False
     """Regenerate texts that name their emotion (`leak_words`)."""
+    keep_prompts: bool = True
+    """Write each text's generation prompt into its result (else the prompt set's hash alone identifies it)."""
     max_draws: int = 20
     max_texts: int = 4
     max_parse: int = 3
@@ -68,6 +70,12 @@ class Settings(SlotSettings):
     text_tokens: int = 160
     """max_tokens of a generation request."""
 
+    def generation(self, record: dict) -> list[dict]:
+        """The generation request's messages for `record`."""
+        return generation_messages(self.prompts, record, self.labels, text_format=self.text_format,
+                                   context=self.context, forbid_label=self.forbid_label,
+                                   definition=self.definition(record["emotion"]))
+
 
 def preview(settings: Settings, record: dict) -> None:
     """Render every prompt a slot of `record` can send (raising the UsageError of a template that fails on it),
@@ -75,9 +83,7 @@ def preview(settings: Settings, record: dict) -> None:
     for stage in stages(record):
         validation_messages(settings.prompts, record, stage, settings.labels)
     emotion = record["emotion"]
-    generation_messages(settings.prompts, record, settings.labels, text_format=settings.text_format,
-                        context=settings.context, forbid_label=settings.forbid_label,
-                        definition=settings.definition(emotion))
+    settings.generation(record)
     score_messages(settings.prompts, "", emotion, settings.definition(emotion))
 
 
@@ -145,7 +151,7 @@ class _Engine:
                 "text": text,
                 **({} if score is None else {"score": score}),
                 "validation": verdicts,
-                "prompt": messages,
+                **({"prompt": messages} if self.settings.keep_prompts else {}),
                 "prompt_set": self.settings.prompts.hash,
                 "model": self.client.model,
                 "usage": dict(usage),
@@ -196,8 +202,7 @@ class _Engine:
         """An acceptable text, its prompt, the generations it took, and its score when texts are filtered by one."""
         s = self.settings
         emotion = record["emotion"]
-        messages = generation_messages(s.prompts, record, s.labels, text_format=s.text_format, context=s.context,
-                                       forbid_label=s.forbid_label, definition=s.definition(emotion))
+        messages = s.generation(record)
         problem = ""
         for attempt in range(s.max_texts):
             text = await ask(
