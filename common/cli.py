@@ -66,6 +66,11 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     return code
 
 
+def group(parser: argparse.ArgumentParser, title: str):
+    """The parser's help group titled `title`, made if it has none yet."""
+    return next((g for g in parser._action_groups if g.title == title), None) or parser.add_argument_group(title)
+
+
 def first_paragraph(doc: str) -> str:
     """A command's description: the first paragraph of its module's docstring, whole (argparse reflows it)."""
     return " ".join(doc.strip().split("\n\n")[0].split())

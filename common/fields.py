@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 
+from common.cli import group
 from common.errors import UsageError
 
 
@@ -204,10 +205,9 @@ def add_flags(parser: argparse.ArgumentParser, classes: Iterable[type], groups: 
     the parsed namespace, so its field keeps its default."""
     only = None if only is None else set(only)
     chosen = [(name, opt) for cls in classes for name, opt in options(cls) if only is None or name in only]
-    made = {g.title: g for g in parser._action_groups}
     for key, title in groups.items():  # in the order of `groups`, those the chosen flags use
-        if title not in made and any(opt.group == key for _, opt in chosen):
-            made[title] = parser.add_argument_group(title)
+        if any(opt.group == key for _, opt in chosen):
+            group(parser, title)
     for name, opt in chosen:
         kw = dict(dest=name, help=opt.help, default=argparse.SUPPRESS)
         kind = opt.kind
@@ -221,7 +221,7 @@ def add_flags(parser: argparse.ArgumentParser, classes: Iterable[type], groups: 
                 kw["action"] = "append"
             if opt.const is not None:
                 kw.update(nargs="?", const=opt.const)
-        made[groups[opt.group]].add_argument(flag_of(name, opt), **kw)
+        group(parser, groups[opt.group]).add_argument(flag_of(name, opt), **kw)
 
 
 def given(namespace: argparse.Namespace, cls: type) -> dict:

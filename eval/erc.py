@@ -221,22 +221,24 @@ def parser() -> Parser:
     from eval.embed import DEFAULT_CACHE
 
     p = Parser(prog="python -m eval.erc", description=first_paragraph(__doc__))
-    p.add_argument("--train", required=True, help="a folder of MELD's split files (train_sent_emo.csv, "
+    corpus, synthetic = p.add_argument_group("corpus"), p.add_argument_group("synthetic dialogues")
+    evaluation, out = p.add_argument_group("evaluation"), p.add_argument_group("output")
+    corpus.add_argument("--train", required=True, help="a folder of MELD's split files (train_sent_emo.csv, "
                    "test_sent_emo.csv), or a training file (CSV/TSV/JSONL/parquet, one row per utterance) with --test")
-    p.add_argument("--test", help="the test file when --train is a file")
-    add_column_options(p)
-    add_reader_options(p, "the --train and --test files")
-    p.add_argument("--synthetic", action="append", default=[], help="synthetic dialogues (CSV or JSONL); repeatable")
-    p.add_argument("--benchmark", default="meld", help=f"label set: {', '.join(BENCHMARKS)} (default meld)")
-    p.add_argument("--seeds", type=positive_int, default=5, help="training samples (seeds) per condition (default 5)")
-    p.add_argument("--context", type=int, default=CONTEXT, help=f"previous utterances averaged (default {CONTEXT})")
-    p.add_argument("--rounds", type=positive_int, default=ROUNDS, help=f"permutation-test rounds (default {ROUNDS})")
-    p.add_argument("--max-dialogues", type=positive_int,
+    corpus.add_argument("--test", help="the test file when --train is a file")
+    add_column_options(corpus)
+    add_reader_options(corpus, "the --train and --test files")
+    synthetic.add_argument("--synthetic", action="append", default=[], help="synthetic dialogues (CSV or JSONL); repeatable")
+    synthetic.add_argument("--benchmark", default="meld", help=f"label set: {', '.join(BENCHMARKS)} (default meld)")
+    evaluation.add_argument("--seeds", type=positive_int, default=5, help="training samples (seeds) per condition (default 5)")
+    evaluation.add_argument("--context", type=int, default=CONTEXT, help=f"previous utterances averaged (default {CONTEXT})")
+    evaluation.add_argument("--rounds", type=positive_int, default=ROUNDS, help=f"permutation-test rounds (default {ROUNDS})")
+    evaluation.add_argument("--max-dialogues", type=positive_int,
                    help="use only the first N dialogues of each split and synthetic file (quick runs)")
-    p.add_argument("--out", default="out/erc", help="output directory (default out/erc)")
-    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help=f"embedding cache directory (default "
+    out.add_argument("--out", default="out/erc", help="output directory (default out/erc)")
+    out.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help=f"embedding cache directory (default "
                    f"{DEFAULT_CACHE})")
-    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    out.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     return p
 
 

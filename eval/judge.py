@@ -26,7 +26,7 @@ from llm.engine.answers import parse_scores  # noqa: E402
 from llm.engine.ask import ask_parsed  # noqa: E402
 from llm.engine.messages import SCALE, score_schema  # noqa: E402
 from llm.engine.promptset import DEFAULT as DEFAULT_PROMPTS, PromptSet, shipped  # noqa: E402
-from llm.api.config import GROUPS, RunConfig  # noqa: E402
+from llm.api.config import GROUPS, OUTPUT, WHAT, RunConfig  # noqa: E402
 from llm.api.wiring import choose_prompts  # noqa: E402
 from llm.engine.settings import SlotSettings  # noqa: E402
 from llm.transport.options import ClientOptions  # noqa: E402
@@ -35,7 +35,7 @@ from common.fields import add_flags, given  # noqa: E402
 from llm.engine.slots import run_slots  # noqa: E402
 from llm.transport.protocols import ChatClient  # noqa: E402
 from llm.transport.factory import connect  # noqa: E402
-from common.cli import Parser, first_paragraph, run  # noqa: E402
+from common.cli import Parser, first_paragraph, group, run  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 from common.files import write_json, write_png  # noqa: E402
 from common.markdown import table  # noqa: E402
@@ -136,9 +136,10 @@ def score_png(path: Path, summary: dict) -> None:
 def add_judge_options(p) -> None:
     """The judge's LLM connection and wording (also what `eval.report --judge` takes): the run config's flags for
     them (llm.api.config), and the judge's own cache."""
-    add_flags(p, [RunConfig], GROUPS, only=("endpoints", "model", "prompts", "language", "emotions"))
-    add_flags(p, [ClientOptions], GROUPS)
-    p.add_argument("--judge-cache", help="request cache (default: OUT/judge.cache.sqlite)")
+    titles = {**GROUPS, WHAT: "judged emotions"}
+    add_flags(p, [RunConfig], titles, only=("endpoints", "model", "prompts", "language", "emotions"))
+    add_flags(p, [ClientOptions], titles)
+    group(p, GROUPS[OUTPUT]).add_argument("--judge-cache", help="request cache (default: OUT/judge.cache.sqlite)")
 
 
 def _emotion_set(spec: str | None, labels: Sequence[str]) -> EmotionSet | None:
@@ -201,7 +202,7 @@ def report_section(report: dict) -> list[str]:
 def parser() -> Parser:
     p = Parser(prog="python -m eval.judge", description=first_paragraph(__doc__))
     p.add_argument("data", type=Path, help=DATA_HELP)
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    group(p, GROUPS[OUTPUT]).add_argument("--out", type=Path, required=True, help="output directory")
     add_judge_options(p)
     return p
 

@@ -230,33 +230,34 @@ def write_report(report: dict, out_dir: Path, source: Source) -> None:
 def parser() -> Parser:
     p = Parser(prog="python -m eval.report", description=first_paragraph(__doc__))
     p.add_argument("data", type=Path, help=DATA_HELP)
-    p.add_argument("--gold", type=Path, help="gold corpus: a CSV/TSV/JSONL/parquet file, a folder of split files "
+    gold, out = p.add_argument_group("gold corpus"), p.add_argument_group("output")
+    gold.add_argument("--gold", type=Path, help="gold corpus: a CSV/TSV/JSONL/parquet file, a folder of split files "
                    "(train.txt/test.txt `text;label` lines, train.csv, ...) or a `datasets` save_to_disk folder")
-    add_reader_options(p, "the gold corpus")
-    p.add_argument("--text-col", help="the gold text column, by name or, with --no-header, by number (default: "
+    add_reader_options(gold, "the gold corpus")
+    gold.add_argument("--text-col", help="the gold text column, by name or, with --no-header, by number (default: "
                    "the one named text/sentence/utterance)")
-    p.add_argument("--label-col", help="the gold label column, by name or, with --no-header, by number (default: "
+    gold.add_argument("--label-col", help="the gold label column, by name or, with --no-header, by number (default: "
                    "the one named label/emotion/labels)")
-    p.add_argument("--gold-train", help="the gold train split (default: train, or the only split)")
-    p.add_argument("--gold-test", help="the gold test split (default: test; without one, a seeded stratified "
+    gold.add_argument("--gold-train", help="the gold train split (default: train, or the only split)")
+    gold.add_argument("--gold-test", help="the gold test split (default: test; without one, a seeded stratified "
                    "20%% of the train split)")
-    p.add_argument("--label-names", help="names of the gold label ids 0, 1, ...: a,b,c (default: the dataset's "
+    gold.add_argument("--label-names", help="names of the gold label ids 0, 1, ...: a,b,c (default: the dataset's "
                    "ClassLabel feature)")
-    p.add_argument("--multi-label", choices=MULTI_LABEL, default="drop",
+    gold.add_argument("--multi-label", choices=MULTI_LABEL, default="drop",
                    help="gold rows with several labels (a list, or a cell like 3,7): drop them or keep the first "
                    "(default: drop)")
-    p.add_argument("--gold-max-rows", type=positive_int, help="use a seeded stratified sample of at most N rows "
+    gold.add_argument("--gold-max-rows", type=positive_int, help="use a seeded stratified sample of at most N rows "
                    "of each gold split (stated in the report; default: every row)")
-    p.add_argument("--label-map", help="synthetic label -> gold label before the gold metrics: pleasure=joy,"
+    gold.add_argument("--label-map", help="synthetic label -> gold label before the gold metrics: pleasure=joy,"
                    "neutral=drop, or a file (JSON object or a=b lines)")
-    p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+    out.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory (default: out/eval)")
+    out.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help=f"embedding cache, and the gold-trained classifier's results under classifiers/ "
                    f"(default: {DEFAULT_CACHE})")
-    p.add_argument("--seed", type=int, default=0, help="seed of every split, sample, classifier and t-SNE "
+    out.add_argument("--seed", type=int, default=0, help="seed of every split, sample, classifier and t-SNE "
                    "(default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
-    p.add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
+    out.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    p.add_argument_group("LLM judge").add_argument("--judge", action="store_true", help="also score every text with the LLM judge (IV.C, eval.judge)")
     add_judge_options(p)
     return p
 

@@ -21,12 +21,13 @@ from eval.page import write_page
 def parser() -> Parser:
     p = Parser(prog="python -m eval.view", description=first_paragraph(__doc__))
     p.add_argument("data", type=Path, help="the file to browse: JSONL, CSV/TSV or parquet")
-    p.add_argument("--out", type=Path, help="the page to write (default: DATA's name with .html, beside it)")
-    p.add_argument("--open", action="store_true", help="open the page in the default web browser")
-    add_reader_options(p, "DATA")
-    p.add_argument("--text-col", help="the text column, by name or, with --no-header, by number (default: the one "
+    data, out = p.add_argument_group("reading DATA"), p.add_argument_group("output")
+    out.add_argument("--out", type=Path, help="the page to write (default: DATA's name with .html, beside it)")
+    out.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    add_reader_options(data, "DATA")
+    data.add_argument("--text-col", help="the text column, by name or, with --no-header, by number (default: the one "
                    "named text/sentence/utterance, if any)")
-    p.add_argument("--label-col", help="the label column, by name or, with --no-header, by number (default: the "
+    data.add_argument("--label-col", help="the label column, by name or, with --no-header, by number (default: the "
                    "one named label/emotion/labels, if any)")
     return p
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from common.cli import Parser, run
+from common.cli import Parser, first_paragraph, run
 from common.shipped import export, names
 from model.dialogue.chain import CHAINS_DIR
 from model.emotions import SETS_DIR
@@ -14,12 +14,16 @@ from model.profile import DOMAINS_DIR, PROFILES_DIR
 KINDS = {"profile": PROFILES_DIR, "domain": DOMAINS_DIR, "emotions": SETS_DIR, "chain": CHAINS_DIR}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog="python -m model.export", description=__doc__.split("\n\n")[0])
+def parser() -> Parser:
+    p = Parser(prog="python -m model.export", description=first_paragraph(__doc__))
     p.add_argument("kind", choices=KINDS, help="what to write out")
     p.add_argument("name", help="; ".join(f"{kind}: {', '.join(names(path, '.json'))}" for kind, path in KINDS.items()))
     p.add_argument("--out", help="the file to write (default: stdout)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     export(KINDS[args.kind], ".json", args.name, args.out, args.kind)
     return 0
 

@@ -26,15 +26,16 @@ def parser() -> Parser:
     from model.emotions import DEFAULT, PRESETS
 
     p = Parser(prog="python -m model.sample", description=first_paragraph(__doc__))
-    p.add_argument("--n", type=count, required=True, help="number of personas (at most 2**32)")
-    p.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
-    p.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
-    p.add_argument("--emotions", default=DEFAULT,
+    what, out = p.add_argument_group("what to sample"), p.add_argument_group("output")
+    what.add_argument("--n", type=count, required=True, help="number of personas (at most 2**32)")
+    what.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
+    what.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
+    what.add_argument("--emotions", default=DEFAULT,
                    help=f"preset ({', '.join(PRESETS)}), an emotion file (.json, see model/emotion_sets/README.md) "
                    f"or comma-separated labels; default {DEFAULT}")
-    p.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
-    p.add_argument("--out", help="output file (default: stdout)")
-    p.add_argument("--format", choices=FORMATS, help="output format (default: from --out's extension, else jsonl; a "
+    what.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
+    out.add_argument("--out", help="output file (default: stdout)")
+    out.add_argument("--format", choices=FORMATS, help="output format (default: from --out's extension, else jsonl; a "
                    "--format that contradicts the extension is refused)")
     return p
 

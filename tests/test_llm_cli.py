@@ -111,3 +111,26 @@ def test_the_module_entry_point_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == "error: unrecognized arguments: --bogus\n" and proc.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_writes_its_summary_and_says_how_to_resume(tmp_path, sig, code):
+    out = tmp_path / "out.jsonl"
+    with spawned(FAULTS) as url:
+        argv = [a for a in cli(url, out, 40) if a != "--quiet"]
+        proc = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while len(lines(out)) < 5:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        assert proc.wait(60) == code
+        err = proc.stderr.read()
+        summary = orjson.loads(Path(f"{out}.summary.json").read_bytes())
+        written = len(lines(out))
+        assert summary["interrupted"] and summary["output"]["results"] == written < 40
+        assert f"interrupted with {written} of 40 texts written (see {out}.summary.json); rerun the same command " \
+               "to resume" in err
+        assert subprocess.run(argv, cwd=REPO, capture_output=True).returncode == 0
+    assert sorted(r["id"] for r in lines(out)) == list(range(40))
+

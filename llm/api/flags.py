@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from common.cli import Parser
+from common.cli import Parser, group
 from common.errors import UsageError
 from common.fields import Whole, add_flags, given
 
@@ -35,11 +35,10 @@ def parser() -> Parser:
     p = Parser(prog="python -m llm.generate", description=DESCRIPTION,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(p, CLASSES, GROUPS)
-    groups = {g.title: g for g in p._action_groups}  # add_flags made them
-    groups[GROUPS[WHAT]].add_argument("--config", metavar="FILE", help="a run config (.toml or .json, see "
+    group(p, GROUPS[WHAT]).add_argument("--config", metavar="FILE", help="a run config (.toml or .json, see "
                                       "llm/api/config.py; a run saves its own as OUT.config.toml): its options, "
                                       "the flags given here overriding them")
-    planning = groups[GROUPS[PLANNING]]
+    planning = group(p, GROUPS[PLANNING])
     planning.add_argument("--plan", action="store_true", help="print the expected requests, tokens, wall time, "
                           "persona redraws and cost of the run, and send nothing (see llm/api/plan.py)")
     planning.add_argument("--preview", type=Whole().flag_type, metavar="K", help="run the first K slots through the "

@@ -58,14 +58,25 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: dict
         writer = stack.enter_context(Appender(results))
         bar = stack.enter_context(tqdm(total=config.total, initial=len(done), unit=config.mode, disable=config.quiet,
                                        file=sys.stderr, dynamic_ncols=True))
-        async for result in produce(client, stats):
-            writer.write(result)
-            totals.add(result)
-            bar.update()
-            s = client.stats
-            bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-    summary = {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(),
-               "output": totals.summary()}
-    summary.update(more(summary) if more else {})
-    publish(summary, out, config.quiet)
-    return summary
+
+        def summary() -> dict:
+            return {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(),
+                    "output": totals.summary()}
+
+        try:
+            async for result in produce(client, stats):
+                writer.write(result)
+                totals.add(result)
+                bar.update()
+                s = client.stats
+                bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
+        except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM: what was done is kept
+            bar.close()
+            publish({**summary(), "interrupted": True}, out, config.quiet)
+            print(f"interrupted with {totals.summary()['results']} of {config.total} {config.mode}s written (see "
+                  f"{out}.summary.json); rerun the same command to resume", file=sys.stderr)
+            raise
+    done_summary = summary()
+    done_summary.update(more(done_summary) if more else {})
+    publish(done_summary, out, config.quiet)
+    return done_summary

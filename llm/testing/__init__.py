@@ -1,1 +1,2 @@
-"""What the tests and benchmarks run against: `faults`, a fault-injecting OpenAI-compatible chat server."""
+"""What the tests and benchmarks run against: `faults`, a fault-injecting OpenAI-compatible chat server, and
+`command`, its command line (`python -m llm.testserver`)."""

@@ -8,7 +8,6 @@ x-ratelimit-* headers) and records every arrival, so callers can check limits fr
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import math
@@ -329,7 +328,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> web.Respon
 @contextmanager
 def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
     """Run the server in a child process (so its CPU time is not the caller's); yield its base URL."""
-    argv = [sys.executable, "-m", "llm.testing.faults", "--port", str(port)]
+    argv = [sys.executable, "-m", "llm.testserver", "--port", str(port)]
     for f in dataclasses.fields(Faults):
         value = getattr(faults or Faults(), f.name)
         if value is not None:
@@ -349,34 +348,3 @@ def fetch(url: str, what: str = "_stats"):
     (every request body)."""
     with urllib.request.urlopen(f"{url.removesuffix('/v1')}/{what}") as resp:
         return orjson.loads(resp.read())
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m llm.testing.faults", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    for f in dataclasses.fields(Faults):
-        if f.name in ("latency", "models", "text_answers"):
-            continue
-        kind = float if f.type in ("float", "float | None") else int if "int" in f.type else str
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
-    parser.add_argument("--latency", type=float, nargs=2, default=(0.0, 0.0))
-    parser.add_argument("--models", nargs="+", default=["test-model"])
-    parser.add_argument("--text-answers", nargs="*", default=[])
-    args = vars(parser.parse_args(argv))
-    port = args.pop("port")
-    faults = Faults(**{**args, "latency": tuple(args["latency"]), "models": tuple(args["models"]),
-                       "text_answers": tuple(args["text_answers"])})
-
-    async def serve() -> None:
-        async with FaultServer(faults, port) as server:
-            print(orjson.dumps({"url": server.url}).decode(), flush=True)
-            await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

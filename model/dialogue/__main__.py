@@ -29,27 +29,29 @@ def parser() -> Parser:
                        description="Fit the emotion chain to a benchmark's dialogues: any file the reader takes "
                        "(CSV/TSV/JSONL/parquet; separator sniffed) with one row per utterance, or a folder of "
                        "MELD's <split>_sent_emo.csv files.")
-    f.add_argument("--data", required=True, help="a dialogue file (one row per utterance), or a folder holding "
+    corpus, out = f.add_argument_group("corpus"), f.add_argument_group("output")
+    corpus.add_argument("--data", required=True, help="a dialogue file (one row per utterance), or a folder holding "
                    "<split>_sent_emo.csv (MELD's layout)")
-    f.add_argument("--benchmark", default="meld", help=f"label set: {', '.join(BENCHMARKS)} (default meld)")
-    f.add_argument("--split", default="train", help="with a --data folder: which <split>_sent_emo.csv to fit "
+    corpus.add_argument("--benchmark", default="meld", help=f"label set: {', '.join(BENCHMARKS)} (default meld)")
+    corpus.add_argument("--split", default="train", help="with a --data folder: which <split>_sent_emo.csv to fit "
                    "(default train)")
-    add_column_options(f)
-    add_reader_options(f, "the --data file")
-    f.add_argument("--out", required=True, help="chain file (JSON) to write")
-    f.add_argument("--report", help="directory for chain_report.md / chain_report.json")
+    add_column_options(corpus)
+    add_reader_options(corpus, "the --data file")
+    out.add_argument("--out", required=True, help="chain file (JSON) to write")
+    out.add_argument("--report", help="directory for chain_report.md / chain_report.json")
     s = sub.add_parser("sample", help="sample dialogue skeletons (personas, setting, speakers, emotions) as JSONL",
                        description="Sample dialogue skeletons (personas, setting, speakers, emotions) from a "
                        "fitted chain, one JSON object per line.")
-    s.add_argument("--chain", required=True, help=f"a chain file written by `fit`, or a shipped chain's name "
+    what = s.add_argument_group("what to sample")
+    what.add_argument("--chain", required=True, help=f"a chain file written by `fit`, or a shipped chain's name "
                    f"({', '.join(available(CHAINS_DIR))})")
-    s.add_argument("--n-dialogues", type=positive_int, required=True, help="number of dialogues to sample")
-    s.add_argument("--labels", choices=VARIANTS, default="matched", help="matched: the chain's own label "
+    what.add_argument("--n-dialogues", type=positive_int, required=True, help="number of dialogues to sample")
+    what.add_argument("--labels", choices=VARIANTS, default="matched", help="matched: the chain's own label "
                    "distribution; balanced: every emotion equally likely at every turn (default matched)")
-    s.add_argument("--profile", default="jp", help="profile name (jp, us) or path")
-    s.add_argument("--domain", default="conversation", help="domain name or path (default conversation)")
-    s.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
-    s.add_argument("--out", help="output JSONL (default: stdout)")
+    what.add_argument("--profile", default="jp", help="profile name (jp, us) or path")
+    what.add_argument("--domain", default="conversation", help="domain name or path (default conversation)")
+    what.add_argument("--seed", type=int, default=0, help="root seed (0 <= seed < 2**32)")
+    s.add_argument_group("output").add_argument("--out", help="output JSONL (default: stdout)")
     return p
 
 

@@ -50,27 +50,29 @@ def parser() -> Parser:
     c.add_argument("--out", required=True, help="the calibrated profile JSON to write")
     c.add_argument("--attributes", help="comma-separated attributes to calibrate (default: all)")
     le = sub.add_parser("learn", help="learn implausibility from validation records, fold it into the profile")
-    le.add_argument("--records", required=True, help="validation records: JSONL shaped like model.sample's "
+    data, fit, out = (le.add_argument_group(t) for t in ("input", "fit", "output"))
+    data.add_argument("--records", required=True, help="validation records: JSONL shaped like model.sample's "
                     "records with a `validation` object (an llm.generate results file)")
-    le.add_argument("--profile", default="jp", help=PROFILE_HELP)
-    le.add_argument("--out", required=True, help="the learned profile JSON to write")
-    le.add_argument("--pairs", type=int, default=6, help="attribute pairs to screen in (default 6)")
-    le.add_argument("--steps", type=positive_int, default=1000, help="SVI steps (default 1000)")
-    le.add_argument("--min-effect", type=float, default=0.1,
+    data.add_argument("--profile", default="jp", help=PROFILE_HELP)
+    out.add_argument("--out", required=True, help="the learned profile JSON to write")
+    fit.add_argument("--pairs", type=int, default=6, help="attribute pairs to screen in (default 6)")
+    fit.add_argument("--steps", type=positive_int, default=1000, help="SVI steps (default 1000)")
+    fit.add_argument("--min-effect", type=float, default=0.1,
                     help="fold in cells rejecting at least this often with 95%% posterior probability")
-    le.add_argument("--risk-floor", type=float, default=RISK_FLOOR,
+    fit.add_argument("--risk-floor", type=float, default=RISK_FLOOR,
                     help="smallest 95%% hazard bound written into the profile's plausibility section "
                     f"(default {RISK_FLOOR}; see model/priors/learn.py risk_section)")
-    le.add_argument("--seed", type=int, default=0, help="seed of the SVI fit and its posterior draws (default 0)")
-    le.add_argument("--report", help="also write the top combinations as JSON here")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the SVI fit and its posterior draws (default 0)")
+    out.add_argument("--report", help="also write the top combinations as JSON here")
     s = sub.add_parser("sensitivity", help="entropy and distinct personas as one prior is tempered")
-    s.add_argument("--profile", default="jp", help=PROFILE_HELP)
-    s.add_argument("--domain", help=DOMAIN_HELP)
-    s.add_argument("--attribute", required=True, help="the attribute whose prior is tempered")
-    s.add_argument("--n", type=positive_int, default=3500, help="sample size for E[distinct personas]")
-    s.add_argument("--steps", type=positive_int, default=11, help="tempering steps from uniform to the census "
+    tempered = s.add_argument_group("what to temper")
+    tempered.add_argument("--profile", default="jp", help=PROFILE_HELP)
+    tempered.add_argument("--domain", help=DOMAIN_HELP)
+    tempered.add_argument("--attribute", required=True, help="the attribute whose prior is tempered")
+    tempered.add_argument("--n", type=positive_int, default=3500, help="sample size for E[distinct personas]")
+    tempered.add_argument("--steps", type=positive_int, default=11, help="tempering steps from uniform to the census "
                    "(default 11)")
-    s.add_argument("--out", help=OUT_HELP)
+    s.add_argument_group("output").add_argument("--out", help=OUT_HELP)
     return p
 
 
