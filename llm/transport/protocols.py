@@ -54,6 +54,20 @@ class RateLimiter(Protocol):
 
 
 @runtime_checkable
+class Spending(Protocol):
+    """A budget in money (`--max-cost`) as a `Client` uses it: `llm.transport.spend.Spend` in one process,
+    `RemoteSpend` (a Ray actor shared by every shard) under --ray."""
+
+    def paying(self, prompt_tokens: int, max_tokens: int) -> AbstractAsyncContextManager[Any]:
+        """`async with spend.paying(estimate, max_tokens) as bill:` holds the request's worst case while it is out
+        (waiting while requests in flight may still free enough; raising `BudgetReached` when nothing can);
+        `bill.usage` (the response's token counts) settles it, the worst case being charged when it is not set."""
+
+    def flush(self) -> None:
+        """Make what was spent so far durable (beside the request cache), as `ChatClient.flush` does its answers."""
+
+
+@runtime_checkable
 class ChatClient(Protocol):
     """What the engine (the slot runner, text mode, dialogue mode, the judge) needs of a client."""
 
