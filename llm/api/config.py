@@ -131,9 +131,10 @@ class RunConfig:
     batch_poll: float = option(30.0, Number(low=0, open_low=True, finite=True, unit=" of seconds"), "seconds "
                                "between looks at a batch or at --batch-dir (default 30)", group=BATCH,
                                metavar="SECONDS")
-    batch_max_requests: int = option(50_000, Whole(), "requests per batch file at most (default 50000)", group=BATCH)
+    batch_max_requests: int = option(50_000, Whole(), "requests per batch file at most (default 50000)", group=BATCH,
+                                     metavar="N")
     batch_max_bytes: int = option(190_000_000, Whole(low=1024), "bytes per batch file at most (default 190 MB)",
-                                  group=BATCH)
+                                  group=BATCH, metavar="BYTES")
     batch_discount: float = option(0.5, FRACTION, "price factor of batch requests, for --plan, the cost and "
                                    "--max-cost (default 0.5)", group=BATCH, metavar="F")
 
@@ -177,6 +178,8 @@ class RunConfig:
             raise UsageError("--batch and --batch-dir send a whole run as a few batches: they take no --ray")
         if self.batch_dir is not None and self.model is None:
             raise UsageError("--batch-dir needs --model: the model name written into the batch file")
+        if self.batch and len(self.endpoints) > 1:
+            raise UsageError("--batch takes one --base-url (its batches are answered there)")
         if self.batch and self.batch_dir is None and not self.endpoints:
             raise UsageError("--batch needs --base-url and --model: the embedded server has no Batch API "
                              "(--batch-dir DIR writes batch files for any server)")
