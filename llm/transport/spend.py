@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,10 +31,13 @@ class BudgetReached(Stopped):
     """The next request's worst case does not fit in what remains of the budget."""
 
     def __init__(self, spent: float, limit: float, needed: float):
-        super().__init__(f"budget reached: spent {spent:.6f} of --max-cost {limit:g} ({max(0.0, limit - spent):.6f} "
-                         f"remaining, the next request may cost {needed:.6f}); rerun with a larger --max-cost to go "
-                         "on")
+        super().__init__(spent, limit, needed)  # all in args: the error pickles (it crosses Ray tasks)
         self.spent, self.limit, self.needed = spent, limit, needed
+
+    def __str__(self) -> str:
+        return (f"budget reached: spent {self.spent:.6f} of --max-cost {self.limit:g} "
+                f"({max(0.0, self.limit - self.spent):.6f} remaining, the next request may cost {self.needed:.6f}); "
+                "rerun with a larger --max-cost to go on")
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,20 @@ class SpendStore:
     def __init__(self, cache: Cache, name: str):
         self.cache, self.name = cache, name
 
-    def load(self) -> float:
+    def _db(self):
         db = self.cache.connection()
         db.execute("CREATE TABLE IF NOT EXISTS spend (output TEXT PRIMARY KEY, spent REAL NOT NULL)")
-        row = db.execute("SELECT spent FROM spend WHERE output = ?", (self.name,)).fetchone()
+        return db
+
+    def load(self) -> float:
+        """What was saved (0 when the cache file does not exist yet: nothing is created here)."""
+        if not os.path.exists(self.cache.path):
+            return 0.0
+        row = self._db().execute("SELECT spent FROM spend WHERE output = ?", (self.name,)).fetchone()
         return row[0] if row else 0.0
 
     def save(self, spent: float) -> None:
-        self.cache.connection().execute("INSERT OR REPLACE INTO spend VALUES (?, ?)", (self.name, spent))
+        self._db().execute("INSERT OR REPLACE INTO spend VALUES (?, ?)", (self.name, spent))
 
 
 class Spend:
@@ -124,12 +134,11 @@ class Spend:
 
     @asynccontextmanager
     async def paying(self, prompt_tokens: int, max_tokens: int):
-        bill = Bill(self.worst(prompt_tokens, max_tokens))
-        await self.reserve(bill.worst)
+        bill = Bill(await self.hold(prompt_tokens, max_tokens))
         try:
             yield bill
         finally:
-            self.settle(bill.worst, self.charge(bill))
+            self.release(bill.worst, bill.usage)
 
     def charge(self, bill: Bill) -> float:
         """What a settled request cost: its usage at the prices; its worst case without usage; nothing when it was
@@ -140,10 +149,22 @@ class Spend:
             return bill.worst
         return self.prices.cost(bill.usage.get("prompt_tokens", 0), bill.usage.get("completion_tokens", 0))
 
+    async def hold(self, prompt_tokens: int, max_tokens: int) -> float:
+        """`paying`'s first half, for a remote caller (`RemoteSpend`): the worst case held."""
+        worst = self.worst(prompt_tokens, max_tokens)
+        await self.reserve(worst)
+        return worst
+
+    def release(self, held: float, usage: dict | None) -> float:
+        """`paying`'s second half, for a remote caller: what the request cost."""
+        cost = self.charge(Bill(held, usage))
+        self.settle(held, cost)
+        return cost
+
     def flush(self) -> None:
         if self._save is not None and self.spent != self._saved:
             self._save(self.spent)
             self._saved = self.spent
 
     def state(self) -> dict:
-        return {"spent": self.spent, "in_flight": self.in_flight, "limit": self.limit}
+        return {"spent": self.spent, "earlier": self.earlier, "in_flight": self.in_flight, "limit": self.limit}
