@@ -84,14 +84,21 @@ def plan(records: list[dict], n: int, settings: Settings, profile, config, last:
         "rejection_source": source,
         "wall_time": f"{max(minutes) * 60:.0f} s" if minutes else "unbounded (no --rpm or --tpm)",
     }
+    if config.batching:
+        from .batch_plan import batch_rounds, worded_rounds
+
+        result["wall_time"] = "a batch per round, each answered within the 24 h completion window"
+        result.update(worded_rounds(batch_rounds(records, n, settings, rate)))
     if config.price_in is not None or config.price_out is not None:
         result["cost_at_most"] = round(cost(tokens, completion, config), 6)
     return result
 
 
 def cost(prompt: float, completion: float, config) -> float:
-    """Dollars (or whatever the prices are in) at --price-in/--price-out per million tokens."""
-    return (prompt * (config.price_in or 0) + completion * (config.price_out or 0)) / 1e6
+    """Dollars (or whatever the prices are in) at --price-in/--price-out per million tokens, times
+    --batch-discount in batch mode."""
+    discount = config.batch_discount if config.batching else 1.0
+    return (prompt * (config.price_in or 0) + completion * (config.price_out or 0)) * discount / 1e6
 
 
 def worded(p: dict) -> str:
