@@ -167,3 +167,21 @@ def test_dialogue_mode_in_batch_mode_gives_the_online_dialogues(tmp_path):
     # a round per request of the longest slot (3 tries a draw) at most: a redrawn dialogue may repeat a request
     assert max(d["text_attempts"] for d in batched) < rounds <= max(
         d["text_attempts"] + 3 * (d["dialogue_draws"] - 1) for d in batched)
+
+
+def test_the_summary_and_the_card_carry_the_batch_ids_and_the_cost_spent(tmp_path):
+    out = tmp_path / "out.jsonl"
+    prices = ("--price-in", "1", "--price-out", "2")
+    with spawned(FAULTS, batch=BatchFaults(delay=0.01)) as url:
+        assert run(main, argv(url, out, 6, "--batch", *prices, "--max-cost", "5")) == 0
+        batches = [b["id"] for b in fetch(url, "_batches")]
+        served = fetch(url, "_bodies")
+    s = summary(out)
+    assert s["batch"]["batches"] == s["batch"]["output_batches"] == batches and served == []  # no online request
+    assert 0 < s["cost"] == s["output_spent"] <= 5 and s["max_cost"] == 5
+    expected = (s["prompt_tokens"] * 1 + s["completion_tokens"] * 2) / 1e6 * 0.5  # at the batch discount
+    assert s["cost"] == pytest.approx(expected, abs=1e-6)
+    card = (tmp_path / "README.md").read_text()
+    assert "## Batches" in card and "OpenAI Batch API, at 0.5 times the prices" in card
+    assert all(f"- `{b}`" in card for b in batches)
+    assert f"| cost spent | {s['cost']} | {s['output_spent']} |" in card

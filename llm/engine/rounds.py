@@ -167,8 +167,10 @@ class Rounds:
         self._bodies.pop(key, None)
 
     def summary(self) -> dict:
-        """The batches of this invocation, for the run's summary."""
-        return {"rounds": self.rounds, "batches": list(self.jobs.batches), "statuses": dict(self.jobs.statuses)}
+        """The rounds and batches of this invocation, and every batch the output's requests went through (ids of
+        the Batch API's batches, names of batch files)."""
+        return {"rounds": self.rounds, "batches": list(self.jobs.batches), "statuses": dict(self.jobs.statuses),
+                "output_batches": [e.label for e in self.jobs.ledger.entries() if e.state == "done"]}
 
     async def close(self) -> None:
         if self._task is not None:
