@@ -185,3 +185,33 @@ def test_the_summary_and_the_card_carry_the_batch_ids_and_the_cost_spent(tmp_pat
     assert "## Batches" in card and "OpenAI Batch API, at 0.5 times the prices" in card
     assert all(f"- `{b}`" in card for b in batches)
     assert f"| cost spent | {s['cost']} | {s['output_spent']} |" in card
+
+
+async def test_a_run_killed_between_uploading_and_recording_its_batch_finds_that_batch_instead_of_making_another(
+        tmp_path):
+    from llm.testing.faults import FaultServer
+    from llm.transport.batch.batchapi import BatchAPI
+    from llm.transport.batch.ledger import Ledger
+    from llm.transport.batch.lines import files
+    from llm.transport.cache import Cache
+    from llm.transport.options import ClientOptions
+
+    body = orjson.dumps({"model": "test-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8})
+    async with FaultServer(batch=BatchFaults(delay=0.0)) as server:
+        async with BatchAPI(server.url, None, ClientOptions()) as api:
+            cache = Cache(tmp_path / "c.sqlite")
+            ledger = Ledger(cache)
+            (ids, data), = files([("a" * 64, body)], 10, 10_000)
+            made = ledger.add("round-0001-001", 1, ids)
+            await api.submit(made, data, ledger)  # uploaded and created ...
+            ledger.update(made, state="creating", batch_id=None)  # ... but killed before its id was recorded
+            for k in range(150):  # other batches made since: the search pages through the newest first
+                await api.submit(ledger.add(f"other-{k}", 0, ids), data, ledger)
+            resumed = [e for e in Ledger(cache).open() if e.name == made.name]
+            assert [e.state for e in resumed] == ["creating"]
+            assert await api.adopt(resumed[0], ledger)
+            first = next(iter(server.batch_api.batches))
+            assert resumed[0].batch_id == first and len(server.batch_api.batches) == 151  # found, none made
+            dropped = ledger.add("round-0002-001", 2, ids)  # uploaded nothing: nothing to find, nothing made
+            assert not await api.adopt(dropped, ledger) and len(server.batch_api.batches) == 151
+            cache.close()
