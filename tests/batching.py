@@ -5,6 +5,9 @@ from pathlib import Path
 
 import orjson
 
+from common.cli import run
+from llm.generate import main
+from llm.testing.faults import spawned
 from llm.transport.batch.offline import OUT
 
 
@@ -16,6 +19,14 @@ def argv(url: str | None, out: Path, n: int, *extra: str) -> list[str]:
 
 def records(path: Path) -> list[dict]:
     return sorted((orjson.loads(line) for line in path.read_bytes().splitlines()), key=lambda r: r["id"])
+
+
+def online_records(directory: Path, faults, n: int) -> list[dict]:
+    """The records of the same run online: the reference a batch run must equal."""
+    out = directory / "out.jsonl"
+    with spawned(faults) as url:
+        assert run(main, argv(url, out, n)) == 0
+    return records(out)
 
 
 def requests_per_slot(result: dict) -> int:

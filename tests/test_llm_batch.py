@@ -16,7 +16,7 @@ from common.cli import run
 from llm.generate import main
 from llm.testing.batches import BatchFaults
 from llm.testing.faults import Faults, fetch, spawned
-from tests.batching import argv, records, requests_per_slot
+from tests.batching import argv, online_records, records, requests_per_slot
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = Faults(implausible=0.15, seed=3)
@@ -25,11 +25,7 @@ N = 24
 
 @pytest.fixture(scope="module")
 def online(tmp_path_factory) -> list[dict]:
-    """The reference: the same run, online."""
-    out = tmp_path_factory.mktemp("online") / "out.jsonl"
-    with spawned(FAULTS) as url:
-        assert run(main, argv(url, out, N)) == 0
-    return records(out)
+    return online_records(tmp_path_factory.mktemp("online"), FAULTS, N)
 
 
 def summary(out: Path) -> dict:
@@ -194,11 +190,12 @@ async def test_a_run_killed_between_uploading_and_recording_its_batch_finds_that
     from llm.transport.batch.ledger import Ledger
     from llm.transport.batch.lines import files
     from llm.transport.cache import Cache
-    from llm.transport.options import ClientOptions
+    from llm.transport.client import Client
 
     body = orjson.dumps({"model": "test-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8})
     async with FaultServer(batch=BatchFaults(delay=0.0)) as server:
-        async with BatchAPI(server.url, None, ClientOptions()) as api:
+        async with Client(server.url, "test-model") as client:
+            api = await BatchAPI.checked(client, None)
             cache = Cache(tmp_path / "c.sqlite")
             ledger = Ledger(cache)
             (ids, data), = files([("a" * 64, body)], 10, 10_000)

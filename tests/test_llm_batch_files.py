@@ -14,7 +14,7 @@ from llm.generate import main
 from llm.testing.batches import BatchFaults
 from llm.testing.faults import Faults, fetch, spawned
 from llm.transport.batch.offline import OUT
-from tests.batching import argv, inputs, records, run_batch
+from tests.batching import argv, inputs, online_records, records, run_batch
 
 FAULTS = Faults(implausible=0.15, seed=3)
 N = 12
@@ -22,10 +22,7 @@ N = 12
 
 @pytest.fixture(scope="module")
 def online(tmp_path_factory) -> list[dict]:
-    out = tmp_path_factory.mktemp("online") / "out.jsonl"
-    with spawned(FAULTS) as url:
-        assert run(main, argv(url, out, N)) == 0
-    return records(out)
+    return online_records(tmp_path_factory.mktemp("online"), FAULTS, N)
 
 
 def test_the_no_wait_round_trip_writes_each_round_exits_3_and_picks_the_outputs_up(tmp_path, online, capsys):
@@ -36,9 +33,11 @@ def test_the_no_wait_round_trip_writes_each_round_exits_3_and_picks_the_outputs_
         while (code := run(main, command)) == 3:
             err = capsys.readouterr().err
             waiting = [p for p in inputs(directory) if not p.with_name(p.name + OUT).exists()]
-            assert len(waiting) == 1 and err == f"stopped: batch files waiting for their outputs: {waiting[0]} " \
-                   f"(each answered into <file>{OUT}, e.g. by vLLM's run_batch); rerun this command once they are there\n"
-            assert run(main, command) == 3 and inputs(directory) == sorted([*inputs(directory)])  # nothing new
+            assert len(waiting) == 1 and err == (
+                f"stopped: batch files waiting for their outputs: {waiting[0]} (each answered into <file>{OUT}, e.g. "
+                "by vLLM's run_batch); rerun this command once they are there\n")
+            written = inputs(directory)
+            assert run(main, command) == 3 and inputs(directory) == written  # a rerun too soon writes nothing new
             capsys.readouterr()
             run_batch(url, waiting[0])
             rounds += 1
@@ -126,6 +125,17 @@ def test_batch_and_budget_flags_refuse_bad_input_in_one_line(tmp_path, capsys, e
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_dir_that_is_a_file_and_a_batch_preview_are_refused_in_one_line(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("mine\n")
+    assert run(main, argv(None, tmp_path / "o.jsonl", 3, "--batch-dir", str(taken))) == 2
+    assert capsys.readouterr().err == f"error: --batch-dir {taken} exists and is not a directory\n"
+    assert taken.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    assert run(main, argv("http://127.0.0.1:9/v1", tmp_path / "o.jsonl", 3, "--batch", "--preview", "2")) == 2
+    assert capsys.readouterr().err == "error: --preview sends its slots online, at once: leave out --batch and " \
+                                      "--batch-dir\n"
 
 
 def test_a_request_no_batch_file_can_hold_is_refused_in_one_line(tmp_path, capsys):

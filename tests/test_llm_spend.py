@@ -90,15 +90,6 @@ def test_the_budget_is_never_crossed_stops_in_one_line_and_a_larger_one_goes_on(
     assert summary(out)["output_spent"] == pytest.approx(total, abs=1e-6) and total <= larger
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-    ray = pytest.importorskip("ray", reason="the optional extra 'ray' is not installed")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-             log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.timeout(300)
 def test_under_ray_the_budget_is_global_across_shards(tmp_path, capsys, reference, ray_instance):
     expected, full = reference

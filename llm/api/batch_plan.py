@@ -54,8 +54,11 @@ def batch_rounds(records: list[dict], n: int, s: Settings, rate: float) -> list[
     return [tuple(t) for t in totals]
 
 
-def worded_rounds(rounds: list[tuple[float, float, float]]) -> dict:
-    """The plan's entries of the rounds: how many, then one line each."""
-    return {"batch_rounds": len(rounds),
+def with_rounds(plan: dict, records: list[dict], n: int, s: Settings) -> dict:
+    """The plan of a batch run (llm.api.plan's, its cost already at the discount): its wall time in rounds, how
+    many, then one line each."""
+    rounds = batch_rounds(records, n, s, plan["rejection_rate"])
+    return {**plan, "wall_time": "a batch per round, each answered within the 24 h completion window",
+            "batch_rounds": len(rounds),
             **{f"round {k}": f"{r:.0f} requests, {p:.0f} prompt tokens, {c:.0f} completion tokens at most"
                for k, (r, p, c) in enumerate(rounds, 1)}}

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from common.errors import UsageError
+
 from ..engine.rounds import Rounds
 from ..transport.batch.batchapi import BatchAPI
-from ..transport.batch.jobs import Jobs
-from ..transport.batch.ledger import Ledger
 from ..transport.batch.offline import OfflineDir
 from ..transport.cache import Cache
 from ..transport.dialects import detect
@@ -55,6 +55,8 @@ async def batched(config: RunConfig, cache: str, tag: str | None, spend_maker: C
         options = config.client
         key = os.environ.get(options.api_key_env)
         if config.batch_dir is not None:
+            if Path(config.batch_dir).exists() and not Path(config.batch_dir).is_dir():
+                raise UsageError(f"--batch-dir {config.batch_dir} exists and is not a directory")
             scope = cache_scope(config.endpoints, config.model) if config.endpoints else f"batch-dir:{config.model}"
             client = build_client(Endpoint(config.endpoints[0].url if config.endpoints else "batch-dir"), config.model,
                                   options, cache=cache_file, scope=f"{scope}|{tag}" if tag else scope, spend=spend)
@@ -65,9 +67,8 @@ async def batched(config: RunConfig, cache: str, tag: str | None, spend_maker: C
             scope = cache_scope(config.endpoints, config.model, tag)
             client = await stack.enter_async_context(build_client(endpoint, config.model, options, cache=cache_file,
                                                                   scope=scope, api_key=key, spend=spend))
-            backend = await stack.enter_async_context(BatchAPI(endpoint.url, key, options))
-        rounds = Rounds(client, spend=spend, max_attempts=options.max_attempts)
-        rounds.jobs = Jobs(backend, Ledger(cache_file), rounds.deliver, poll=config.batch_poll,
-                           max_requests=config.batch_max_requests, max_bytes=config.batch_max_bytes)
+            backend = await BatchAPI.checked(client, key)
+        rounds = Rounds.over(client, backend, spend=spend, max_attempts=options.max_attempts, poll=config.batch_poll,
+                             max_requests=config.batch_max_requests, max_bytes=config.batch_max_bytes)
         stack.push_async_callback(rounds.close)
         yield rounds

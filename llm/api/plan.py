@@ -84,11 +84,6 @@ def plan(records: list[dict], n: int, settings: Settings, profile, config, last:
         "rejection_source": source,
         "wall_time": f"{max(minutes) * 60:.0f} s" if minutes else "unbounded (no --rpm or --tpm)",
     }
-    if config.batching:
-        from .batch_plan import batch_rounds, worded_rounds
-
-        result["wall_time"] = "a batch per round, each answered within the 24 h completion window"
-        result.update(worded_rounds(batch_rounds(records, n, settings, rate)))
     if config.price_in is not None or config.price_out is not None:
         result["cost_at_most"] = round(cost(tokens, completion, config), 6)
     return result

@@ -17,6 +17,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 from llm.transport.batch.jobs import Jobs
+from llm.transport.batch.ledger import Ledger
 from llm.transport.batch.lines import Outcome
 from llm.transport.client import Client, RequestFailed, completion, valid_usage
 from llm.transport.protocols import ClientStats, Completion
@@ -42,6 +43,16 @@ class Rounds:
         self._task: asyncio.Task | None = None
         self._resumed = False
         self._delivered: set[str] = set()  # keys the current round's batches answered or failed
+
+    @classmethod
+    def over(cls, client: Client, backend, *, spend: Spend | None = None, max_attempts: int = 6, poll: float = 30.0,
+             max_requests: int = 50_000, max_bytes: int = 190_000_000) -> Rounds:
+        """Rounds through `backend` (llm.transport.batch: the Batch API, a directory of batch files), the ledger in
+        the client's cache file."""
+        rounds = cls(client, spend=spend, max_attempts=max_attempts)
+        rounds.jobs = Jobs(backend, Ledger(client.cache), rounds.deliver, poll=poll, max_requests=max_requests,
+                           max_bytes=max_bytes)
+        return rounds
 
     @property
     def concurrency(self) -> int:

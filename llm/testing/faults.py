@@ -155,7 +155,7 @@ class FaultServer:
         self.url = ""
 
     async def __aenter__(self) -> FaultServer:
-        app = web.Application()
+        app = web.Application(client_max_size=2**30)  # batch input files are large
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)

@@ -174,6 +174,12 @@ class Client:
     def concurrency(self) -> int:
         return self.limiter.concurrency
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The open session (the endpoint's key in its headers; bodies read with `read_capped`): the Batch API's
+        calls share it (llm.transport.batch.batchapi)."""
+        return self._session
+
     def flush(self) -> None:
         """Commit the responses the cache holds in memory (see `Cache.flush`), and what they cost."""
         self.cache.flush()

@@ -14,9 +14,8 @@ import orjson
 
 from common.errors import UsageError
 
-from ..body import ACCEPT_ENCODING, TooLarge, Undecodable, read_capped
-from ..client import _error_message
-from ..options import ClientOptions
+from ..body import TooLarge, Undecodable, read_capped
+from ..client import Client, _error_message
 from ..redact import REDACTED, redact, secret
 from .jobs import BatchFailed, Waiting
 from .ledger import Entry, Ledger
@@ -24,6 +23,7 @@ from .ledger import Entry, Ledger
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 MAX_FILE_BYTES = 2**31  # an output file: a batch's answers (its input is at most --batch-max-bytes)
 FIND_PAGES = 20  # pages of 100 batches looked through for the batch of an uploaded file
+LONG_CALL_S = 600  # the least time an upload or a download may take (--timeout is for a chat request)
 
 
 class _Retry(Exception):
@@ -31,28 +31,19 @@ class _Retry(Exception):
 
 
 class BatchAPI:
-    """`async with BatchAPI(base_url, api_key, options) as api:` (checked: it has a Batch API)."""
+    """The Batch API of the endpoint of `client` (an entered `Client`, whose session it shares; `api_key` is
+    removed from what it reads). `await BatchAPI.checked(client, key)` is one that has a Batch API."""
 
-    def __init__(self, base_url: str, api_key: str | None, options: ClientOptions):
-        self.base_url, self.options = base_url.rstrip("/"), options
+    def __init__(self, client: Client, api_key: str | None):
+        self.base_url, self.options, self._session = client.base_url, client.options, client.session
         self._key, self._secret = api_key, None if secret(api_key) is None else api_key.encode()
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = aiohttp.ClientTimeout(total=max(self.options.timeout, LONG_CALL_S))
 
-    async def __aenter__(self) -> BatchAPI:
-        headers = {"Accept-Encoding": ACCEPT_ENCODING}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        self._session = aiohttp.ClientSession(headers=headers, auto_decompress=False,
-                                              timeout=aiohttp.ClientTimeout(total=max(self.options.timeout, 600)))
-        try:
-            await self.check()
-        except BaseException:
-            await self._session.close()
-            raise
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._session.close()
+    @classmethod
+    async def checked(cls, client: Client, api_key: str | None) -> BatchAPI:
+        api = cls(client, api_key)
+        await api.check()
+        return api
 
     async def check(self) -> None:
         status, raw = await self._call("GET", "/batches?limit=1", retry=False)
@@ -67,7 +58,7 @@ class BatchAPI:
         tries = self.options.max_attempts if retry else 1
         for attempt in range(tries):
             try:
-                async with self._session.request(method, self.base_url + path, **kw) as resp:
+                async with self._session.request(method, self.base_url + path, timeout=self._timeout, **kw) as resp:
                     status, raw = resp.status, await read_capped(resp, cap)
                 if status != 429 and status < 500:
                     return status, raw
