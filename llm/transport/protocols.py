@@ -1,8 +1,9 @@
 """The declared seams: what the engine needs of a chat client, what a client needs of a limiter, and the values
 that cross them (`Completion`, `ClientStats`).
 
-`Client` and `Pool` (several endpoints used as one) are chat clients; `Limiter` (one process) and
-`llm.scale.budget.RemoteLimiter` (a lease on a shared Ray `Budget` actor) are limiters. tests/test_llm_protocols.py
+`Client` and `Pool` (several endpoints used as one) are chat clients (and `llm.engine.rounds.Rounds`, batch mode's);
+`Limiter` (one process) and `llm.scale.budget.RemoteLimiter` (a lease on a shared Ray `Budget` actor) are limiters;
+`llm.transport.spend.Spend` and `llm.scale.shared_spend.RemoteSpend` are budgets in money. tests/test_llm_protocols.py
 checks that each satisfies its protocol.
 """
 from __future__ import annotations
