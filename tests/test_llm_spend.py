@@ -4,6 +4,11 @@ worth of tokens, online, in batch mode (at the discount) and across Ray shards; 
 counts, and a rerun with a larger budget goes on to the records of an unbudgeted run."""
 import asyncio
 import dataclasses
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -17,6 +22,7 @@ from tests.batching import argv, records
 
 # the server's window spans the whole test: its max_tokens_in_window is every token it served
 FAULTS = Faults(implausible=0.15, seed=3, window=1e9)
+REPO = Path(__file__).resolve().parents[1]
 PRICE = 1000.0  # per million prompt and completion tokens: a token costs 0.001
 N = 12
 
@@ -109,3 +115,25 @@ def test_under_ray_the_budget_is_global_across_shards(tmp_path, capsys, referenc
         total = served_cost(url)
     assert records(out) == expected and total <= larger
     assert summary(out)["output_spent"] == pytest.approx(total, abs=1e-6)
+
+
+@pytest.mark.timeout(300)
+def test_what_a_killed_run_spent_counts_for_the_next(tmp_path):
+    out = tmp_path / "out.jsonl"
+    slow = dataclasses.replace(FAULTS, latency=(0.05, 0.1))
+    with spawned(slow) as url:
+        command = [sys.executable, "-m", "llm.generate", *argv(url, out, 30, *priced(), "--concurrency", "4")]
+        proc = subprocess.Popen(command, cwd=REPO)
+        deadline = time.monotonic() + 120
+        while not out.exists() or len(out.read_bytes().splitlines()) < 8:
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it was killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = served_cost(url)
+        assert subprocess.run(command, cwd=REPO).returncode == 0
+        total = served_cost(url)
+    s = summary(out)
+    # the whole output's spend: every answer the server gave but those in flight at the kill (at most 4, the
+    # concurrency; a request here is under 1000 tokens, 1.0 at the prices), which the client never received
+    assert total - 4.0 <= s["output_spent"] <= total + 1e-6 and s["output_spent"] - s["cost"] > killed - 4.0

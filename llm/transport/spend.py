@@ -9,7 +9,8 @@ than their worst case); when nothing is in flight and it still does not fit, the
 `common.errors.Stopped` naming what was spent and what remains, resumable (a rerun with a larger budget goes on).
 
 What earlier invocations spent counts: `SpendStore` keeps the whole output's spend in a table of its request
-cache file, written when the cache commits (`flush`), so even a killed run's spend is known to the next. Under
+cache file, written as the cache commits (once per event-loop iteration), so even a killed run's spend is known
+to the next. Under
 --ray one `Spend` runs as an actor shared by every shard (`RemoteSpend`), so the budget is global."""
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ class Spend:
         self.prices, self.limit, self.spent, self.earlier = prices, limit, spent, spent
         self.in_flight = 0.0
         self._save, self._saved = save, spent
+        self._scheduled = False
         self._freed = asyncio.Event()
 
     @property
@@ -124,10 +126,14 @@ class Spend:
         self.in_flight += cost
 
     def settle(self, held: float, cost: float) -> None:
-        """A request that held `held` cost `cost`."""
+        """A request that held `held` cost `cost` (saved within this loop iteration, as the cache commits its
+        answer: a killed run's answers are not found in the cache without their cost)."""
         self.in_flight = max(0.0, self.in_flight - held)
         self.spent += cost
         self._freed.set()
+        if self._save is not None and cost and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def refused(self, cost: float) -> BudgetReached:
         return BudgetReached(self.spent, self.limit, cost)
@@ -162,6 +168,7 @@ class Spend:
         return cost
 
     def flush(self) -> None:
+        self._scheduled = False
         if self._save is not None and self.spent != self._saved:
             self._save(self.spent)
             self._saved = self.spent
