@@ -7,8 +7,9 @@
             ...
 
 Layers, each importing only the ones before it: `llm.transport` (endpoints, client options, the client factory,
-client, limiter, cache, dialects, pool, the embedded server), `llm.engine` (the slot runner and the modes on it:
-texts, dialogues; prompts, answers, run stats, resuming), `llm.scale` (shards on Ray with a global budget),
+client, limiter, cache, dialects, pool, the embedded server, the budget in money, batch files and the Batch API),
+`llm.engine` (the slot runner and the modes on it: texts, dialogues; rounds of batch mode; prompts, answers, run
+stats, resuming), `llm.scale` (shards on Ray with a global budget),
 `llm.api` (the run API: a typed `RunConfig`, its command line, what runs it, plan, preview, card). `llm.generate`
 is the command line; `llm.testing` holds the fault-injecting server of the tests (`python -m llm.testserver`).
 

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from common.cli import Terminated, run
+from common.errors import Stopped
 
 from .api.flags import parse
 from .api.plan import worded
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(agenerate_dataset(config, signals=True))
     except asyncio.CancelledError:  # SIGTERM (the event loop's handler cancels the run)
         raise Terminated from None
+    except Stopped as exc:  # a budget reached (1), batch files left to run (3): resumable
+        print(f"{'error' if exc.code == 1 else 'stopped'}: {exc}", file=sys.stderr)
+        return exc.code
     summary = result.summary
     if config.ray is not None:
         return 1 if summary["written"] < config.n else 0

@@ -170,15 +170,6 @@ def test_a_ray_resume_with_another_prompt_set_is_refused_before_any_request(tmp_
 # ---------------------------------------------------------------- on Ray
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-    ray = pytest.importorskip("ray", reason="the optional extra 'ray' is not installed")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-             log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_ray_cli_two_endpoints_jsonl_and_parquet_equal_the_single_process_run(tmp_path, single, ray_instance):
     out = tmp_path / "out.parquet"
     faults_b = dataclasses.replace(FAULTS, seed=4, p503=0.05)

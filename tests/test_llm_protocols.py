@@ -5,11 +5,15 @@ import inspect
 
 import pytest
 
+from llm.engine.rounds import Rounds
+from llm.engine.slots import RoundsClient
 from llm.scale.budget import RemoteLimiter
+from llm.scale.shared_spend import RemoteSpend
 from llm.transport.client import Client
 from llm.transport.limiter import Limiter
 from llm.transport.pool import Pool
-from llm.transport.protocols import ChatClient, RateLimiter
+from llm.transport.protocols import ChatClient, RateLimiter, Spending
+from llm.transport.spend import Prices, Spend
 
 
 def accepts(implementation, declared) -> list[str]:
@@ -33,7 +37,10 @@ def client() -> Client:
     (lambda: Pool([client(), client()], [1, 2]), ChatClient),
     (Limiter, RateLimiter),
     (lambda: RemoteLimiter(object(), "shard/1", concurrency=4, tpm=None), RateLimiter),
-], ids=["Client", "Pool", "Limiter", "RemoteLimiter"])
+    (lambda: Rounds(client()), RoundsClient),
+    (lambda: Spend(Prices(1, 1)), Spending),
+    (lambda: RemoteSpend(object(), type("Store", (), {"load": lambda self: 0.0})()), Spending),
+], ids=["Client", "Pool", "Limiter", "RemoteLimiter", "Rounds", "Spend", "RemoteSpend"])
 def test_the_implementations_satisfy_their_protocols(make, protocol):
     obj = make()
     assert isinstance(obj, protocol)

@@ -71,6 +71,9 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
               f"| prompt tokens | {summary.get('prompt_tokens', 0)} | {output.get('prompt_tokens', '')} |",
               f"| completion tokens | {summary.get('completion_tokens', 0)} | {output.get('completion_tokens', '')} |",
               f"| persona redraws | {summary.get('persona_redraws', 0)} | |"]
+    if "output_spent" in summary:
+        lines += [f"| cost spent | {summary['cost']} | {summary['output_spent']} |"]
+    lines += _batches(config, summary.get("batch"))
     if "plan" in summary:
         plan = summary["plan"]
         lines += ["", "### Plan and actual", "", "| | plan | actual |", "|---|---|---|",
@@ -80,6 +83,17 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
                   f"{summary['completion_tokens']} |",
                   f"| cost | {plan.get('cost_at_most')} (at most) | {summary['cost']} |"]
     return "\n".join(lines) + "\n"
+
+
+def _batches(config, batch: dict | None) -> list[str]:
+    """The card's lines on batch mode: how the requests were sent, and every batch of the output."""
+    if batch is None:
+        return []
+    how = (f"batch files in `{Path(config.batch_dir).name}/`, answered offline" if config.batch_dir is not None
+           else "the endpoint's OpenAI Batch API")
+    return ["", "### Batches", "", f"Sent in rounds through {how}, at {config.batch_discount:g} times the prices; "
+            f"this run: {batch['rounds']} rounds. The output's batches:", "",
+            *[f"- `{label}`" for label in batch["output_batches"]]]
 
 
 def _sections(text: str) -> list[tuple[dict, str]]:

@@ -34,11 +34,11 @@ from model.emotions import DEFAULT as DEFAULT_EMOTIONS, PRESETS
 from ..transport.endpoint import Endpoint, Endpoints
 from ..transport.options import ENDPOINT, ClientOptions
 
-WHAT, VALIDATION, PROMPTS, OUTPUT, PLANNING, SCALE = ("what", "validation", "prompts", "output", "planning",
-                                                        "scale")
+WHAT, VALIDATION, PROMPTS, OUTPUT, PLANNING, SCALE, BATCH = ("what", "validation", "prompts", "output", "planning",
+                                                               "scale", "batch")
 GROUPS = {WHAT: "what to generate", ENDPOINT: "endpoint", "limits": "limits",
           VALIDATION: "validation and generation", PROMPTS: "prompts and language", OUTPUT: "output",
-          PLANNING: "planning and cost", SCALE: "scale (Ray)"}
+          PLANNING: "planning and cost", BATCH: "batch (half price, in rounds)", SCALE: "scale (Ray)"}
 AUDIT = 0.05  # the share of trusted personas validated anyway, when `audit` is not given
 FRACTION = Number(low=0, high=1)
 PRICE = Number(low=0, finite=True)
@@ -122,6 +122,26 @@ class RunConfig:
                                     "summary's `cost` and `plan` after a run", group=PLANNING, metavar="USD")
     price_out: float | None = option(None, PRICE, "price of a million completion tokens", group=PLANNING,
                                      metavar="USD")
+    max_cost: float | None = option(None, PRICE, "stop before a request whose worst case (prompt estimate + "
+                                    "max_tokens, at the prices) would take the output's spend over USD: exit 1, "
+                                    "resumable with a larger budget (needs --price-in and --price-out)",
+                                    group=PLANNING, metavar="USD")
+    batch: bool = option(False, Flag(), "send the run through the endpoint's OpenAI Batch API (/v1/files, "
+                         "/v1/batches): in rounds, each the next request of every open slot", group=BATCH)
+    batch_dir: str | None = option(None, Text(), "batch mode without an API: write each round's input file to DIR "
+                                   "and wait for DIR/<file>.out.jsonl (vLLM's run_batch, a provider's console); "
+                                   "needs --model, any name", group=BATCH, metavar="DIR")
+    no_wait: bool = option(False, Flag(), "with --batch-dir: exit (code 3) once a round's files are written; "
+                           "rerun when their outputs are there", group=BATCH)
+    batch_poll: float = option(30.0, Number(low=0, open_low=True, finite=True, unit=" of seconds"), "seconds "
+                               "between looks at a batch or at --batch-dir (default 30)", group=BATCH,
+                               metavar="SECONDS")
+    batch_max_requests: int = option(50_000, Whole(), "requests per batch file at most (default 50000)", group=BATCH,
+                                     metavar="N")
+    batch_max_bytes: int = option(190_000_000, Whole(low=1024), "bytes per batch file at most (default 190 MB)",
+                                  group=BATCH, metavar="BYTES")
+    batch_discount: float = option(0.5, FRACTION, "price factor of batch requests, for --plan, the cost and "
+                                   "--max-cost (default 0.5)", group=BATCH, metavar="F")
 
     def __post_init__(self):
         check_fields(self)
@@ -150,9 +170,31 @@ class RunConfig:
         if self.trust_below is not None and (self.no_validate or self.method != "personagen" or self.mode != "text"):
             raise UsageError("--trust-below skips validation: it needs text mode, --method personagen and no "
                              "--no-validate")
-        if (not self.endpoints) != (self.model is None):
+        if self.batch_dir is None and (not self.endpoints) != (self.model is None):
             raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is "
                              "used)")
+        self._check_batch()
+        if self.max_cost is not None and (self.price_in is None or self.price_out is None):
+            raise UsageError("--max-cost needs --price-in and --price-out (a request's worst case is priced by "
+                             "both)")
+
+    def _check_batch(self) -> None:
+        if self.no_wait and self.batch_dir is None:
+            raise UsageError("--no-wait is --batch-dir's: it exits once a round's files are written")
+        if self.batching and self.ray is not None:
+            raise UsageError("--batch and --batch-dir send a whole run as a few batches: they take no --ray")
+        if self.batch_dir is not None and self.model is None:
+            raise UsageError("--batch-dir needs --model: the model name written into the batch file")
+        if self.batch and len(self.endpoints) > 1:
+            raise UsageError("--batch takes one --base-url (its batches are answered there)")
+        if self.batch and self.batch_dir is None and not self.endpoints:
+            raise UsageError("--batch needs --base-url and --model: the embedded server has no Batch API "
+                             "(--batch-dir DIR writes batch files for any server)")
+
+    @property
+    def batching(self) -> bool:
+        """Batch mode: the Batch API (--batch) or batch files (--batch-dir)."""
+        return self.batch or self.batch_dir is not None
 
     @property
     def output_format(self) -> str:

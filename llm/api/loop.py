@@ -11,24 +11,31 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.errors import UsageError
+from common.errors import Stopped, UsageError
 from common.jsonl import Appender
 
 from ..engine.promptset import PromptSet
+from ..engine.rounds import Rounds
 from ..engine.stats import OutputTotals, RunStats, publish
 from ..transport.cache import CacheDamaged
 from ..transport.factory import connect
 from ..transport.pool import Pool
+from .batching import batched, spending
 from .config import RunConfig
 
 
 @asynccontextmanager
-async def connected(config: RunConfig, out: Path, prompts: PromptSet):
-    """The run's checked client (llm.transport.factory.connect) with the request cache of --cache (default
-    OUT.cache.sqlite) under the prompt set's tag; a damaged cache worded with its way out."""
+async def connected(config: RunConfig, out: Path, prompts: PromptSet, spend_maker=None):
+    """The run's checked client (llm.transport.factory.connect; in batch mode llm.api.batching.batched) with the
+    request cache of --cache (default OUT.cache.sqlite) under the prompt set's tag, and the budget `spend_maker`
+    makes (llm.api.batching.spending); a damaged cache worded with its way out."""
     cache = config.cache or f"{out}.cache.sqlite"
     try:
-        async with connect(config.endpoints, config.model, config.client, cache, prompts.cache_tag) as client:
+        if config.batching:
+            made = batched(config, cache, prompts.cache_tag, spend_maker)
+        else:
+            made = connect(config.endpoints, config.model, config.client, cache, prompts.cache_tag, spend_maker)
+        async with made as client:
             yield client
     except CacheDamaged as exc:
         raise UsageError(f"{exc}: give another --cache NEW, or delete {cache} (its answers are then asked "
@@ -53,15 +60,17 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: dict
     stats, totals = RunStats(resumed=len(done)), OutputTotals(of=config.total)
     for result in done.values():
         totals.add(result)
+    spends: list = []
+    stopped = None
     async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(connected(config, out, prompts))
+        client = await stack.enter_async_context(connected(config, out, prompts, spending(config, out, spends)))
         writer = stack.enter_context(Appender(results))
         bar = stack.enter_context(tqdm(total=config.total, initial=len(done), unit=config.mode, disable=config.quiet,
                                        file=sys.stderr, dynamic_ncols=True))
 
         def summary() -> dict:
-            return {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(),
-                    "output": totals.summary()}
+            return {**stats.summary(client.stats), **endpoint_stats(client), **batch_stats(client),
+                    "prompt_set": prompts.provenance(), "output": totals.summary()}
 
         try:
             async for result in produce(client, stats):
@@ -72,11 +81,30 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: dict
                 bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
         except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM: what was done is kept
             bar.close()
-            publish({**summary(), "interrupted": True}, out, config.quiet)
+            publish({**summary(), **(spent(spends[0]) if spends else {}), "interrupted": True}, out, config.quiet)
             print(f"interrupted with {totals.summary()['results']} of {config.total} {config.mode}s written (see "
                   f"{out}.summary.json); rerun the same command to resume", file=sys.stderr)
             raise
-    done_summary = summary()
+        except Stopped as exc:  # a budget reached, batch files left to run: the summary says so, and it is raised
+            stopped = exc
+        client.flush()
+        done_summary = summary()
+    done_summary.update(spent(spends[0]) if spends else {})
     done_summary.update(more(done_summary) if more else {})
+    if stopped is not None:
+        done_summary["stopped"] = str(stopped)
     publish(done_summary, out, config.quiet)
+    if stopped is not None:
+        raise stopped
     return done_summary
+
+
+def batch_stats(client) -> dict:
+    """A batch run's rounds and batches (llm.engine.rounds), else nothing."""
+    return {"batch": client.summary()} if isinstance(client, Rounds) else {}
+
+
+def spent(spend) -> dict:
+    """What this invocation spent ("cost") and what the whole output did ("output_spent"), and the budget."""
+    return {"cost": round(spend.this_run, 6), "output_spent": round(spend.spent, 6),
+            **({"max_cost": spend.limit} if spend.limit is not None else {})}

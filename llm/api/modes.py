@@ -85,7 +85,8 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
 
         def produce(client, stats):  # called once the endpoint answered: records are sampled after that
             todo, redraw = resume(profile, range(config.n), config.seed, emotions, done, journal)
-            return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats)
+            return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats,
+                                  workers=_workers(config, config.n - len(done)))
 
         priced = config.price_in is not None or config.price_out is not None
         expected = plan(sample_records(profile, list(range(min(config.n, SAMPLE))), config.seed, emotions),
@@ -103,8 +104,13 @@ def _costed(summary: dict, expected: dict | None, config: RunConfig) -> dict:
     """The summary's `cost` (this invocation's tokens at the prices) and the `plan` beside it, with prices."""
     if expected is None:
         return {}
-    return {"cost": round(cost(summary["prompt_tokens"], summary["completion_tokens"], config), 6),
+    return {"cost": summary.get("cost", round(cost(summary["prompt_tokens"], summary["completion_tokens"], config), 6)),
             "plan": expected}
+
+
+def _workers(config: RunConfig, open_slots: int) -> int | None:
+    """Slots in flight: every open one in batch mode (a round holds the next request of each), else the default."""
+    return max(1, open_slots) if config.batching else None
 
 
 def _ray(config: RunConfig, out: Path, emotions: list[str], settings) -> tuple[list[dict], dict]:
@@ -174,7 +180,7 @@ async def _dialogues(config: RunConfig, out: Path, results: Path, profile, chain
         check_resumable(dialogues, done, results, MATCHING)
         todo = [d for d in dialogues if d["id"] not in done]
         return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
-                                  stats=stats)
+                                  stats=stats, workers=_workers(config, len(todo)))
 
     summary = await drive(config, out, results, produce, done, settings.prompts, signals)
     if out != results and not summary["failed"]:

@@ -88,8 +88,10 @@ def plan(records: list[dict], n: int, settings: Settings, profile, config, last:
 
 
 def cost(prompt: float, completion: float, config) -> float:
-    """Dollars (or whatever the prices are in) at --price-in/--price-out per million tokens."""
-    return (prompt * (config.price_in or 0) + completion * (config.price_out or 0)) / 1e6
+    """Dollars (or whatever the prices are in) at --price-in/--price-out per million tokens, times
+    --batch-discount in batch mode."""
+    discount = config.batch_discount if config.batching else 1.0
+    return (prompt * (config.price_in or 0) + completion * (config.price_out or 0)) * discount / 1e6
 
 
 def worded(p: dict) -> str:

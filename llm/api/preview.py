@@ -10,6 +10,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+from common.errors import UsageError
 from common.schema import STAGE_KEYS
 
 from .run import Run, agenerate_dataset
@@ -27,6 +28,8 @@ async def apreview(config: RunConfig, k: int) -> Run:
     """`preview` in a running event loop."""
     if k < 1:
         raise ValueError(f"a preview needs at least 1 slot, got {k}")
+    if config.batching:
+        raise UsageError("--preview sends its slots online, at once: leave out --batch and --batch-dir")
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache.sqlite"
         source = config.cache or (f"{config.out}.cache.sqlite" if config.out else None)

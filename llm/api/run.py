@@ -27,6 +27,7 @@ from common.files import parents_made
 from . import config as configs
 from .card import section, write_card
 from .config import RunConfig
+from .batch_plan import with_rounds
 from .modes import dialogue_mode, journal_of, prepared, text_mode
 from .plan import SAMPLE, plan
 
@@ -92,4 +93,5 @@ def plan_dataset(config: RunConfig) -> dict:
         last = orjson.loads(previous.read_bytes()) if previous is not None and previous.is_file() else None
     except orjson.JSONDecodeError:
         last = None  # not a summary of ours: no default from it
-    return plan(records, config.n, settings, profile, config, last)
+    result = plan(records, config.n, settings, profile, config, last)
+    return with_rounds(result, records, config.n, settings) if config.batching else result

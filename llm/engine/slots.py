@@ -5,13 +5,15 @@ concurrency, so a request is ready whenever the limiter admits one) are in fligh
 is at. A slot that raises `SlotFailed` is recorded in `stats.failures` under its id and the run goes on; any
 other exception is fatal for the run (e.g. the API key was refused): it is handed to the consumer, and the other
 workers are cancelled. Results come out in completion order, each after `client.flush()`, so the responses
-behind a result are on disk before the caller writes it (see llm.transport.cache).
+behind a result are on disk before the caller writes it (see llm.transport.cache). A client that answers in rounds
+(`RoundsClient`, batch mode) is told which workers are running slots.
 """
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol, TypeVar, runtime_checkable
 
 from llm.transport.protocols import ChatClient
 
@@ -23,6 +25,15 @@ Result = TypeVar("Result")
 
 class SlotFailed(Exception):
     """A slot that ends without a result; the run goes on and the summary lists it."""
+
+
+@runtime_checkable
+class RoundsClient(ChatClient, Protocol):
+    """A client that answers in rounds (batch mode, llm.engine.rounds): it sends a round once every worker holding
+    `working()` waits on a request, so each worker holds it while it runs slots."""
+
+    def working(self) -> AbstractContextManager:
+        """Held by a worker while it runs slots."""
 
 
 async def run_slots(
@@ -40,15 +51,18 @@ async def run_slots(
     results: asyncio.Queue = asyncio.Queue()
     done = object()
 
+    working = client.working if isinstance(client, RoundsClient) else nullcontext
+
     async def worker() -> None:
         try:
-            for slot in todo:
-                try:
-                    result = await work(slot)
-                except SlotFailed as exc:
-                    stats.failures[slot["id"]] = str(exc)
-                    continue
-                results.put_nowait(result)
+            with working():
+                for slot in todo:
+                    try:
+                        result = await work(slot)
+                    except SlotFailed as exc:
+                        stats.failures[slot["id"]] = str(exc)
+                        continue
+                    results.put_nowait(result)
         except Exception as exc:  # fatal for the run (e.g. the key was refused): hand it to the consumer
             results.put_nowait(exc)
         finally:

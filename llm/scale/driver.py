@@ -17,9 +17,11 @@ from llm.engine.resume import refuse_other
 from llm.engine.stats import publish
 from llm.engine.texts import Settings
 from llm.transport.factory import build_client, flag_words
+from llm.transport.spend import BudgetReached, Prices, Spend
 
 from .tasks import Job, run_ray
 from .shards import Shard, combine, merge, shard_dir, split
+from .shared_spend import spent_before
 
 # Ray's switch for "single machine, loopback addresses only" (named for macOS/Windows, honoured everywhere)
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -33,6 +35,8 @@ def job_for(config, out: Path, emotions: list[str], settings: Settings) -> Job:
         directory=str(shard_dir(out)), endpoints=config.endpoints, model=config.model, profile=config.profile,
         domain=config.domain, emotions=tuple(emotions), seed=config.seed, settings=settings,
         api_key=os.environ.get(config.client.api_key_env), client=config.client,
+        prices=None if config.price_in is None and config.price_out is None else Prices(
+            config.price_in or 0.0, config.price_out or 0.0), max_cost=config.max_cost,
     )
 
 
@@ -55,13 +59,16 @@ def main_ray(config, out: Path, emotions: list[str], settings: Settings) -> int:
     t0 = time.monotonic()
     try:
         with flag_words():
-            shards, summaries, errors = _run(ray, config, job)
+            shards, summaries, errors, spent = _run(ray, config, job, out)
+    except BudgetReached as exc:  # the whole output's spend is in the shards' caches too: the rerun goes on
+        publish({"stopped": str(exc), "output_spent": round(exc.spent, 6), "max_cost": exc.limit}, out, config.quiet)
+        raise
     finally:
         if started:
             ray.shutdown()
     written = merge(shards, directory, out, config.output_format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
-               "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance()}
+               "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance(), **spent}
     publish(summary, out, config.quiet)
     if written < config.n:
         print(f"error: {config.n - written} of {config.n} texts missing ({summary['failed']} failed slots, "
@@ -91,13 +98,24 @@ def _connect(ray, config) -> bool:
     return started
 
 
-def _run(ray, config, job: Job) -> tuple[list[Shard], list[dict], dict[str, str]]:
-    """The run's shards, their summaries and the failed shards' errors, with a progress bar."""
+def _run(ray, config, job: Job, out: Path) -> tuple[list[Shard], list[dict], dict[str, str], dict]:
+    """The run's shards, their summaries, the failed shards' errors and what the run spent, with a progress bar."""
     cpus = int(ray.cluster_resources().get("CPU", 1))
     shards = split(config.n, config.shards or max(cpus, math.ceil(config.n / SHARD_SIZE)))
-    with tqdm(total=config.n, unit="text", disable=config.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
-        summaries, errors = run_ray(job, shards, on_progress=bar.update)
-    return shards, summaries, errors
+    spend = None
+    if job.prices is not None:  # one Spend for every shard: the budget is global
+        spend = ray.remote(Spend).options(num_cpus=0, max_concurrency=10_000).remote(
+            job.prices, job.max_cost, spent_before(shards, job.directory, Path(f"{out}.summary.json")))
+    try:
+        with tqdm(total=config.n, unit="text", disable=config.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
+            summaries, errors = run_ray(job, shards, on_progress=bar.update, spend=spend)
+        state = ray.get(spend.state.remote()) if spend is not None else None
+    finally:
+        if spend is not None:
+            ray.kill(spend)
+    spent = {} if state is None else {"cost": round(state["spent"] - state["earlier"], 6),
+                                      "output_spent": round(state["spent"], 6)}
+    return shards, summaries, errors, spent
 
 
 async def _check(job: Job) -> None:

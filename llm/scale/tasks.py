@@ -30,11 +30,13 @@ from llm.transport.factory import build_clients, cache_scope
 from llm.transport.limiter import Limiter, LimitError
 from llm.transport.options import ClientOptions
 from llm.transport.pool import Pool
+from llm.transport.spend import BudgetReached, Prices, SpendStore
 
 from .budget import Budget, RemoteLimiter
 from .shards import Shard, progress
+from .shared_spend import RemoteSpend
 
-FATAL = (UsageError, LimitError)  # a shard failing with one of these cancels the run (the others would fail alike)
+FATAL = (UsageError, LimitError, BudgetReached)  # a shard failing with one of these cancels the run
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Job:
     client: ClientOptions = ClientOptions()  # the limits of an endpoint of weight 1
     period: float = 60.0
     margin: float | None = None
+    prices: Prices | None = None  # with prices, the run's spend is counted (and held under max_cost) by an actor
+    max_cost: float | None = None
 
     @property
     def scope(self) -> str:
@@ -76,9 +80,10 @@ def _profile(ref: str, domain: str | None, method: str):
     return persona_profile(load_profile(ref, domain), method)  # cached: the jitted sampler is per Profile object
 
 
-def run_shard(job: Job, shard: Shard, limiters: Callable[[], list] | None = None) -> dict:
+def run_shard(job: Job, shard: Shard, limiters: Callable[[], list] | None = None, spend=None) -> dict:
     """Generate (or finish) one shard; returns its summary. `limiters()` makes one limiter per endpoint inside the
-    shard's event loop (default: local `Limiter`s, i.e. no sharing with other shards)."""
+    shard's event loop (default: local `Limiter`s, i.e. no sharing with other shards); `spend`: the run's Spend
+    actor (llm.scale.shared_spend), if any."""
     from model.compilation import enable_compilation_cache
     from model.emotions import resolve_emotions
 
@@ -88,14 +93,15 @@ def run_shard(job: Job, shard: Shard, limiters: Callable[[], list] | None = None
     emotions = list(job.emotions or resolve_emotions())
     done = finished(shard.path(job.directory), ids)
     todo, redraw = resume(profile, ids, job.seed, emotions, done, shard.path(job.directory))
-    return asyncio.run(_run_shard(job, shard, todo, redraw, len(done), limiters or job.local_limiters))
+    return asyncio.run(_run_shard(job, shard, todo, redraw, len(done), limiters or job.local_limiters, spend))
 
 
-async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resumed: int, limiters) -> dict:
+async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resumed: int, limiters, spend) -> dict:
     stats = RunStats(resumed=resumed)
     cache = Cache(shard.path(job.directory, ".cache.sqlite"))
     pool = build_clients(job.endpoints, job.model, job.client, cache=cache, tag=job.settings.prompts.cache_tag,
-                         api_key=job.api_key, limiters=limiters)
+                         api_key=job.api_key, limiters=limiters,
+                         spend=None if spend is None else RemoteSpend(spend, SpendStore(cache, shard.name)))
     clients = pool.clients if isinstance(pool, Pool) else [pool]
     try:
         if resumed < len(shard):
@@ -112,7 +118,7 @@ async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resum
     return summary
 
 
-def shard_task(job: Job, shard: Shard, budgets: list) -> dict:
+def shard_task(job: Job, shard: Shard, budgets: list, spend=None) -> dict:
     """The Ray task body: free what an earlier, killed attempt of this shard held at the budgets, then run it."""
     import ray
 
@@ -121,21 +127,22 @@ def shard_task(job: Job, shard: Shard, budgets: list) -> dict:
     return run_shard(job, shard, lambda: [
         RemoteLimiter(b, owner, concurrency=e.scaled(job.client.concurrency), tpm=e.scaled(job.client.tpm))
         for b, e in zip(budgets, job.endpoints)
-    ])
+    ], spend)
 
 
-def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Callable[[int], None] | None = None
-            ) -> tuple[list[dict], dict[str, str]]:
-    """Run the shards as Ray tasks on the connected cluster, sharing one `Budget` actor per endpoint.
-    Returns the shards' summaries and {shard name: error} for shards that failed after their retries;
-    a `UsageError` or `LimitError` in any shard cancels the rest and is raised."""
+def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Callable[[int], None] | None = None,
+            spend=None) -> tuple[list[dict], dict[str, str]]:
+    """Run the shards as Ray tasks on the connected cluster, sharing one `Budget` actor per endpoint and the Spend
+    actor `spend` (llm.scale.shared_spend), if any. Returns the shards' summaries and {shard name: error} for shards
+    that failed after their retries; a `UsageError`, `LimitError` or `BudgetReached` in any shard cancels the rest
+    and is raised."""
     import ray
 
     Path(job.directory).mkdir(parents=True, exist_ok=True)
     actor = ray.remote(Budget).options(num_cpus=0, max_concurrency=10_000, max_restarts=3)
     budgets = [actor.remote(lease_s=job.client.timeout + 30.0, **job.limits(e)) for e in job.endpoints]
     task = ray.remote(shard_task).options(num_cpus=1, max_retries=retries)
-    refs = {task.remote(job, shard, budgets): shard for shard in shards}
+    refs = {task.remote(job, shard, budgets, spend): shard for shard in shards}
     summaries, errors, offsets, pending = [], {}, {}, list(refs)
     try:
         while pending:

@@ -11,6 +11,7 @@ import orjson
 
 from common.cli import first_paragraph
 
+from .batches import add_arguments, from_arguments
 from .faults import FaultServer, Faults
 
 HELP = {  # each Faults field's flag
@@ -60,17 +61,18 @@ def parser() -> argparse.ArgumentParser:
         else:
             kind = float if f.type in ("float", "float | None") else int if "int" in f.type else str
             group.add_argument(flag, type=kind, default=f.default, help=HELP[f.name])
+    add_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = vars(parser().parse_args(argv))
-    port = args.pop("port")
+    port, batch = args.pop("port"), from_arguments(args)
     faults = Faults(**{**args, "latency": tuple(args["latency"]), "models": tuple(args["models"]),
                        "text_answers": tuple(args["text_answers"])})
 
     async def serve() -> None:
-        async with FaultServer(faults, port) as server:
+        async with FaultServer(faults, port, batch) as server:
             print(orjson.dumps({"url": server.url}).decode(), flush=True)
             await asyncio.Event().wait()
 

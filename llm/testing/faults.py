@@ -5,6 +5,8 @@ from a seeded RNG. It enforces its own sliding-window RPM/TPM (over -> 429 with 
 x-ratelimit-* headers) and records every arrival, so callers can check limits from the server side.
 
     python -m llm.testing.faults --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
+
+It speaks the OpenAI Batch API too (llm.testing.batches, faults `--batch-*`; `--no-batch-api` leaves it out).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ import orjson
 from aiohttp import web
 
 from common.hashing import canonical, hexdigest, unit_interval
+
+from .batches import BatchAPI, BatchFaults, argv as batch_argv
 
 _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
@@ -137,8 +141,9 @@ class Record:
 class FaultServer:
     """`async with FaultServer(Faults(...)) as s:` then point a client at `s.url`."""
 
-    def __init__(self, faults: Faults | None = None, port: int = 0):
+    def __init__(self, faults: Faults | None = None, port: int = 0, batch: BatchFaults | None = None):
         self.faults = faults or Faults()
+        self.batch_api = BatchAPI(self, batch or BatchFaults())
         self.record = Record()
         self._port = port
         self._rng = random.Random(self.faults.seed)
@@ -149,12 +154,13 @@ class FaultServer:
         self.url = ""
 
     async def __aenter__(self) -> FaultServer:
-        app = web.Application()
+        app = web.Application(client_max_size=2**30)  # batch input files are large
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
         app.router.add_get("/_completed", self._completed)
         app.router.add_get("/_bodies", self._bodies)
+        self.batch_api.mount(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -166,11 +172,11 @@ class FaultServer:
     async def __aexit__(self, *exc) -> None:
         await self._runner.cleanup()
 
-    def _authorized(self, request: web.Request) -> bool:
+    def authorized(self, request: web.Request) -> bool:
         return self.faults.api_key is None or request.headers.get("Authorization") == f"Bearer {self.faults.api_key}"
 
     async def _models(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
+        if not self.authorized(request):
             return _error(401, "Incorrect API key provided")
         data = [{"id": m, "object": "model", "owned_by": self.faults.owned_by} for m in self.faults.models]
         return web.json_response({"object": "list", "data": data})
@@ -193,12 +199,13 @@ class FaultServer:
 
     async def _answer(self, request: web.Request, now: float) -> web.StreamResponse:
         f = self.faults
-        if not self._authorized(request):
+        if not self.authorized(request):
             return _error(401, "Incorrect API key provided")
         raw = await request.read()
         try:
             body = orjson.loads(raw)
-            messages = body["messages"]
+            if not isinstance(body["messages"], list):
+                raise TypeError
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return _error(400, "could not parse the request body")
         self.record.bodies.append(body)
@@ -207,10 +214,8 @@ class FaultServer:
         fmt = body.get("response_format") or {}
         if f.owned_by == "me" and fmt.get("type") == "json_schema":
             return _error(400, "response_format type json_schema is not supported; use json_object")
-        kind, content = self._content(body)
-        prompt_tokens = math.ceil(sum(len(m["content"]) for m in messages) / 4) + 3 * len(messages)
-        completion_tokens = math.ceil(len(content) / 4)
-        total = prompt_tokens + completion_tokens
+        kind, answer = self._completion(body)
+        total = answer["usage"]["total_tokens"]
         headers = self._admit(now, total)
         if headers is None:  # over the enforced limit
             return _error(429, "Rate limit reached", self._limit_headers(now, retry=True))
@@ -235,19 +240,31 @@ class FaultServer:
         if fault == "malformed":
             return web.Response(status=200, body=b'{"choices": [{"message": ', content_type="application/json")
         if fault == "garbled":
-            content = "Sure! Here is my answer: natural"
+            answer["choices"][0]["message"]["content"] = "Sure! Here is my answer: natural"
         self.record.served.append((now, total, kind))
         self.record.completed[hexdigest(raw)] += 1
-        return web.json_response(
-            {
-                "id": "chatcmpl-test",
-                "object": "chat.completion",
-                "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total},
-            },
-            headers=headers,
-        )
+        return web.json_response(answer, headers=headers)
+
+    def completion(self, body: dict) -> tuple[int, dict]:
+        """(200, the chat.completion) of a request body when nothing fails (a batch line's answer too; 404 and an
+        error for a model not served), counted as served."""
+        if body.get("model") not in self.faults.models:
+            return 404, {"error": {"message": f"The model `{body.get('model')}` does not exist"}}
+        kind, answer = self._completion(body)
+        self.record.served.append((time.monotonic(), answer["usage"]["total_tokens"], kind))
+        self.record.completed[hexdigest(canonical(body))] += 1
+        return 200, answer
+
+    def _completion(self, body: dict) -> tuple[str, dict]:
+        kind, content = self._content(body)
+        messages = body["messages"]
+        prompt_tokens = math.ceil(sum(len(m["content"]) for m in messages) / 4) + 3 * len(messages)
+        completion_tokens = math.ceil(len(content) / 4)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens}
+        return kind, {"id": "chatcmpl-test", "object": "chat.completion", "model": body["model"], "usage": usage,
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                   "finish_reason": "stop"}]}
 
     def _content(self, body: dict) -> tuple[str, str]:
         """("score", "validation" or "text", the answer). A schema of integer fields (a 1-5 rating) gets, per field,
@@ -326,9 +343,9 @@ def _error(status: int, message: str, headers: dict | None = None) -> web.Respon
 
 
 @contextmanager
-def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
+def spawned(faults: Faults | None = None, port: int = 0, batch: BatchFaults | None = None) -> Iterator[str]:
     """Run the server in a child process (so its CPU time is not the caller's); yield its base URL."""
-    argv = [sys.executable, "-m", "llm.testserver", "--port", str(port)]
+    argv = [sys.executable, "-m", "llm.testserver", "--port", str(port), *batch_argv(batch or BatchFaults())]
     for f in dataclasses.fields(Faults):
         value = getattr(faults or Faults(), f.name)
         if value is not None:
@@ -344,7 +361,7 @@ def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
 
 
 def fetch(url: str, what: str = "_stats"):
-    """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies) or /_bodies
-    (every request body)."""
+    """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies), /_bodies
+    (every request body) or /_batches (every batch, see llm.testing.batches)."""
     with urllib.request.urlopen(f"{url.removesuffix('/v1')}/{what}") as resp:
         return orjson.loads(resp.read())

@@ -77,6 +77,11 @@ class Cache:
         self._known = {_digest(k) for (k,) in self._conn.execute("SELECT key FROM responses")}
         return self._conn
 
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (the file created and checked if need be): other tables of the same file use it
+        (the batch ledger and the spend of llm.transport.batch and llm.transport.spend)."""
+        return self._db
+
     def get(self, key: str) -> dict | None:
         raw = self._pending.get(key)
         if raw is None:

@@ -18,7 +18,7 @@ from .body import ACCEPT_ENCODING, TooLarge, Undecodable, read_capped
 from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
 from .options import ClientOptions
-from .protocols import ClientStats, Completion, RateLimiter
+from .protocols import ClientStats, Completion, RateLimiter, Spending
 from .redact import REDACTED, redact, secret
 
 
@@ -90,6 +90,11 @@ def valid_usage(usage) -> dict[str, int] | None:
     return counts
 
 
+def completion(data: dict, cached: bool) -> Completion:
+    """The Completion of a response body (`choices[0].message.content`, its valid usage)."""
+    return Completion(data["choices"][0]["message"]["content"], valid_usage(data.get("usage")) or {}, cached)
+
+
 _JSON = {"Content-Type": "application/json"}
 # The most the prompt estimate learns from `usage` (a byte-level tokenizer needs at most 4 tokens for a character,
 # plus the 1.25 margin): a server reporting absurd usage cannot raise every estimate past --tpm and stop the run.
@@ -122,6 +127,7 @@ class Client:
         limiter: RateLimiter | None = None,
         cache: Cache | None = None,
         scope: str | None = None,
+        spend: Spending | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -129,6 +135,7 @@ class Client:
         self.limiter = limiter if limiter is not None else options.limiter()
         self.cache = cache if cache is not None else Cache()
         self.stats = ClientStats()
+        self.spend = spend  # a --max-cost budget (llm.transport.spend), or None
         self.dialect: Dialect | None = None if options.dialect == "auto" else find_dialect(options.dialect)
         self._api_key = api_key
         self._secret = None if secret(api_key) is None else api_key.encode()
@@ -167,9 +174,17 @@ class Client:
     def concurrency(self) -> int:
         return self.limiter.concurrency
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The open session (the endpoint's key in its headers; bodies read with `read_capped`): the Batch API's
+        calls share it (llm.transport.batch.batchapi)."""
+        return self._session
+
     def flush(self) -> None:
-        """Commit the responses the cache holds in memory (see `Cache.flush`)."""
+        """Commit the responses the cache holds in memory (see `Cache.flush`), and what they cost."""
         self.cache.flush()
+        if self.spend is not None:
+            self.spend.flush()
 
     async def _check(self) -> None:
         url = f"{self.base_url}/models"
@@ -216,21 +231,32 @@ class Client:
         `seed` (sent to the server) tells apart requests that must not share an answer, such as a
         regeneration after a rejected text.
         """
+        body, payload, key = self.request(messages, schema=schema, schema_name=schema_name, temperature=temperature,
+                                          max_tokens=max_tokens, seed=seed)
+        data = self.cache.get(key)
+        cached = data is not None
+        if cached:
+            self.stats.cache_hits += 1
+        elif self.spend is None:
+            data = await self._send(body, payload)
+            self.cache.put(key, data)
+        else:  # the request's worst case is held against the budget while it is out (llm.transport.spend)
+            async with self.spend.paying(self.prompt_estimate(body), max_tokens) as bill:
+                data = await self._send(body, payload)
+                bill.usage = valid_usage(data.get("usage")) or {}  # none or invalid: its worst case
+            self.cache.put(key, data)
+        return completion(data, cached)
+
+    def request(self, messages: list[dict], *, schema: dict | None = None, schema_name: str = "answer",
+                temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None) -> tuple[dict, bytes, str]:
+        """The request `chat` sends for these arguments: its body, the body's canonical bytes, and its cache key."""
         body = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
         if seed is not None:
             body["seed"] = seed
         if schema is not None:
             body["response_format"] = self.dialect.response_format(schema_name, schema)
         payload = canonical(body)
-        key = hexdigest(b'{"body":' + payload + self._key_tail)  # == content_hash({"scope": ..., "body": body})
-        data = self.cache.get(key)
-        cached = data is not None
-        if cached:
-            self.stats.cache_hits += 1
-        else:
-            data = await self._send(body, payload)
-            self.cache.put(key, data)
-        return Completion(data["choices"][0]["message"]["content"], valid_usage(data.get("usage")) or {}, cached)
+        return body, payload, hexdigest(b'{"body":' + payload + self._key_tail)  # == content_hash({scope, body})
 
     async def _send(self, body: dict, payload: bytes) -> dict:
         """`_post` until it succeeds, at most `max_attempts` times. The first attempt goes out bare: most requests
@@ -269,9 +295,13 @@ class Client:
         self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
         return _Transient(kind)
 
-    def _estimate(self, body: dict) -> int:
+    def prompt_estimate(self, body: dict) -> int:
+        """Prompt tokens of `body`, estimated high (a ratio learnt from `usage`, with a margin)."""
         chars = sum(len(m["content"]) for m in body["messages"])
-        return int(chars * self._chars_to_tokens) + 8 * len(body["messages"]) + body["max_tokens"]
+        return int(chars * self._chars_to_tokens) + 8 * len(body["messages"])
+
+    def _estimate(self, body: dict) -> int:
+        return self.prompt_estimate(body) + body["max_tokens"]
 
     async def _post(self, body: dict, payload: bytes) -> dict:
         async with self.limiter.admit(self._estimate(body)) as permit:

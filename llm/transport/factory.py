@@ -22,7 +22,7 @@ from .endpoint import Endpoint
 from .limiter import LimitError
 from .options import ClientOptions
 from .pool import Pool
-from .protocols import ChatClient, RateLimiter
+from .protocols import ChatClient, RateLimiter, Spending
 
 
 def cache_scope(endpoints: Sequence[Endpoint], model: str, tag: str | None = None) -> str:
@@ -33,23 +33,26 @@ def cache_scope(endpoints: Sequence[Endpoint], model: str, tag: str | None = Non
 
 
 def build_client(endpoint: Endpoint, model: str, options: ClientOptions, *, cache: Cache | None = None,
-                 scope: str | None = None, api_key: str | None = None, limiter: RateLimiter | None = None) -> Client:
+                 scope: str | None = None, api_key: str | None = None, limiter: RateLimiter | None = None,
+                 spend: Spending | None = None) -> Client:
     """The Client of one endpoint: `options` scaled by its weight, a local limiter at those limits unless
-    `limiter` is given (a shard's share of a global budget); no cache: an in-memory one, under the endpoint's
-    scope."""
+    `limiter` is given (a shard's share of a global budget), the run's `spend` budget if any; no cache: an
+    in-memory one, under the endpoint's scope."""
     mine = options.for_endpoint(endpoint)
     return Client(endpoint.url, model, api_key=api_key, options=mine, cache=cache, scope=scope,
-                  limiter=limiter if limiter is not None else mine.limiter())
+                  limiter=limiter if limiter is not None else mine.limiter(), spend=spend)
 
 
 def build_clients(endpoints: Sequence[Endpoint], model: str, options: ClientOptions, *, cache: Cache,
                   tag: str | None = None, api_key: str | None = None,
-                  limiters: Callable[[], list[RateLimiter]] | None = None) -> ChatClient:
-    """A `Client` for one endpoint of weight 1, else a `Pool` routing by weight; one cache scope for all."""
+                  limiters: Callable[[], list[RateLimiter]] | None = None, spend: Spending | None = None
+                  ) -> ChatClient:
+    """A `Client` for one endpoint of weight 1, else a `Pool` routing by weight; one cache scope and one budget
+    for all."""
     scope = cache_scope(endpoints, model, tag)
     given = limiters() if limiters is not None else [None] * len(endpoints)
-    clients = [build_client(e, model, options, cache=cache, scope=scope, api_key=api_key, limiter=limiter)
-               for e, limiter in zip(endpoints, given)]
+    clients = [build_client(e, model, options, cache=cache, scope=scope, api_key=api_key, limiter=limiter,
+                            spend=spend) for e, limiter in zip(endpoints, given)]
     if len(endpoints) == 1 and endpoints[0].weight == 1:
         return clients[0]
     return Pool(clients, [e.weight for e in endpoints])
@@ -79,20 +82,22 @@ async def _embedded(stack: AsyncExitStack) -> tuple[Endpoint, str, str]:
 
 @asynccontextmanager
 async def connect(endpoints: Sequence[Endpoint], model: str | None, options: ClientOptions, cache: str | Path,
-                  tag: str | None = None) -> AsyncIterator[ChatClient]:
+                  tag: str | None = None, spending: Callable[[Cache], Spending] | None = None
+                  ) -> AsyncIterator[ChatClient]:
     """A checked client of `endpoints` serving `model` (none: the embedded server, started here and stopped on
     exit), its answers cached in the SQLite file `cache` under the scope of `cache_scope` extended by `tag`. The
     API key comes from the environment variable `options.api_key_env`. Limit errors inside the block are worded
-    with their flags (`flag_words`)."""
+    with their flags (`flag_words`). `spending(cache)` makes the run's budget (llm.transport.spend), if any."""
     async with AsyncExitStack() as stack:
         stack.enter_context(flag_words())
         cache_file = Cache(cache)
         stack.callback(cache_file.close)
+        spend = spending(cache_file) if spending is not None else None
         if endpoints:
             client = build_clients(endpoints, model, options, cache=cache_file, tag=tag,
-                                   api_key=os.environ.get(options.api_key_env))
+                                   api_key=os.environ.get(options.api_key_env), spend=spend)
         else:
             endpoint, model, scope = await _embedded(stack)
             client = build_client(endpoint, model, options, cache=cache_file,
-                                  scope=f"{scope}|{tag}" if tag else scope)
+                                  scope=f"{scope}|{tag}" if tag else scope, spend=spend)
         yield await stack.enter_async_context(client)

@@ -1,8 +1,9 @@
 """The declared seams: what the engine needs of a chat client, what a client needs of a limiter, and the values
 that cross them (`Completion`, `ClientStats`).
 
-`Client` and `Pool` (several endpoints used as one) are chat clients; `Limiter` (one process) and
-`llm.scale.budget.RemoteLimiter` (a lease on a shared Ray `Budget` actor) are limiters. tests/test_llm_protocols.py
+`Client` and `Pool` (several endpoints used as one) are chat clients (and `llm.engine.rounds.Rounds`, batch mode's);
+`Limiter` (one process) and `llm.scale.budget.RemoteLimiter` (a lease on a shared Ray `Budget` actor) are limiters;
+`llm.transport.spend.Spend` and `llm.scale.shared_spend.RemoteSpend` are budgets in money. tests/test_llm_protocols.py
 checks that each satisfies its protocol.
 """
 from __future__ import annotations
@@ -51,6 +52,20 @@ class RateLimiter(Protocol):
 
     def pause(self, seconds: float) -> None:
         """Admit nothing for `seconds` (the server says a quota is spent until then)."""
+
+
+@runtime_checkable
+class Spending(Protocol):
+    """A budget in money (`--max-cost`) as a `Client` uses it: `llm.transport.spend.Spend` in one process,
+    `RemoteSpend` (a Ray actor shared by every shard) under --ray."""
+
+    def paying(self, prompt_tokens: int, max_tokens: int) -> AbstractAsyncContextManager[Any]:
+        """`async with spend.paying(estimate, max_tokens) as bill:` holds the request's worst case while it is out
+        (waiting while requests in flight may still free enough; raising `BudgetReached` when nothing can);
+        `bill.usage` (the response's token counts) settles it, the worst case being charged when it is not set."""
+
+    def flush(self) -> None:
+        """Make what was spent so far durable (beside the request cache), as `ChatClient.flush` does its answers."""
 
 
 @runtime_checkable
