@@ -72,4 +72,4 @@ def test_llm_generate_groups_its_flags_by_job():
 
     titles = [g.title for g in parser()._action_groups][2:]
     assert titles == ["what to generate", "endpoint", "limits", "validation and generation", "prompts and language",
-                      "output", "planning and cost", "scale (Ray)"]
+                      "output", "planning and cost", "batch (half price, in rounds)", "scale (Ray)"]
