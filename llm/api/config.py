@@ -23,6 +23,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from common.duplicates import DedupSpec
 from common.errors import UsageError
 from common.fields import Flag, Number, Text, Whole, check_fields, from_table, option, options
 from common.files import write_text
@@ -41,6 +42,14 @@ GROUPS = {WHAT: "what to generate", ENDPOINT: "endpoint", "limits": "limits",
 AUDIT = 0.05  # the share of trusted personas validated anyway, when `audit` is not given
 FRACTION = Number(low=0, high=1)
 PRICE = Number(low=0, finite=True)
+
+
+class Dedup(Text):
+    """`exact`, `near` or `near:THRESHOLD` (common.duplicates.DedupSpec), kept as written."""
+
+    def in_range(self, value, shown: str | None = None):
+        DedupSpec.parse(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,13 @@ class RunConfig:
     price_out: float | None = option(None, PRICE, "price of a million completion tokens", group=PLANNING,
                                      metavar="USD")
 
+    dedup: str | None = option(None, Dedup(), "regenerate a text that duplicates an accepted one (with the slot's "
+                               "next persona draw): exact (after NFKC, case folding and whitespace collapse) or near "
+                               "(MinHash Jaccard of character 5-grams at least THRESHOLD, default 0.7)",
+                               group=VALIDATION, metavar="exact|near[:THRESHOLD]")
+    dedup_scope: str | None = option(None, Text(("emotion", "all")), "with --dedup: compare a text with the texts "
+                                     "of its emotion (default) or with all texts", group=VALIDATION)
+
     def __post_init__(self):
         check_fields(self)
         if not isinstance(self.client, ClientOptions):
@@ -143,9 +159,19 @@ class RunConfig:
         if self.trust_below is not None and (self.no_validate or self.method != "personagen" or self.mode != "text"):
             raise UsageError("--trust-below skips validation: it needs text mode, --method personagen and no "
                              "--no-validate")
+        if self.dedup_scope is not None and self.dedup is None:
+            raise UsageError("--dedup-scope needs --dedup")
+        if self.dedup is not None and (self.mode != "text" or self.ray is not None):
+            raise UsageError("--dedup is text mode's, in one process: with --ray a text's duplicate may sit in "
+                             "another shard, and shards are not compared (run without --ray)")
         if (not self.endpoints) != (self.model is None):
             raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is "
                              "used)")
+
+    @property
+    def dedup_spec(self) -> DedupSpec | None:
+        """What --dedup counts as a duplicate (None: no dedup)."""
+        return None if self.dedup is None else DedupSpec.parse(self.dedup)
 
     @property
     def total(self) -> int:
