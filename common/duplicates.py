@@ -9,9 +9,9 @@ finds them (`index_for`), shared by generation (`llm.generate --dedup`) and eval
   now and then (a false negative), never reported below it. Character shingles need no word splitting, so the same
   rule holds for Japanese. The index keeps a signature (PERMUTATIONS 32-bit values) and LSH bucket entries per text.
 
-An index holds texts under a scope (an emotion, or "" for all): `offer(key, text, scope)` returns the key of an
-earlier text of the scope that `text` duplicates (the lowest, when several), else adds `text` under `key` and
-returns None. The answer depends only on what was added before, not on when: the same offers in the same order give
+An index holds texts under a scope (an emotion, or "" for all): `find(text, scope)` returns the key of a text of
+the scope that `text` duplicates (the lowest, when several), else None; `offer(key, text, scope)` is `find`, adding
+`text` under `key` when it finds none. The answer depends only on what was added before, not on when: the same offers in the same order give
 the same answers.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ THRESHOLD = 0.7  # near: the default Jaccard threshold (see the measurements in 
 SHINGLE = 5  # near: characters per shingle
 PERMUTATIONS = 128  # near: MinHash permutations (the estimate's standard error is about 0.04 at J = 0.7)
 LSH_WEIGHTS = (0.2, 0.8)  # near: the LSH bands chosen to weigh false negatives 4 times false positives
+LSH_HIGHEST = 0.99  # near: the LSH's threshold at most this (datasketch has no bands for 1); candidates then checked
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class ExactIndex:
     def __init__(self):
         self._keys: dict[tuple[str, bytes], int] = {}
 
+    def find(self, text: str, scope: str = "") -> int | None:
+        return self._keys.get((scope, digest(normalise(text))[:16]))
+
     def offer(self, key: int, text: str, scope: str = "") -> int | None:
         found = self._keys.setdefault((scope, digest(normalise(text))[:16]), key)
         return None if found == key else found
@@ -96,21 +100,27 @@ class NearIndex:
         m.update_batch(shingles(text))
         return m
 
+    def find(self, text: str, scope: str = "") -> int | None:
+        return self._find(self.signature(text), scope)
+
     def offer(self, key: int, text: str, scope: str = "") -> int | None:
         from datasketch import MinHashLSH
 
         m = self.signature(text)
-        values = m.hashvalues
-        lsh = self._lsh.get(scope)
-        if lsh is None:
-            lsh = self._lsh[scope] = MinHashLSH(threshold=self.threshold, num_perm=PERMUTATIONS, weights=LSH_WEIGHTS)
-        hits = [k for k in lsh.query(m)
-                if np.count_nonzero(self._signatures[k] == values) >= self.threshold * PERMUTATIONS]
-        if hits:
-            return min(hits)
+        if (found := self._find(m, scope)) is not None:
+            return found
+        if (lsh := self._lsh.get(scope)) is None:
+            lsh = self._lsh[scope] = MinHashLSH(threshold=min(self.threshold, LSH_HIGHEST), num_perm=PERMUTATIONS,
+                                                weights=LSH_WEIGHTS)
         lsh.insert(key, m, check_duplication=False)
-        self._signatures[key] = values
+        self._signatures[key] = m.hashvalues
         return None
+
+    def _find(self, m, scope: str) -> int | None:
+        lsh = self._lsh.get(scope)
+        hits = [k for k in lsh.query(m) if np.count_nonzero(self._signatures[k] == m.hashvalues)
+                >= self.threshold * PERMUTATIONS] if lsh is not None else []
+        return min(hits, default=None)
 
 
 def index_for(spec: DedupSpec) -> ExactIndex | NearIndex:

@@ -21,6 +21,7 @@ import numpy as np
 from eval.classify import holdout
 from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
 from eval.data import Labelled, check_classes, read_jsonl
+from eval.duplicates import copies_line, rate_cells, report_entry as duplicates
 from eval.embed import DEFAULT_CACHE, Embedder
 from eval.judge import FIGURE, add_judge_options, report_entry, report_section, run_judge
 from eval.labels import apply_label_map, label_order, parse_label_map, preset_label_map
@@ -87,7 +88,9 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         gaps["classification"] = reason
     cells = {"diversity": lambda g: diversity(x, codes, names, seed=seed),
              "classification": lambda g: None if reason else holdout(x, data.emotions, names, seed=seed),
-             "tsne": lambda g: tsne_coordinates(x, seed=seed)}
+             "tsne": lambda g: tsne_coordinates(x, seed=seed),
+             "duplicates": lambda g: duplicates(data.texts, data.emotions, names, inputs.gold and (
+                 inputs.gold.train.texts, inputs.gold.test.texts))}
     if inputs.gold is not None:
         cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
     with workers() as pool:
@@ -102,6 +105,7 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         "diversity": div["per_emotion"],
         "diversity_overall": div["overall"],
         "classification": results["classification"],
+        "duplicates": results["duplicates"],
         "figures": {"tsne": FIGURES["tsne"]},
         "seed": seed,
     }
@@ -172,13 +176,16 @@ def _notes(r: dict, *paths: str) -> list[str]:
 
 
 def _diversity(r: dict) -> list[str]:
-    rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"])] for e, m in r["diversity"].items()]
+    rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"]), *rate_cells(r, e)] for e, m in r["diversity"].items()]
     o = r["diversity_overall"]
-    rows.append(["all texts (CD: mean over emotion pairs)", _f(o.get("mcd")), _f(o.get("ce")), _f(o["cd"])])
+    rows.append(["all texts (CD: mean over emotion pairs)", _f(o.get("mcd")), _f(o.get("ce")), _f(o["cd"]),
+                 *rate_cells(r)])
     return ["## Table IV. Semantic diversity", "",
             "MCD: mean pairwise cosine distance; CE: entropy (nats) of k=5 k-means cluster sizes within the "
-            "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids.", "",
-            *table(["Emotion", "MCD", "CE", "CD"], rows), *_notes(r, "diversity")]
+            "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids; Exact dup and "
+            "Near dup: the texts that `llm.generate --dedup exact` and `--dedup near` would have regenerated "
+            "(eval/duplicates.py), within the emotion and across all texts.", "",
+            *table(["Emotion", "MCD", "CE", "CD", "Exact dup", "Near dup"], rows), *_notes(r, "diversity")]
 
 
 def _classification(r: dict) -> list[str]:
@@ -236,7 +243,7 @@ def _gold(r: dict) -> list[str]:
             "Reference rows: the synthetic set and a sample of as many gold train texts (real vs real), each "
             "against the gold test split.", "",
             *table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑", "Texts compared"], rows),
-            *(["", *(f"Warning: {w}." for w in warnings)] if warnings else []),
+            *(["", *(f"Warning: {w}." for w in warnings)] if warnings else []), *copies_line(r),
             *_notes(r, "gold", "references.synthetic_vs_test", "references.real_vs_real")]
 
 

@@ -3,7 +3,7 @@ task categories, language, size category, a license left for the user to fill in
 file; `datasets.load_dataset(OUT_DIR)` reads it), and a body with what the data came from: the profile and every
 cited source, the domain, the emotions and their definitions, the method, the model and the kind of endpoint (its
 host only: never a key, a user or a password), the seed, the prompt set, counts per emotion, acceptance per
-validation stage, tokens, and the plan beside the actual counts when the run was priced.
+validation stage, tokens, duplicates (llm.api.dedup), and the plan beside the actual counts when the run was priced.
 
 A README.md that is not a card of ours (its first line after the header is not MARKER) is never overwritten."""
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from common.files import write_text
 
 from ..transport.endpoint import Endpoint
+from .dedup import duplicates_section
 
 MARKER = "<!-- written by python -m llm.generate: a dataset card -->"
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -72,6 +73,7 @@ def card(config, summary: dict, results: list[dict], profile, settings) -> str:
               f"| prompt tokens | {summary.get('prompt_tokens', 0)} | {output.get('prompt_tokens', '')} |",
               f"| completion tokens | {summary.get('completion_tokens', 0)} | {output.get('completion_tokens', '')} |",
               f"| persona redraws | {summary.get('persona_redraws', 0)} | |"]
+    lines += duplicates_section(summary, results)
     if "plan" in summary:
         plan = summary["plan"]
         lines += ["", "## Plan and actual", "", "| | plan | actual |", "|---|---|---|",

@@ -1,8 +1,10 @@
 """Text mode's duplicates, wired from the run's config: the dedup of `--dedup` over a resumed journal (`unique_for`),
-and the warning of a run without it whose texts repeat each other (`warn_repeats`)."""
+the warning of a run without it whose texts repeat each other (`warn_repeats`), and the dataset card's lines on
+them (`duplicates_section`)."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 from common.errors import UsageError
@@ -41,3 +43,25 @@ def warn_repeats(config: RunConfig, summary: dict) -> None:
         print(f"warning: {repeats} of {texts} texts ({repeats / texts:.0%}) repeat an earlier text (after NFKC, case "
               "folding and whitespace collapse): the endpoint may be degenerate; --dedup exact (or near) regenerates "
               "them", file=sys.stderr)
+
+
+def duplicates_section(summary: dict, results: list[dict]) -> list[str]:
+    """The dataset card's lines on duplicates: with --dedup, per emotion the texts redrawn as duplicates (over the
+    whole output, from the results' `rejected_draws`) and this run's slots that ran out of draws after one;
+    without, the exact repeats the output holds (none for dialogues, nor for a Ray run, whose summary has no
+    "output")."""
+    if not any("text" in r for r in results) or "exact_duplicates" not in summary.get("output", {}):
+        return []  # dialogues, or a Ray run's summary (its shards' counters only)
+    if "dedup" not in summary:
+        repeats = summary.get("output", {}).get("exact_duplicates", 0)
+        return ["", "## Duplicates", "", f"No --dedup: {repeats} of {len(results)} texts repeat an earlier text "
+                "exactly (after NFKC, case folding and whitespace collapse)."]
+    dedup = summary["dedup"]
+    redrawn = Counter(r["emotion"] for r in results for d in r.get("rejected_draws", ()) if "duplicate_of" in d)
+    emotions = sorted({*redrawn, *dedup["out_of_draws"]})
+    spec, _, scope = dedup["rule"].partition("/")
+    return ["", "## Duplicates", "", f"`--dedup {spec} --dedup-scope {scope}`: a text that duplicated an accepted one "
+            "was regenerated with the slot's next persona draw (the lowest id of a group kept).", "",
+            "| emotion | duplicates regenerated | slots out of draws after a duplicate (this run) |", "|---|---|---|",
+            *(f"| {e} | {redrawn.get(e, 0)} | {dedup['out_of_draws'].get(e, 0)} |" for e in emotions),
+            f"| all | {sum(redrawn.values())} | {sum(dedup['out_of_draws'].values())} |"]
