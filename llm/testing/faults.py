@@ -54,7 +54,7 @@ _WHAT = ["the blue bicycle", "a stack of letters", "my favourite mug", "the spar
 _WHERE = ["by the river", "in the elevator", "at the station", "behind the bakery", "on the rooftop",
           "in the parking lot", "at the library", "near the harbour", "in the hallway", "at the market",
           "under the bridge", "in the lobby"]
-_REPEATED = 8  # the texts `duplicate_rate` falls back on
+_REPEATED = 4  # the texts `duplicate_rate` falls back on
 
 
 @dataclass
