@@ -30,6 +30,8 @@ from aiohttp import web
 
 from common.hashing import canonical, hexdigest, unit_interval
 
+from .varied import varied
+
 _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
     "Finally finished the report", "Saw an old friend at the station", "The rain will not stop today",
@@ -41,20 +43,6 @@ _JA_CLOSERS = ["顔がにやけて仕方ない！", "正直ちょっと気分が
 _TURN = re.compile(r"^\d+\. (Speaker [A-D]): (\S+)$", re.MULTILINE)
 _CLOSERS = ["and I cannot stop smiling!", "which honestly ruined my mood.", "and now I am not sure what to do.",
             "so that was something.", "and my heart is still racing."]
-# the parts of the varied texts of `duplicate_rate` (llm.generate --dedup's tests and benchmark): 6 x 12^5 x 5
-_WHEN = ["this morning", "right after lunch", "late last night", "before the meeting", "on Sunday", "at dawn",
-         "during the storm", "after class", "on my day off", "around midnight", "at rush hour", "over the holidays"]
-_WHO = ["my neighbour", "the new intern", "an old classmate", "my landlord", "a tired nurse", "the bus driver",
-        "my little brother", "a street musician", "the shop owner", "my team lead", "a lost tourist", "grandma"]
-_DID = ["dropped", "fixed", "painted", "returned", "hid", "sold", "found", "borrowed", "praised", "broke",
-        "wrapped", "forgot"]
-_WHAT = ["the blue bicycle", "a stack of letters", "my favourite mug", "the spare key", "a jar of honey",
-         "the broken clock", "two concert tickets", "a paper crane", "the garden hose", "an umbrella",
-         "the family photo", "a bag of oranges"]
-_WHERE = ["by the river", "in the elevator", "at the station", "behind the bakery", "on the rooftop",
-          "in the parking lot", "at the library", "near the harbour", "in the hallway", "at the market",
-          "under the bridge", "in the lobby"]
-_REPEATED = 4  # the texts `duplicate_rate` falls back on
 
 
 @dataclass
@@ -294,7 +282,7 @@ class FaultServer:
             self._asked[prompt] += 1
             return answers[min(n, len(answers) - 1)]
         if self.faults.duplicate_rate is not None:
-            return _varied(body, self.faults.duplicate_rate)
+            return varied(body, self.faults.duplicate_rate)
         h = _fraction(body)
         if self.faults.language == "ja":
             return f"{_JA_OPENERS[int(h * len(_JA_OPENERS))]}{_JA_CLOSERS[int(h * 997) % len(_JA_CLOSERS)]}"
@@ -337,24 +325,6 @@ class FaultServer:
             if retry:
                 headers["Retry-After"] = f"{reset:.3f}"
         return headers
-
-
-def _varied(body: dict, duplicate_rate: float) -> str:
-    """A text of seven parts picked by hash of the request (millions of texts, two of which rarely share more than
-    four parts), or, for `duplicate_rate` of the requests (by hash), a repeat of one of _REPEATED texts, the way a
-    degenerate model falls back on a few answers: as it was, in capitals, with doubled spaces, or with a word added
-    (an exact duplicate after normalisation for the first three, a near one for the last)."""
-    if _fraction(body, "repeat") >= duplicate_rate:
-        return _composed(body)
-    text = _composed(("repeated", int(_fraction(body, "which") * _REPEATED)))
-    variant = int(_fraction(body, "variant") * 4)
-    return [text, text.upper(), text.replace(" ", "  "), f"{text} Really."][variant]
-
-
-def _composed(key) -> str:
-    parts = [p[int(_fraction(key, k) * len(p))] for k, p in enumerate((_OPENERS, _WHEN, _WHO, _DID, _WHAT, _WHERE,
-                                                                         _CLOSERS))]
-    return "{}, {}: {} {} {} {}, {}".format(*parts)
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> web.Response:
