@@ -89,7 +89,7 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     cells = {"diversity": lambda g: diversity(x, codes, names, seed=seed),
              "classification": lambda g: None if reason else holdout(x, data.emotions, names, seed=seed),
              "tsne": lambda g: tsne_coordinates(x, seed=seed),
-             "duplicates": lambda g: duplicates(data.texts, data.emotions, names, inputs.gold and (
+             "duplicates": lambda g: duplicates(data.texts, data.emotions, names, None if inputs.gold is None else (
                  inputs.gold.train.texts, inputs.gold.test.texts))}
     if inputs.gold is not None:
         cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
