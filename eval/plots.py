@@ -17,7 +17,7 @@ from sklearn.manifold import TSNE  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from common.files import write_png  # noqa: E402
-from common.textkey import duplicate_key  # noqa: E402
+from common.normalise import normalise  # noqa: E402
 
 
 ANGLE = 0.7  # Barnes-Hut's trade-off: 3,000 CARER texts in 12.6 s against 17.6 s at 0.5, as trustworthy (README)
@@ -52,7 +52,7 @@ def tsne_coordinates(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Scatter:
-    """What the t-SNE figure shows: each distinct synthetic text once (duplicates: common.textkey) and a seeded
+    """What the t-SNE figure shows: each distinct synthetic text once (duplicates: common.normalise) and a seeded
     sample of gold texts. Codes index `labels`; -1 marks a text whose copies carry several emotions."""
     labels: list[str]  # the colours' labels: the synthetic emotions, then the gold labels they lack
     first: np.ndarray  # [m] the row of each distinct synthetic text (its first copy)
@@ -70,7 +70,7 @@ def scatter(texts: list[str], emotions: list[str], names: list[str], gold_labels
     code = {label: i for i, label in enumerate(labels)}
     groups: dict[str, list[int]] = {}
     for row, text in enumerate(texts):
-        groups.setdefault(duplicate_key(text), []).append(row)
+        groups.setdefault(normalise(text), []).append(row)
     rows = list(groups.values())
     codes = [code[emotions[r[0]]] if len({emotions[i] for i in r}) == 1 else -1 for r in rows]
     gold = np.zeros(0, np.int64)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from eval.classify import holdout
 from eval.corpus import MULTI_LABEL, Gold, GoldOptions, read_corpus
 from eval.data import DATA_HELP, Labelled, Source, check_classes, read_labelled
+from eval.duplicates import report_entry as duplicates
 from eval.embed import DEFAULT_CACHE, Embedder
 from eval.judge import FIGURE, add_judge_options, report_entry, run_judge
 from eval.labels import apply_label_map, label_order, parse_label_map, preset_label_map
@@ -107,7 +108,9 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
     x_points = np.vstack([x[points.first], x_gold[points.gold]])  # the gold train split's rows come first
     cells = {"diversity": lambda g: diversity(x, codes, names, seed=seed),
              "classification": lambda g: None if reason else holdout(x, data.emotions, names, seed=seed),
-             "tsne": lambda g: tsne_coordinates(x_points, seed=seed)}
+             "tsne": lambda g: tsne_coordinates(x_points, seed=seed),
+             "duplicates": lambda g: duplicates(data.texts, data.emotions, names, None if inputs.gold is None else (
+                 inputs.gold.train.texts, inputs.gold.test.texts))}
     if inputs.gold is not None:
         cells.update(gold_cells(inputs, x, np.split(x_gold, [len(inputs.gold.train)]), seed, classifier_cache))
     results = _run(cells, gaps, lambda xy: tsne_png(out_dir / FIGURES["tsne"], xy, points,
@@ -118,6 +121,7 @@ def build_report(inputs: Inputs, out_dir: Path, embedder: Embedder | None = None
         "diversity": div["per_emotion"],
         "diversity_overall": div["overall"],
         "classification": results["classification"],
+        "duplicates": results["duplicates"],
         "figures": {"tsne": FIGURES["tsne"]},
         "seed": seed,
     }

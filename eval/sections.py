@@ -3,6 +3,7 @@ key is in the report (tables shaped like the paper's IV-VII)."""
 from __future__ import annotations
 
 from common.markdown import table
+from eval.duplicates import copies_line, rate_cells
 from eval.judge import report_section
 
 
@@ -18,13 +19,16 @@ def _notes(r: dict, *paths: str) -> list[str]:
 
 
 def _diversity(r: dict) -> list[str]:
-    rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"])] for e, m in r["diversity"].items()]
+    rows = [[e, _f(m["mcd"]), _f(m["ce"]), _f(m["cd"]), *rate_cells(r, e)] for e, m in r["diversity"].items()]
     o = r["diversity_overall"]
-    rows.append(["all texts (CD: mean over emotion pairs)", _f(o.get("mcd")), _f(o.get("ce")), _f(o["cd"])])
+    rows.append(["all texts (CD: mean over emotion pairs)", _f(o.get("mcd")), _f(o.get("ce")), _f(o["cd"]),
+                 *rate_cells(r)])
     return ["## Table IV. Semantic diversity", "",
             "MCD: mean pairwise cosine distance; CE: entropy (nats) of k=5 k-means cluster sizes within the "
-            "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids.", "",
-            *table(["Emotion", "MCD", "CE", "CD"], rows), *_notes(r, "diversity")]
+            "emotion; CD: mean cosine distance from the emotion's centroid to the other centroids; Exact dup and "
+            "Near dup: the texts that `llm.generate --dedup exact` and `--dedup near` would have regenerated "
+            "(eval/duplicates.py), within the emotion and across all texts.", "",
+            *table(["Emotion", "MCD", "CE", "CD", "Exact dup", "Near dup"], rows), *_notes(r, "diversity")]
 
 
 def _classification(r: dict) -> list[str]:
@@ -100,7 +104,7 @@ def _gold(r: dict) -> list[str]:
             "Reference rows: the synthetic set and a sample of as many gold train texts (real vs real), each "
             "against the gold test split.", "",
             *table(["Method", "FID ↓", "PRD-F8 ↑", "PRD-F1/8 ↑", "KL ↓", "HC ↑", "Texts compared"], rows),
-            *(["", *(f"Warning: {w}." for w in warnings)] if warnings else []),
+            *(["", *(f"Warning: {w}." for w in warnings)] if warnings else []), *copies_line(r),
             *_notes(r, "gold", "references.synthetic_vs_test", "references.real_vs_real")]
 
 

@@ -138,3 +138,16 @@ def test_reference_rows_one_after_the_other_equal_the_report(small, full):
         refs = reference_rows(x, inputs.mapped, x_train, inputs.gold.train, x_test, inputs.gold.test,
                               inputs.gold.labels, {})
     assert orjson.loads(orjson.dumps(refs)) == r["references"]
+
+
+def test_with_gold_the_copies_of_gold_train_texts_sit_beside_real_vs_real(small, full):
+    """Issue 23: report.json's gold copies are those of eval.duplicates on the texts read, and Table VI says them."""
+    from eval.duplicates import gold_copies
+    root, synthetic, gold = small
+    out, r = full
+    inputs = report.load_inputs(synthetic, gold)
+    assert r["duplicates"]["gold"] == gold_copies(inputs.data.texts, inputs.gold.train.texts, inputs.gold.test.texts)
+    assert r["duplicates"]["gold"]["n_real"] == 90 and set(r["duplicates"]["per_emotion"]) == set(r["diversity"])
+    md = (out / "report.md").read_text(encoding="utf-8")
+    g = r["duplicates"]["gold"]
+    assert f"Copies of gold train texts: {g['synthetic_exact_dup_of_train']:.1%} exact" in md

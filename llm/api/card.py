@@ -6,7 +6,8 @@ output, or its journal: a folder's configs must share one data format), the firs
 output, with what the data came from: the profile and every cited source, the domain, the emotions and their
 definitions, the method, the model and the kind of endpoint (its host only: never a key, a user or a password), the
 seed, the prompt set, counts per emotion, acceptance per validation stage, tokens, and the plan beside the actual
-counts when the run was priced. A run replaces its own section and keeps the others.
+counts when the run was priced,
+and the duplicates regenerated (llm.api.dedup). A run replaces its own section and keeps the others.
 
 A README.md that is not a card of ours (its first line after the header is not MARKER) is never overwritten."""
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from common.files import write_text
 
 from ..transport.endpoint import Endpoint
+from .dedup import duplicates_section
 
 MARKER = "<!-- written by python -m llm.generate: a dataset card -->"
 _OPEN = "<!-- output: "  # opens an output's section, its metadata as JSON
@@ -74,6 +76,7 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
     if "output_spent" in summary:
         lines += [f"| cost spent | {summary['cost']} | {summary['output_spent']} |"]
     lines += _batches(config, summary.get("batch"))
+    lines += duplicates_section(summary, results)
     if "plan" in summary:
         plan = summary["plan"]
         lines += ["", "### Plan and actual", "", "| | plan | actual |", "|---|---|---|",

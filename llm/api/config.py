@@ -24,6 +24,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from common.duplicates import DedupSpec
 from common.errors import UsageError
 from common.fields import Flag, Number, Text, Whole, check_fields, from_table, option, options
 from common.files import write_text
@@ -42,6 +43,14 @@ GROUPS = {WHAT: "what to generate", ENDPOINT: "endpoint", "limits": "limits",
 AUDIT = 0.05  # the share of trusted personas validated anyway, when `audit` is not given
 FRACTION = Number(low=0, high=1)
 PRICE = Number(low=0, finite=True)
+
+
+class Dedup(Text):
+    """`exact`, `near` or `near:THRESHOLD` (common.duplicates.DedupSpec), kept as written."""
+
+    def in_range(self, value, shown: str | None = None):
+        DedupSpec.parse(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,13 @@ class RunConfig:
     batch_discount: float = option(0.5, FRACTION, "price factor of batch requests, for --plan, the cost and "
                                    "--max-cost (default 0.5)", group=BATCH, metavar="F")
 
+    dedup: str | None = option(None, Dedup(), "regenerate a text that duplicates an accepted one (with the slot's "
+                               "next persona draw): exact (after NFKC, case folding and whitespace collapse) or near "
+                               "(MinHash Jaccard of character 5-grams at least THRESHOLD, default 0.7)",
+                               group=VALIDATION, metavar="exact|near[:THRESHOLD]")
+    dedup_scope: str | None = option(None, Text(("emotion", "all")), "with --dedup: compare a text with the texts "
+                                     "of its emotion (default) or with all texts", group=VALIDATION)
+
     def __post_init__(self):
         check_fields(self)
         if not isinstance(self.client, ClientOptions):
@@ -170,6 +186,11 @@ class RunConfig:
         if self.trust_below is not None and (self.no_validate or self.method != "personagen" or self.mode != "text"):
             raise UsageError("--trust-below skips validation: it needs text mode, --method personagen and no "
                              "--no-validate")
+        if self.dedup_scope is not None and self.dedup is None:
+            raise UsageError("--dedup-scope needs --dedup")
+        if self.dedup is not None and (self.mode != "text" or self.ray is not None):
+            raise UsageError("--dedup is text mode's, in one process: with --ray a text's duplicate may sit in "
+                             "another shard, and shards are not compared (run without --ray)")
         if self.batch_dir is None and (not self.endpoints) != (self.model is None):
             raise UsageError("--base-url and --model go together (without both, the embedded SmolLM2 server is "
                              "used)")
@@ -200,6 +221,11 @@ class RunConfig:
     def output_format(self) -> str:
         """The format of the output: --format, else OUT's extension's, else jsonl (text mode)."""
         return format_of(self.out, self.format)
+
+    @property
+    def dedup_spec(self) -> DedupSpec | None:
+        """What --dedup counts as a duplicate (None: no dedup)."""
+        return None if self.dedup is None else DedupSpec.parse(self.dedup)
 
     @property
     def total(self) -> int:

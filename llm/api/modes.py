@@ -17,6 +17,7 @@ from common.jsonl import locked, recover
 from ..engine.resume import check_resumable, finished, refuse_other, resume
 from ..engine.texts import generate_texts, preview
 from .config import RunConfig
+from .dedup import unique_for, warn_repeats
 from .loop import drive
 from .plan import SAMPLE, cost, plan
 from .wiring import dialogue_settings, text_settings
@@ -79,6 +80,7 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
         if other := {r.get("method") for r in done.values()} - {config.method}:
             raise UsageError(f"{journal} holds texts of method {sorted(map(str, other))[0]}; give another --out")
         refuse_other(done, settings.prompts, journal)
+        unique = unique_for(config, done, journal)
         first = next((i for i in range(config.n) if i not in done), None)
         if first is not None:  # a template that fails on a record fails here, before any request
             preview(settings, sample_records(profile, [first], config.seed, emotions)[0])
@@ -86,13 +88,14 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
         def produce(client, stats):  # called once the endpoint answered: records are sampled after that
             todo, redraw = resume(profile, range(config.n), config.seed, emotions, done, journal)
             return generate_texts(todo, client, settings=settings, redraw=redraw, stats=stats,
-                                  workers=_workers(config, config.n - len(done)))
+                                  workers=_workers(config, config.n - len(done)), unique=unique)
 
         priced = config.price_in is not None or config.price_out is not None
         expected = plan(sample_records(profile, list(range(min(config.n, SAMPLE))), config.seed, emotions),
                         config.n, settings, profile, config) if priced else None
         summary = await drive(config, out, journal, produce, done, settings.prompts, signals,
                               lambda s: _costed(s, expected, config))
+        warn_repeats(config, summary)
         in_id_order(journal)
         results = list(recover(journal).values())
         if journal != out:

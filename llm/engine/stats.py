@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from common.files import json_bytes, write_json
+from common.duplicates import ExactIndex
 from common.schema import ACCEPTED, STAGES, stage_key
 from llm.transport.protocols import ClientStats
 
@@ -27,6 +28,9 @@ class RunStats:
     done: int = 0
     resumed: int = 0  # already in the output before this run
     failures: dict[int, str] = field(default_factory=dict)  # slot id -> why it has no text
+    dedup: str | None = None  # the --dedup rule ("near:0.7/emotion"), when on (llm.engine.unique)
+    duplicates: Counter = field(default_factory=Counter)  # emotion -> texts redrawn as duplicates of accepted ones
+    duplicate_failures: Counter = field(default_factory=Counter)  # emotion -> slots out of draws after a duplicate
 
     def summary(self, client: ClientStats) -> dict:
         validation = {}
@@ -46,6 +50,8 @@ class RunStats:
             "validation_audited": self.audited,
             "trusted_dropped": self.dropped,
             "generation": dict(self.texts),
+            **({"dedup": {"rule": self.dedup, "regenerated": dict(sorted(self.duplicates.items())),
+                          "out_of_draws": dict(sorted(self.duplicate_failures.items()))}} if self.dedup else {}),
             **asdict(client),
             "wall_s": round(time.monotonic() - self.started, 3),
         }
@@ -54,18 +60,25 @@ class RunStats:
 @dataclass
 class OutputTotals:
     """The whole output file, over every invocation that wrote to it (a resumed run adds to what it found):
-    results, the slots still missing, and the tokens and persona draws behind the results (their `usage` and
-    `persona_draws` fields). Goes into the summary as "output", beside this invocation's counters."""
+    results, the slots still missing, the tokens and persona draws behind the results (their `usage` and
+    `persona_draws` fields), and the texts whose normal form (common.normalise) an earlier text has, whatever its
+    emotion (`exact_duplicates`). Goes into the summary as "output", beside this invocation's counters."""
 
     of: int  # slots of the run (--n, --n-dialogues)
     results: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     persona_draws: int = 0
+    exact_duplicates: int = 0
+
+    def __post_init__(self):
+        self._texts = ExactIndex()  # the texts seen (not a field: not in the summary)
 
     def add(self, result: dict) -> None:
         usage = result.get("usage") or {}
         self.results += 1
+        if isinstance(result.get("text"), str):
+            self.exact_duplicates += self._texts.offer(self.results, result["text"]) is not None
         self.prompt_tokens += usage.get("prompt_tokens", 0)
         self.completion_tokens += usage.get("completion_tokens", 0)
         self.persona_draws += result.get("persona_draws", result.get("dialogue_draws", 1))

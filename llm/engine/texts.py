@@ -32,6 +32,7 @@ from .messages import (SCORE_SCHEMA, TEXT_SCHEMA, VALIDATION_SCHEMA, generation_
 from .settings import SlotSettings
 from .slots import SlotFailed, run_slots
 from .stats import RunStats
+from .unique import Unique
 
 Redraw = Callable[[dict, int], dict]  # (record, attempt) -> a fresh record for the same slot
 
@@ -114,10 +115,14 @@ def generate_texts(
     redraw: Redraw | None = None,
     stats: RunStats | None = None,
     workers: int | None = None,
+    unique: Unique | None = None,
 ) -> AsyncIterator[dict]:
     """One result per record, in completion order, through the slot runner (`workers` slots in flight, default
-    2 x the client's concurrency). Failed slots are recorded in `stats`."""
+    2 x the client's concurrency). Failed slots are recorded in `stats`. With `unique`, a text that duplicates an
+    accepted one is redrawn, the records settled in their order (llm.engine.unique)."""
     engine = _Engine(client, settings, redraw, stats if stats is not None else RunStats())
+    if unique is not None:
+        return unique.results(records, engine.run, redraw, client, settings.max_draws, engine.stats, workers)
     return run_slots(records, engine.run, client, stats=engine.stats, workers=workers)
 
 
@@ -127,7 +132,7 @@ class _Engine:
 
     async def run(self, record: dict) -> dict:
         first, why, rejected = record.get("attempt", 0), "", []
-        for draw in range(self.settings.max_draws):
+        for draw in range(self.settings.max_draws - first):  # a slot's draws are attempts 0 .. max_draws - 1
             if draw:
                 if self.redraw is None:
                     raise SlotFailed(f"slot {record['id']}: persona rejected ({why}) and nothing to redraw from")
@@ -155,7 +160,7 @@ class _Engine:
                 "prompt_set": self.settings.prompts.hash,
                 "model": self.client.model,
                 "usage": dict(usage),
-                "persona_draws": draw + 1,
+                "persona_draws": first + draw + 1,
                 "rejected_draws": rejected,
                 "text_attempts": tries,
             }

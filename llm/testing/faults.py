@@ -32,6 +32,7 @@ from aiohttp import web
 from common.hashing import canonical, hexdigest, unit_interval
 
 from .batches import BatchAPI, BatchFaults, argv as batch_argv
+from .varied import varied
 
 _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
@@ -66,6 +67,7 @@ class Faults:
     wrong_turns: float = 0.0  # share of dialogue answers (by hash of the request) with one turn's emotion wrong
     language: str = "en"  # "ja": texts are answered in Japanese
     text_answers: tuple[str, ...] = ()  # the n-th text request of a prompt gets the n-th of these (then the last)
+    duplicate_rate: float | None = None  # given: varied English texts, this share of them (by hash) a repeat
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
@@ -294,6 +296,8 @@ class FaultServer:
             n = self._asked[prompt]
             self._asked[prompt] += 1
             return answers[min(n, len(answers) - 1)]
+        if self.faults.duplicate_rate is not None:
+            return varied(body, self.faults.duplicate_rate)
         h = _fraction(body)
         if self.faults.language == "ja":
             return f"{_JA_OPENERS[int(h * len(_JA_OPENERS))]}{_JA_CLOSERS[int(h * 997) % len(_JA_CLOSERS)]}"
