@@ -124,6 +124,7 @@ def test_scores_and_the_judge_name_the_emotion_in_japanese(tmp_path):
                                 "--prompts", "ja"]) == 0
         judged = fetch(url, "_bodies")[sent:]
     results = lines(out)
+    assert not any(name.isascii() for name in NAMES.values())
     assert len(scores) >= 3 and {user(b).split("（")[0] for b in scores} == {
         f"目標の感情：{NAMES[r['emotion']]}" for r in results}
     assert sorted(user(b).split("（")[0] for b in judged) == sorted(f"指定された感情：{NAMES[r['emotion']]}"
@@ -151,6 +152,7 @@ def test_a_japanese_dialogue_answers_with_the_shown_names_and_keeps_the_labels(t
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["Emotion"] for r in rows] == [t["emotion"] for d in results for t in d["turns"]]
     for d in results:
+        assert all(any(0x3041 <= ord(c) <= 0x3096 for c in t["text"]) for t in d["turns"])  # Japanese utterances
         assert d["relationship"] in RELATIONSHIPS["categories"] and all(t["emotion"] in meld for t in d["turns"])
         shown = d["shown"]
         assert shown["language"] == "ja" and shown["relationship"] == relationship_labels("ja")[d["relationship"]]
