@@ -33,6 +33,7 @@ ATTRIBUTE = {label: name for name, label in LABELS.items()}
 ENGLISH = {c for labels in VALUES.values() for c, shown in labels.items() if c != shown}
 NAMES = {e.label: e.named("ja") for e in PRESETS["paper"].emotions}
 LINE = re.compile(r"^- (.+?): (.+)$", re.MULTILINE)
+GROUPS = ("stage1", "stage2", "stage3")
 
 
 def cli(url, out: Path, n: int, *extra: str) -> list[str]:
@@ -64,14 +65,13 @@ def assert_japanese_values(content: str) -> None:
     found = shown_lines(content)
     assert found
     for attribute, value in found:
-        assert value not in ENGLISH and (attribute == "mbti" or value in VALUES[attribute].values()), (attribute,
-                                                                                                        value)
+        japanese = attribute == "mbti" or value in VALUES[attribute].values()
+        assert value not in ENGLISH and japanese, (attribute, value)
 
 
 def expected_shown(record: dict) -> dict:
-    return {"language": "ja", "emotion": NAMES[record["emotion"]],
-            **{k: {a: VALUES.get(a, {}).get(v, v) for a, v in record[k].items()} for k in ("stage1", "stage2",
-                                                                                           "stage3")}}
+    groups = {k: {a: VALUES.get(a, {}).get(v, v) for a, v in record[k].items()} for k in GROUPS}
+    return {"language": "ja", "emotion": NAMES[record["emotion"]], **groups}
 
 
 def test_a_japanese_run_shows_values_and_emotions_in_japanese_and_keeps_the_canonical_ones(tmp_path):
@@ -86,13 +86,12 @@ def test_a_japanese_run_shows_values_and_emotions_in_japanese_and_keeps_the_cano
     results = lines(out)
     assert sorted(r["emotion"] for r in results) == sorted(list(NAMES) * 2)  # the canonical labels
     for r in results:
-        for k in ("stage1", "stage2", "stage3"):
+        for k in GROUPS:
             assert all(v in JP.attributes[a].categories for a, v in r[k].items())
         assert r["shown"] == expected_shown(r)
         prompt = r["prompt"][1]["content"]
         assert f"感情「{NAMES[r['emotion']]}」" in prompt
-        assert {(a, v) for a, v in shown_lines(prompt)} == {(a, v) for k in ("stage1", "stage2", "stage3")
-                                                            for a, v in r["shown"][k].items()}
+        assert set(shown_lines(prompt)) == {(a, v) for k in GROUPS for a, v in r["shown"][k].items()}
     card = (tmp_path / "README.md").read_text()
     assert "| emotion | records | definition | shown as |" in card and "| 喜び |" in card
     assert "records keep the canonical ones, with what the prompts showed under `shown`" in card

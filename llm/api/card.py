@@ -47,7 +47,7 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
     language = settings.language
     definitions = {e.label: e.defined(language) for e in settings.emotions.emotions}
     names = {e: settings.name(e) for e in definitions}
-    renamed = any(name != e for e, name in names.items())
+    named = any(name != e for e, name in names.items())  # a "shown as" column where the prompts named them so
     counts = Counter(e for r in results for e in ([t["emotion"] for t in r["turns"]] if "turns" in r
                                                    else [r.get("emotion", "?")]))
     meta = {"file": data_file, "jsonl": jsonl, "language": language, "records": len(results)}
@@ -67,9 +67,9 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
                      f"records keep the canonical ones, with what the prompts showed under `{SHOWN}`")
     lines += ["", "### Sources of the persona attributes", ""]
     lines += [f"- `{name}`: {a.source or 'no source given'}" for name, a in profile.attributes.items()]
-    lines += ["", "### Emotions", "", f"| emotion | records | definition |{' shown as |' * renamed}",
-              f"|---|---|---|{'---|' * renamed}"]
-    lines += [f"| {e} | {counts.get(e, 0)} | {definitions.get(e, '')} |{f' {names.get(e, e)} |' * renamed}"
+    lines += ["", "### Emotions", "", "| emotion | records | definition |" + (" shown as |" if named else ""),
+              "|---|---|---|" + ("---|" if named else "")]
+    lines += [f"| {e} | {counts.get(e, 0)} | {definitions.get(e, '')} |" + (f" {names.get(e, e)} |" if named else "")
               for e in dict.fromkeys([*definitions, *counts])]
     lines += ["", "### Acceptance per validation stage", "", "| stage | acceptance rate |", "|---|---|"]
     lines += [f"| {stage} | {v['acceptance_rate']} |" for stage, v in summary.get("validation", {}).items()]

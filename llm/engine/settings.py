@@ -3,8 +3,8 @@ mode's `DialogueSettings`): how the prompts name attributes and show their value
 (one object: each emotion's name, definition and leak words are read from it in the prompt set's language), the
 temperature, and the bounds on generations per draw and draws per slot.
 
-Prompts show a record in the texts' language (`shown`: its values' labels and its emotion's name there); the
-results keep the canonical values and labels, with what the prompts showed beside them (`beside`)."""
+Prompts show a record in the texts' language (`value`: a category's label there, `name`: an emotion's name there);
+the results keep the canonical values and labels, with what the prompts showed beside them (`beside`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
