@@ -82,7 +82,7 @@ def _refuse_repeats(where: str):
 
 def load_with_data(ref: str = "jp", domain: str | None = None) -> tuple[dict, Profile]:
     """The raw JSON of the profile `ref` (a name or a JSON path) and its compiled form, optionally restricted by a
-    domain (a name or a path)."""
+    domain (a name or a path); a UsageError about the file's content names the file first (`profile PATH: ...`)."""
     path = named_path(ref, PROFILES_DIR, "profile")
     data = read_json_object(path, "profile")
     dom = parse_domain(read_named(domain, DOMAINS_DIR, "domain"), domain) if domain else None
