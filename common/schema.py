@@ -3,11 +3,14 @@
 A **record** (`model.sample`, one persona of one output slot) is
     {"id", "seed", "attempt", "profile", "domain", "stage1": {attribute: category}, "stage2": {...},
      "stage3": {...}, "emotion", "log_prob"[, "risk"]}
-A **result** (`llm.generate`, one text) is the record plus "method", "text"[, "score"], "validation"
+A **result** (`llm.generate`, one text) is the record plus "method", "text"[, "score"][, "shown"], "validation"
 ({"stage1": verdict, ...}, or {"skipped": {...}} under the trust policy), "prompt", "model", "usage",
 "persona_draws", "rejected_draws" (the personas rejected for this slot, each with its stage groups and
-`validation`) and "text_attempts". A verdict is {"label": one of LABELS, "reason": str}.
-Flat forms (CSV and parquet columns) spread the stage groups into one column per attribute.
+`validation`) and "text_attempts". A verdict is {"label": one of LABELS, "reason": str}. "shown" is there when the
+prompts showed the emotion or a value in another wording than the record's (another language's labels):
+{"language", "emotion", "stage1": {attribute: shown value}, ...}; the record's own keys keep the canonical ones.
+Flat forms (CSV and parquet columns) spread the stage groups into one column per attribute; "shown", like the other
+nested values, is one column of JSON.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ STAGES = (1, 2, 3)  # the persona stages: base persona, socio-cultural backgroun
 LABELS = ("natural", "rare but plausible", "implausible")  # the validation labels
 ACCEPTED = LABELS[:2]
 IMPLAUSIBLE = LABELS[2]
+SHOWN = "shown"  # a result's key for what its prompts showed, where that was worded otherwise (module doc)
 
 
 def stage_key(stage: int) -> str:
@@ -53,6 +57,7 @@ class Result(Record, total=False):
     method: str
     text: str
     score: int
+    shown: dict
     validation: dict
     prompt: list[dict]
     model: str

@@ -71,7 +71,8 @@ async def judge_texts(records: Sequence[dict], client: ChatClient, *, tries: int
         return parse_scores(content, CRITERIA, SCALE)
 
     async def judge(slot: dict) -> tuple[int, dict | None]:
-        messages = judge_messages(wording.prompts, slot["text"], slot["emotion"], wording.definition(slot["emotion"]))
+        emotion = slot["emotion"]
+        messages = judge_messages(wording.prompts, slot["text"], wording.name(emotion), wording.definition(emotion))
         return slot["id"], await ask_parsed(client, messages, SCHEMA, parse, usage, tries=tries, max_tokens=max_tokens)
 
     scores: list[dict | None] = [None] * len(records)

@@ -30,6 +30,7 @@ class Attribute:
     probs: np.ndarray = field(repr=False)  # [*parent sizes, K] masked and renormalised
     source: str = ""
     labels: dict[str, str] = field(default_factory=dict)  # language -> how prompts in that language name it
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # language -> category -> how shown
 
     @property
     def size(self) -> int:
@@ -98,6 +99,11 @@ class Profile:
     def labels_in(self, language: str) -> dict[str, str]:
         """How prompts in `language` name the attributes: each one's `labels[language]`, else its `label`."""
         return {name: a.labels.get(language, a.label) for name, a in self.attributes.items()}
+
+    def value_labels_in(self, language: str) -> dict[str, dict[str, str]]:
+        """How prompts in `language` show the categories: attribute -> category -> its `value_labels[language]`
+        label, for the attributes that have some (a category without one is shown as it is)."""
+        return {name: a.value_labels[language] for name, a in self.attributes.items() if language in a.value_labels}
 
     @property
     def stages(self) -> dict[int, tuple[str, ...]]:

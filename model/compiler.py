@@ -10,7 +10,7 @@ from common.errors import UsageError
 from model.compiled import Attribute, Domain, Profile
 from model.masks import check_alive, full_prior, reachable, renormalise, rule_mask
 from model.parse import (Categories, Rule, categories, check_domain, declared_table, parse_labels, parse_language,
-                         parse_plausibility, parse_rules)
+                         parse_plausibility, parse_rules, parse_value_labels)
 
 
 def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
@@ -83,7 +83,7 @@ def _attributes(specs: dict[str, dict], cats: Categories, order: list[str], rule
         possible[attr] = np.any((probs > 0) & reach[..., None], axis=tuple(range(len(parents))))
         attributes[attr] = Attribute(
             name=attr, stage=spec["stage"], label=str(spec.get("label", attr)), labels=parse_labels(attr, spec),
-            categories=cats[attr],
+            categories=cats[attr], value_labels=parse_value_labels(f"attribute {attr!r}", spec, cats[attr]),
             parents=tuple(parents), prior=prior, mask=mask, probs=probs, source=str(spec.get("source", "")),
         )
     return attributes

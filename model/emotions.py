@@ -1,10 +1,11 @@
 """Emotion label sets as data (`model/emotion_sets/*.json`: the presets), and their exactly balanced assignment to
 record ids.
 
-An emotion file is `{"name", "source", "labels": [{"label", "definition", "definitions": {lang: text},
-"words": {lang: [word, ...]}, "maps": {preset: label or null}}, ...]}`: each label with a short definition (what
-the prompts tell the LLM), optional definitions and leak-check words per language, and optional mappings to the
-labels of other presets (null: no counterpart). The order of `labels` is the order of the assignment.
+An emotion file is `{"name", "source", "labels": [{"label", "definition", "names": {lang: name},
+"definitions": {lang: text}, "words": {lang: [word, ...]}, "maps": {preset: label or null}}, ...]}`: each label
+with a short definition (what the prompts tell the LLM), optional names (how prompts in a language name it; records
+keep the label), definitions and leak-check words per language, and optional mappings to the labels of other presets
+(null: no counterpart). The order of `labels` is the order of the assignment.
 """
 from __future__ import annotations
 
@@ -24,17 +25,22 @@ SHIPPED = ("paper", "carer", "meld", "emorynlp", "iemocap6")  # the presets, in 
 class Emotion:
     label: str
     definition: str
+    names: Mapping[str, str] = field(default_factory=dict)  # language -> how prompts in that language name it
     definitions: Mapping[str, str] = field(default_factory=dict)  # language -> definition in that language
     words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # language -> words that name it
     maps: Mapping[str, str | None] = field(default_factory=dict)  # preset -> its label (None: no counterpart)
+
+    def named(self, language: str) -> str:
+        """How prompts in `language` name the emotion: its name there, else its label."""
+        return self.names.get(language, self.label)
 
     def defined(self, language: str) -> str:
         """The definition in `language`, else the default one."""
         return self.definitions.get(language, self.definition)
 
     def leak_words(self, language: str) -> tuple[str, ...]:
-        """What `--no-label-leak` forbids in a text of `language`: the label itself and its words there."""
-        return (self.label, *self.words.get(language, ()))
+        """What `--no-label-leak` forbids in a text of `language`: the label itself, its name and its words there."""
+        return tuple(dict.fromkeys((self.label, self.named(language), *self.words.get(language, ()))))
 
 
 @dataclass(frozen=True)
@@ -87,12 +93,14 @@ def _emotion(entry, where: str) -> Emotion:
     if not isinstance(maps, dict) or not all(v is None or isinstance(v, str) for v in maps.values()):
         raise UsageError(f"{where}.maps: expected an object of preset -> label or null")
     return Emotion(label, _text(entry.get("definition", label), f"{where}.definition"),
+                   _by_language(entry.get("names"), f"{where}.names", _text),
                    _by_language(entry.get("definitions"), f"{where}.definitions", _text),
                    _by_language(entry.get("words"), f"{where}.words", _strings), maps)
 
 
 def parse_emotion_set(data, where: str) -> EmotionSet:
-    """An emotion file's data, checked: at least 2 labels, none empty or repeated."""
+    """An emotion file's data, checked: at least 2 labels, none empty or repeated, and no two named alike in a
+    language."""
     entries = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(entries, list) or len(entries) < 2:
         raise UsageError(f"{where}: needs a 'labels' list of at least 2 emotions")
@@ -100,6 +108,11 @@ def parse_emotion_set(data, where: str) -> EmotionSet:
     labels = [e.label for e in emotions]
     if dup := next((lab for lab in labels if labels.count(lab) > 1), None):
         raise UsageError(f"{where}: label {dup!r} appears twice")
+    for language in dict.fromkeys(lang for e in emotions for lang in e.names):
+        named = [e.named(language) for e in emotions]
+        if dup := next((name for name in named if named.count(name) > 1), None):
+            both = [e.label for e in emotions if e.named(language) == dup]
+            raise UsageError(f"{where}: {both[0]!r} and {both[1]!r} are both named {dup!r} in {language!r}")
     return EmotionSet(str(data.get("name", Path(where).stem)), emotions, str(data.get("source", "")))
 
 

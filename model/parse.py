@@ -153,6 +153,28 @@ def parse_labels(attr: str, spec: dict) -> dict[str, str]:
     return dict(labels)
 
 
+def parse_value_labels(where: str, spec: dict, categories: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """A `value_labels` object: how prompts in other languages show categories ({language: {category: label}}),
+    checked against `categories`: one language's labels name known categories, each with its own non-empty label.
+    `where` names what holds it (e.g. "attribute 'gender'")."""
+    languages = spec.get("value_labels", {})
+    if not isinstance(languages, dict):
+        raise UsageError(f"{where}: 'value_labels' must map language codes to {{category: label}} objects")
+    for language, labels in languages.items():
+        key = f"{where}: value_labels.{language}"
+        if not isinstance(labels, dict):
+            raise UsageError(f"{key} must be an object of category -> label")
+        for category, label in labels.items():
+            if category not in categories:
+                raise UsageError(f"{key}: unknown category {category!r} (categories: {', '.join(categories)})")
+            if not isinstance(label, str) or not label.strip():
+                raise UsageError(f"{key}.{category}: expected a non-empty string, got {label!r}")
+        if twice := next((lab for lab in labels.values() if list(labels.values()).count(lab) > 1), None):
+            shared = [c for c, lab in labels.items() if lab == twice]
+            raise UsageError(f"{key}: {shared[0]!r} and {shared[1]!r} are both shown as {twice!r}")
+    return {language: dict(labels) for language, labels in languages.items()}
+
+
 def distribution(spec: dict, categories: tuple[str, ...], where: str) -> np.ndarray:
     """A row of probabilities from a `probs` (sums to 1) or `weights` (normalised) object keyed by category."""
     has_probs, has_weights = "probs" in spec, "weights" in spec

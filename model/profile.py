@@ -38,14 +38,19 @@ def source_ref(ref: str) -> str:
     return str(Path(ref)) if _is_path(ref) else ref
 
 
-def read_named(ref: str, directory: Path, kind: str) -> dict:
-    """The JSON object of `ref`: a shipped file's name (its stem in `directory`) or a path."""
+def named_path(ref: str, directory: Path, kind: str) -> Path:
+    """The file of `ref`: a shipped file's name (its stem in `directory`) or a path."""
     path = Path(ref)
     if not _is_path(ref):
         path = directory / f"{ref}.json"
         if not path.is_file():
             raise UsageError(f"unknown {kind} {ref!r} (available: {', '.join(available(directory))}, or a .json path)")
-    return read_json_object(path, kind)
+    return path
+
+
+def read_named(ref: str, directory: Path, kind: str) -> dict:
+    """The JSON object of `ref`: a shipped file's name (its stem in `directory`) or a path."""
+    return read_json_object(named_path(ref, directory, kind), kind)
 
 
 def read_json_object(path: Path, kind: str) -> dict:
@@ -77,10 +82,14 @@ def _refuse_repeats(where: str):
 
 def load_with_data(ref: str = "jp", domain: str | None = None) -> tuple[dict, Profile]:
     """The raw JSON of the profile `ref` (a name or a JSON path) and its compiled form, optionally restricted by a
-    domain (a name or a path)."""
-    data = read_named(ref, PROFILES_DIR, "profile")
+    domain (a name or a path); a UsageError about the file's content names the file first (`profile PATH: ...`)."""
+    path = named_path(ref, PROFILES_DIR, "profile")
+    data = read_json_object(path, "profile")
     dom = parse_domain(read_named(domain, DOMAINS_DIR, "domain"), domain) if domain else None
-    return data, compile_profile(data, dom)
+    try:
+        return data, compile_profile(data, dom)
+    except UsageError as exc:
+        raise UsageError(f"profile {path}: {exc}") from None
 
 
 def load_profile(ref: str = "jp", domain: str | None = None) -> Profile:

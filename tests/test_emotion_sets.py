@@ -28,6 +28,12 @@ def test_presets_keep_their_labels_and_order_and_have_definitions():
         for e in PRESETS[name].emotions:
             assert e.definition.strip() and e.definition != e.label and e.defined("ja") != e.definition
             assert e.words["ja"] and e.leak_words("ja")[0] == e.label and e.leak_words("en") == (e.label,)
+            assert not e.named("ja").isascii() and e.named("en") == e.label and e.named("ja") in e.leak_words("ja")
+        names = [e.named("ja") for e in PRESETS[name].emotions]
+        assert len(set(names)) == len(names)
+    paper = ["喜び", "怒り", "悲しみ", "楽しさ", "驚き", "恐怖", "中立"]
+    assert [e.named("ja") for e in PRESETS["paper"].emotions] == paper
+    assert load_emotions("a,b").emotions[0].named("ja") == "a"
 
 
 def test_mappings_between_presets():
@@ -67,6 +73,12 @@ def test_a_users_file_with_the_papers_labels_samples_exactly_like_the_preset(tmp
     ([{"label": "a", "maps": {"plutchik": "joy"}}, {"label": "b"}], "unknown label set 'plutchik'"),
     ([{"label": "a", "words": {"ja": "喜び"}}, {"label": "b"}], r"words\.ja: expected a list"),
     ([{"label": "a", "definition": ""}, {"label": "b"}], r"definition: expected a non-empty string"),
+    ([{"label": "a", "names": {"ja": 1}}, {"label": "b"}],
+     r"labels\[0\] \('a'\)\.names\.ja: expected a non-empty string"),
+    ([{"label": "a", "names": "喜び"}, {"label": "b"}], r"\('a'\)\.names: expected an object keyed by language"),
+    ([{"label": "a", "names": {"ja": "喜び"}}, {"label": "b", "names": {"ja": "喜び"}}],
+     "'a' and 'b' are both named '喜び' in 'ja'"),
+    ([{"label": "a", "names": {"ja": "b"}}, {"label": "b"}], "'a' and 'b' are both named 'b' in 'ja'"),
 ])
 def test_bad_emotion_files_are_refused(tmp_path, labels, message):
     with pytest.raises(UsageError, match=message):

@@ -147,7 +147,7 @@ def test_the_judge_asks_in_the_prompt_sets_language_with_each_emotions_definitio
         assert run(main, [str(data), "--out", str(out), "--base-url", url, "--model", "test-model", *extra]) == 0
         prompts = [b["messages"][1]["content"] for b in fetch(url, "_bodies")]
     assert len(prompts) == 3, where
-    assert any("指定された感情：joy（良いことがあったときの明るく幸せな気持ち）" in p for p in prompts), prompts[0]
+    assert any("指定された感情：喜び（良いことがあったときの明るく幸せな気持ち）" in p for p in prompts), prompts[0]
 
 
 def test_the_judge_refuses_a_prompt_set_in_another_language_than_asked(tmp_path, capsys):

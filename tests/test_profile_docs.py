@@ -1,6 +1,6 @@
 """Domains with any profile: the custom profile of model/profiles/README.md loads and samples with the shipped sns
 domain, a profile lacking what a domain restricts is told what the domain expects, and a profile's `language` and
-per-language `labels` are read (and checked)."""
+per-language `labels` and `value_labels` are read (and checked, errors naming the file)."""
 import json
 import re
 from pathlib import Path
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from common.errors import UsageError
-from model.profile import PROFILES_DIR, compile_profile, load_profile
+from model.dialogue.sampler import RELATIONSHIPS, relationship_labels
+from model.profile import DOMAINS_DIR, PROFILES_DIR, compile_profile, load_profile
 from model.records import sample_records
 from model.sample import main as sample_main
 
@@ -30,6 +31,9 @@ def test_the_documented_custom_profile_samples_with_the_shipped_sns_domain(tmp_p
     assert {r["stage3"]["activity"] for r in records} == {"SNS posting"}
     assert not any(r["stage1"]["age"] == "50+" and r["stage3"]["style"] == "youth slang" for r in records)
     assert profile.labels_in("ja")["age"] == "年齢層" and profile.labels_in("fr")["age"] == "age band"
+    assert profile.value_labels_in("ja") == {"gender": {"male": "男性", "female": "女性"},
+                                             "region": {"city": "都市部", "countryside": "地方"}}
+    assert profile.value_labels_in("fr") == {}
     assert sample_main(["--n", "5", "--profile", str(path), "--domain", "sns"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5
 
@@ -68,3 +72,42 @@ def test_bad_language_or_labels_are_refused(tmp_path, edit, message):
     edit(data)
     with pytest.raises(UsageError, match=message):
         compile_profile(data)
+
+
+def test_the_jp_profile_shows_every_value_in_japanese_but_mbti_codes():
+    jp = load_profile("jp")
+    shown = jp.value_labels_in("ja")
+    assert set(shown) == set(jp.attributes) - {"mbti"}
+    for name, labels in shown.items():
+        assert list(labels) == list(jp.attributes[name].categories), name  # every category, in order
+        assert all(not label.isascii() for label in labels.values() if label != "SNS"), name
+    assert shown["region"]["Tokyo"] == "東京都" and shown["region"]["Osaka"] == "大阪府"
+    assert shown["region"]["Hokkaido"] == "北海道" and shown["region"]["Kyoto"] == "京都府"
+    assert all(label[-1] in "都道府県" for label in shown["region"].values())
+    for domain in DOMAINS_DIR.glob("*.json"):  # what a domain lets through is a category of the profile, shown too
+        for attr, values in json.loads(domain.read_text())["restrict"].items():
+            assert set(values) <= set(shown[attr]), (domain.name, attr)
+    assert set(relationship_labels("ja")) == set(RELATIONSHIPS["categories"]) and relationship_labels("en") == {}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["attributes"]["gender"].update(value_labels={"ja": {"man": "男性"}}),
+     "attribute 'gender': value_labels.ja: unknown category 'man' (categories: male, female)"),
+    (lambda d: d["attributes"]["gender"].update(value_labels={"ja": {"male": 1}}),
+     "attribute 'gender': value_labels.ja.male: expected a non-empty string, got 1"),
+    (lambda d: d["attributes"]["gender"].update(value_labels={"ja": {"male": " "}}),
+     "attribute 'gender': value_labels.ja.male: expected a non-empty string, got ' '"),
+    (lambda d: d["attributes"]["gender"].update(value_labels={"ja": ["男性"]}),
+     "attribute 'gender': value_labels.ja must be an object of category -> label"),
+    (lambda d: d["attributes"]["gender"].update(value_labels=["男性"]),
+     "attribute 'gender': 'value_labels' must map language codes to {category: label} objects"),
+    (lambda d: d["attributes"]["region"].update(value_labels={"ja": {"city": "都会", "countryside": "都会"}}),
+     "attribute 'region': value_labels.ja: 'city' and 'countryside' are both shown as '都会'"),
+])
+def test_bad_value_labels_are_one_error_naming_the_file_attribute_language_and_value(tmp_path, edit, message):
+    data = json.loads(doc_profile(tmp_path).read_text())
+    edit(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(UsageError) as raised:
+        load_profile(path, "sns")
+    assert str(raised.value) == f"profile {path}: {message}"

@@ -4,10 +4,11 @@ per output, named after the output's file name without its extension and pointin
 output, or its journal: a folder's configs must share one data format), the first written the default
 (`datasets.load_dataset(DIR, NAME)` loads one, `load_dataset(DIR)` the default). Its body has one section per
 output, with what the data came from: the profile and every cited source, the domain, the emotions and their
-definitions, the method, the model and the kind of endpoint (its host only: never a key, a user or a password), the
-seed, the prompt set, counts per emotion, acceptance per validation stage, tokens, and the plan beside the actual
-counts when the run was priced,
-and the duplicates regenerated (llm.api.dedup). A run replaces its own section and keeps the others.
+definitions (and their names in the texts' language where the prompts named them otherwise, with a line on the
+records' `shown`), the method, the model and the kind of endpoint (its host only: never a key, a user or a password),
+the seed, the prompt set, counts per emotion, acceptance per validation stage, tokens, the duplicates regenerated
+(llm.api.dedup), the batches and the cost spent, and the plan beside the actual counts when the run was priced. A run
+replaces its own section and keeps the others.
 
 A README.md that is not a card of ours (its first line after the header is not MARKER) is never overwritten."""
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from common.files import write_text
+from common.schema import SHOWN
 
 from ..transport.endpoint import Endpoint
 from .dedup import duplicates_section
@@ -46,6 +48,8 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
     data_file = Path(config.out).name
     language = settings.language
     definitions = {e.label: e.defined(language) for e in settings.emotions.emotions}
+    names = {e: settings.name(e) for e in definitions}
+    named = any(name != e for e, name in names.items())  # a "shown as" column where the prompts named them so
     counts = Counter(e for r in results for e in ([t["emotion"] for t in r["turns"]] if "turns" in r
                                                    else [r.get("emotion", "?")]))
     meta = {"file": data_file, "jsonl": jsonl, "language": language, "records": len(results)}
@@ -59,11 +63,15 @@ def section(config, summary: dict, results: list[dict], profile, settings, jsonl
              f"{endpoint_kind(config.endpoints)}", f"- Seed: {config.seed}",
              f"- Prompt set: {summary.get('prompt_set', {}).get('name', '?')} "
              f"(hash `{summary.get('prompt_set', {}).get('hash', '?')}`), language `{language}`",
-             "- Config: the resolved run is in `" + data_file + ".config.toml` (`python -m llm.generate --config ...`)",
-             "", "### Sources of the persona attributes", ""]
+             "- Config: the resolved run is in `" + data_file + ".config.toml` (`python -m llm.generate --config ...`)"]
+    if any(SHOWN in r for r in results):
+        lines.append(f"- Shown labels: the prompts showed the emotions and the persona values in `{language}`; the "
+                     f"records keep the canonical ones, with what the prompts showed under `{SHOWN}`")
+    lines += ["", "### Sources of the persona attributes", ""]
     lines += [f"- `{name}`: {a.source or 'no source given'}" for name, a in profile.attributes.items()]
-    lines += ["", "### Emotions", "", "| emotion | records | definition |", "|---|---|---|"]
-    lines += [f"| {e} | {counts.get(e, 0)} | {definitions.get(e, '')} |"
+    lines += ["", "### Emotions", "", "| emotion | records | definition |" + (" shown as |" if named else ""),
+              "|---|---|---|" + ("---|" if named else "")]
+    lines += [f"| {e} | {counts.get(e, 0)} | {definitions.get(e, '')} |" + (f" {names.get(e, e)} |" if named else "")
               for e in dict.fromkeys([*definitions, *counts])]
     lines += ["", "### Acceptance per validation stage", "", "| stage | acceptance rate |", "|---|---|"]
     lines += [f"| {stage} | {v['acceptance_rate']} |" for stage, v in summary.get("validation", {}).items()]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from common.schema import stages
 
-from ..engine.messages import score_messages, validation_messages
 from ..engine.texts import Settings
 
 SAMPLE = 200
@@ -52,15 +51,14 @@ def _per_slot(record: dict, s: Settings, rate: float) -> tuple[float, float, flo
         for j, stage in enumerate(asked):
             reach = draws * (1 - q) ** j
             requests += reach
-            tokens += reach * prompt_tokens(validation_messages(s.prompts, record, stage, s.labels))
+            tokens += reach * prompt_tokens(s.validation(record, stage))
             completion += reach * s.validation_tokens
-    emotion = record["emotion"]
     requests += 1
     tokens += prompt_tokens(s.generation(record))
     completion += s.text_tokens
     if s.min_score is not None:
         requests += 1
-        tokens += prompt_tokens(score_messages(s.prompts, "x" * 80, emotion, s.definition(emotion)))
+        tokens += prompt_tokens(s.score("x" * 80, record["emotion"]))
         completion += s.validation_tokens
     return requests, tokens, completion
 

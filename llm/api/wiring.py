@@ -1,13 +1,14 @@
 """A run's engine settings from its config: the prompt set (--prompts; else the shipped set of --language, else of
-the profile's language), the profile's attribute labels and the domain's text format in that language, the emotion
-set, and the mode's own switches (`text_settings`, `dialogue_settings`). `choose_prompts` serves `eval.judge` too."""
+the profile's language), the profile's attribute labels and value labels and the domain's text format in that
+language (and, in dialogue mode, the relationships' labels), the emotion set, and the mode's own switches
+(`text_settings`, `dialogue_settings`). `choose_prompts` serves `eval.judge` too."""
 from __future__ import annotations
 
 import sys
 
 from model.emotions import EmotionSet
 
-from ..engine.dialogue import DialogueSettings
+from ..engine.dialogue import RELATIONSHIP, DialogueSettings
 from ..engine.languages import has_rules
 from ..engine.promptset import PromptSet, load_prompts
 from ..engine.texts import Settings
@@ -23,12 +24,14 @@ def choose_prompts(ref: str | None, language: str | None, default: str = "en") -
 
 
 def _shared(config: RunConfig, profile, emotions: EmotionSet) -> dict:
-    """The fields every mode's settings take from the run: prompts, attribute labels, emotions, temperature."""
+    """The fields every mode's settings take from the run: prompts, attribute labels and value labels, emotions,
+    temperature."""
     prompts = choose_prompts(config.prompts, config.language, profile.language)
     if not has_rules(prompts.language):
         print(f"warning: no post-check rules for language {prompts.language!r}: texts are checked with the generic "
               "rule (see llm/engine/languages.py)", file=sys.stderr)
-    return {"prompts": prompts, "labels": profile.labels_in(prompts.language), "emotions": emotions,
+    return {"prompts": prompts, "labels": profile.labels_in(prompts.language),
+            "values": profile.value_labels_in(prompts.language), "emotions": emotions,
             "temperature": config.temperature}
 
 
@@ -54,5 +57,9 @@ def text_settings(config: RunConfig, profile, emotions: EmotionSet) -> Settings:
 
 
 def dialogue_settings(config: RunConfig, profile, emotions: EmotionSet) -> DialogueSettings:
-    """Dialogue mode's settings of `config` for the speakers' `profile`."""
-    return DialogueSettings(**_shared(config, profile, emotions))
+    """Dialogue mode's settings of `config` for the speakers' `profile`; its `values` show the relationships too."""
+    from model.dialogue.sampler import relationship_labels
+
+    shared = _shared(config, profile, emotions)
+    values = {RELATIONSHIP: relationship_labels(shared["prompts"].language), **shared.pop("values")}
+    return DialogueSettings(**shared, values=values)

@@ -29,12 +29,17 @@ from .answers import parse_label, parse_scores, parse_text, text_problem
 from .ask import ask, ask_parsed
 from .messages import (SCORE_SCHEMA, TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, score_messages,
                       validation_messages)
-from .settings import SlotSettings
+from .settings import SlotSettings, show_groups
 from .slots import SlotFailed, run_slots
 from .stats import RunStats
 from .unique import Unique
 
 Redraw = Callable[[dict, int], dict]  # (record, attempt) -> a fresh record for the same slot
+
+
+def text_view(record: dict, value: Callable[[str, str], str], name: Callable[[str], str]) -> dict:
+    """What text mode's prompts show of a record: its emotion (`name`) and its stage groups (`value`)."""
+    return {"emotion": name(record["emotion"]), **show_groups(record, value)}
 
 
 @dataclass(frozen=True)
@@ -71,21 +76,32 @@ class Settings(SlotSettings):
     text_tokens: int = 160
     """max_tokens of a generation request."""
 
+    def shown(self, record: dict) -> dict:
+        """The record as the prompts show it: its values and its emotion in the texts' language."""
+        return {**record, **text_view(record, self.value, self.name)}
+
+    def validation(self, record: dict, stage: int) -> list[dict]:
+        """The stage-`stage` validation request's messages for `record`."""
+        return validation_messages(self.prompts, self.shown(record), stage, self.labels)
+
     def generation(self, record: dict) -> list[dict]:
         """The generation request's messages for `record`."""
-        return generation_messages(self.prompts, record, self.labels, text_format=self.text_format,
+        return generation_messages(self.prompts, self.shown(record), self.labels, text_format=self.text_format,
                                    context=self.context, forbid_label=self.forbid_label,
                                    definition=self.definition(record["emotion"]))
+
+    def score(self, text: str, emotion: str) -> list[dict]:
+        """The score request's messages: how well `text` expresses `emotion`."""
+        return score_messages(self.prompts, text, self.name(emotion), self.definition(emotion))
 
 
 def preview(settings: Settings, record: dict) -> None:
     """Render every prompt a slot of `record` can send (raising the UsageError of a template that fails on it),
     so a bad template stops a run before its first request."""
     for stage in stages(record):
-        validation_messages(settings.prompts, record, stage, settings.labels)
-    emotion = record["emotion"]
+        settings.validation(record, stage)
     settings.generation(record)
-    score_messages(settings.prompts, "", emotion, settings.definition(emotion))
+    settings.score("", record["emotion"])
 
 
 class _Rejected(Exception):
@@ -155,6 +171,7 @@ class _Engine:
                 "method": self.settings.method,
                 "text": text,
                 **({} if score is None else {"score": score}),
+                **self.settings.beside(text_view, record),
                 "validation": verdicts,
                 **({"prompt": messages} if self.settings.keep_prompts else {}),
                 "prompt_set": self.settings.prompts.hash,
@@ -192,7 +209,7 @@ class _Engine:
     async def _validate(self, record: dict, usage: Counter) -> dict:
         verdicts: dict = {}
         for stage in stages(record):
-            messages = validation_messages(self.settings.prompts, record, stage, self.settings.labels)
+            messages = self.settings.validation(record, stage)
             verdict = await self._ask_parsed(messages, VALIDATION_SCHEMA, parse_label, usage)
             label = verdict["label"] if verdict else "unparseable"
             self.stats.verdicts[stage][label] += 1
@@ -218,8 +235,8 @@ class _Engine:
                 text, language=s.language, leak=s.leak_words(emotion) if s.forbid_label else ())
             score = None
             if problem is None and s.min_score is not None:
-                scored = await self._ask_parsed(score_messages(s.prompts, text, emotion, s.definition(emotion)),
-                                                SCORE_SCHEMA, lambda content: parse_scores(content, ["score"]), usage)
+                scored = await self._ask_parsed(s.score(text, emotion), SCORE_SCHEMA,
+                                                lambda content: parse_scores(content, ["score"]), usage)
                 score = scored["score"] if scored else None
                 problem = ("score unparseable" if score is None
                            else f"score below {s.min_score}" if score < s.min_score else None)

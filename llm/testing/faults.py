@@ -304,10 +304,12 @@ class FaultServer:
         return f"{_OPENERS[int(h * len(_OPENERS))]} {_CLOSERS[int(h * 997) % len(_CLOSERS)]}"
 
     def _dialogue(self, body: dict, prompt: str) -> str:
-        """The turns the prompt lists ("3. Speaker B: joy"), each with an utterance; by hash, some answers get the
-        last turn's emotion wrong (`wrong_turns`)."""
+        """The turns the prompt lists ("3. Speaker B: joy"), each with an utterance (in Japanese with `language`
+        ja) and the emotion as the prompt wrote it; by hash, some answers get the last turn's emotion wrong
+        (`wrong_turns`)."""
         asked = _TURN.findall(prompt)
-        turns = [{"speaker": speaker, "utterance": f"{_OPENERS[i % len(_OPENERS)]} ({emotion})", "emotion": emotion}
+        openers = _JA_OPENERS if self.faults.language == "ja" else _OPENERS
+        turns = [{"speaker": speaker, "utterance": f"{openers[i % len(openers)]} ({emotion})", "emotion": emotion}
                  for i, (speaker, emotion) in enumerate(asked)]
         if turns and _fraction(body, "wrong") < self.faults.wrong_turns:
             turns[-1]["emotion"] = "neutral" if turns[-1]["emotion"] != "neutral" else "joy"

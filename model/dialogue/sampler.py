@@ -5,7 +5,8 @@ The dialogue model (one dialogue; `dialogue_model`):
   to the data's dialogues with 2-4 distinct speakers, so every speaker can talk.
 - one persona per speaker: the stage 1-2 attributes of `sample_records` for persona ids `4 * id + k` (k = 0..3),
   same seed and attempt as the dialogue; the **setting** is the stage-3 scenario of speaker 0's record.
-- `relationship` ~ the row of `relationships.json` for the setting's interlocutor (its "group" row when 3-4 speak).
+- `relationship` ~ the row of `relationships.json` for the setting's interlocutor (its "group" row when 3-4 speak);
+  its `value_labels` show the relationships in other languages, as a profile's show its categories.
 - who talks: speaker 0 opens; at each later turn the speaker changes with probability 1 - stay (stay fitted: the
   fraction of consecutive utterances by the same speaker). On a change the next speaker is the next one who has not
   yet spoken, if any, else a uniformly chosen other speaker; a change is forced while the turns left are just enough
@@ -32,11 +33,20 @@ from numpyro.handlers import seed as seeded
 from common.errors import UsageError
 from common.schema import STAGE_KEYS
 from model.dialogue.chain import SPEAKERS, Chain, variant
+from model.parse import parse_value_labels
 from model.persona import bucket
 from model.records import sample_records
 
-RELATIONSHIPS = orjson.loads((Path(__file__).parent.parent / "relationships.json").read_bytes())
+RELATIONSHIPS_FILE = Path(__file__).parent.parent / "relationships.json"
+RELATIONSHIPS = orjson.loads(RELATIONSHIPS_FILE.read_bytes())
+RELATIONSHIP_LABELS = parse_value_labels(str(RELATIONSHIPS_FILE), RELATIONSHIPS, tuple(RELATIONSHIPS["categories"]))
 PERSONA, SETTING = STAGE_KEYS[:2], STAGE_KEYS[2]  # a speaker is its stage 1-2 attributes; the setting is stage 3
+
+
+def relationship_labels(language: str) -> dict[str, str]:
+    """How prompts in `language` show the relationships (relationships.json's `value_labels`; one without a label
+    there is shown as it is)."""
+    return RELATIONSHIP_LABELS.get(language, {})
 
 
 @lru_cache(maxsize=1)
