@@ -212,3 +212,14 @@ async def test_a_run_killed_between_uploading_and_recording_its_batch_finds_that
             dropped = ledger.add("round-0002-001", 2, ids)  # uploaded nothing: nothing to find, nothing made
             assert not await api.adopt(dropped, ledger) and len(server.batch_api.batches) == 151
             cache.close()
+
+
+def test_dedup_in_batch_mode_settles_as_online_does(tmp_path):
+    """A slot waiting for its turn to settle (--dedup) does not hold a round back: the rounds go on, and the output
+    is the online run's."""
+    repeats = Faults(duplicate_rate=0.5, seed=3)
+    with spawned(repeats, batch=BatchFaults(delay=0.02)) as url:
+        assert run(main, argv(url, tmp_path / "batch.jsonl", N, "--batch", "--dedup", "near")) == 0
+        assert run(main, argv(url, tmp_path / "online.jsonl", N, "--dedup", "near")) == 0
+    assert (tmp_path / "batch.jsonl").read_bytes() == (tmp_path / "online.jsonl").read_bytes()
+    assert sum(summary(tmp_path / "batch.jsonl")["dedup"]["regenerated"].values()) > 0

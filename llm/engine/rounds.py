@@ -71,6 +71,17 @@ class Rounds:
             self._working -= 1
             self._check()
 
+    @contextmanager
+    def idle(self):
+        """Held by a working slot while it waits on something other than a request (its turn to settle under
+        `--dedup`, llm.engine.unique): a round does not wait for it."""
+        self._working -= 1
+        self._check()
+        try:
+            yield
+        finally:
+            self._working += 1
+
     async def chat(self, messages: list[dict], **kw) -> Completion:
         body, payload, key = self.client.request(messages, **kw)
         data = self.client.cache.get(key)

@@ -35,6 +35,9 @@ class RoundsClient(ChatClient, Protocol):
     def working(self) -> AbstractContextManager:
         """Held by a worker while it runs slots."""
 
+    def idle(self) -> AbstractContextManager:
+        """Held by a working slot while it waits on something other than a request."""
+
 
 async def run_slots(
     slots: Iterable[Slot],

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from common.duplicates import DedupSpec, ExactIndex, NearIndex, index_for
 from common.schema import stage_groups
 
-from .slots import SlotFailed, run_slots
+from .slots import RoundsClient, SlotFailed, run_slots
 from .stats import RunStats
 
 SCOPES = ("emotion", "all")
@@ -67,13 +68,16 @@ class Unique:
                 order[record["id"]] = position
                 yield record
 
+        idle = client.idle if isinstance(client, RoundsClient) else nullcontext  # batch mode: not a request
+
         async def work(record: dict) -> dict:
             position = order.pop(record["id"])
             try:
                 result, failed = await run(record), None
             except SlotFailed as exc:
                 result, failed = None, exc
-            await turns.reach(position)
+            with idle():
+                await turns.reach(position)
             try:
                 if failed is not None:
                     raise failed

@@ -36,6 +36,8 @@ HELP = {  # each Faults field's flag
     "models": "the model ids GET /models lists",
     "owned_by": "owned_by of the models; 'me' imitates llama-cpp-python, which refuses json_schema formats",
     "seed": "seed of the fault draws",
+    "duplicate_rate": "share of text requests (by a hash of the request) answered with one of a few repeated texts; "
+                      "the other answers vary (llm.testing.varied)",
 }
 
 
