@@ -65,6 +65,8 @@ class RunConfig:
     """Requests per minute (None: unlimited)."""
     tpm: int | None = None
     """Tokens per minute (None: unlimited)."""
+    burst: float | None = None
+    """Seconds' worth of rpm and tpm that may go at once (None: 1; llm.transport.limiter)."""
     concurrency: int | None = None
     """Requests in flight (None: 16)."""
     timeout: float = 60.0

@@ -1,8 +1,9 @@
 """A fault-injecting OpenAI-compatible chat server for tests and benchmarks.
 
 Answers are a function of the request body (so reruns see the same answers); faults are drawn
-from a seeded RNG. It enforces its own sliding-window RPM/TPM (over -> 429 with Retry-After and
-x-ratelimit-* headers) and records every arrival, so callers can check limits from the server side.
+from a seeded RNG. It enforces its own sliding-window RPM/TPM, and with `burst` also a provider's
+short-period limits (over -> 429 with Retry-After and x-ratelimit-* headers), and records every
+arrival, so callers can check limits from the server side.
 
     python -m llm.testserver --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
 """
@@ -66,6 +67,9 @@ class Faults:
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
+    # seconds: rpm and tpm are also enforced over short periods ("60,000 RPM may be enforced as 1,000 requests a
+    # second"), as buckets holding `burst` seconds' worth and refilled at rpm (tpm) per window
+    burst: float | None = None
     api_key: str | None = None
     models: tuple[str, ...] = ("test-model",)
     owned_by: str = "openai"  # "me" imitates llama-cpp-python: json_schema response formats are refused
@@ -118,6 +122,7 @@ class Record:
     served: list[tuple[float, int, str]] = field(default_factory=list)  # (arrival, tokens, kind) of 200s
     completed: Counter = field(default_factory=Counter)  # body hash -> 200 responses
     statuses: Counter = field(default_factory=Counter)
+    limited: int = 0  # 429s of the enforced limits (not the injected ones)
     bodies: list[dict] = field(default_factory=list)  # every parsed request body, in arrival order
 
     def summary(self, window: float, rpm: int | None) -> dict:
@@ -130,6 +135,7 @@ class Record:
             "max_tokens_in_window": max_in_window([(t, n) for t, n, _ in self.served], window),
             "repeated_completions": sum(c - 1 for c in self.completed.values() if c > 1),
             "statuses": dict(self.statuses),
+            "limited": self.limited,
             "per_window": _per_window(self.arrivals, self.arrivals, window),
             "served_per_window": _per_window([t for t, _, _ in self.served], self.arrivals, window),
         }
@@ -145,6 +151,8 @@ class FaultServer:
         self._rng = random.Random(self.faults.seed)
         self._requests: deque[tuple[float, int]] = deque()  # accepted (arrival, tokens) in the window
         self._token_sum = 0
+        self._levels = {"requests": 0.0, "tokens": 0.0}  # the short-period buckets (`Faults.burst`)
+        self._levels_t = 0.0
         self._asked: Counter = Counter()  # text requests per prompt (for `text_answers`)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -156,6 +164,7 @@ class FaultServer:
         app.router.add_get("/_stats", self._stats)
         app.router.add_get("/_completed", self._completed)
         app.router.add_get("/_bodies", self._bodies)
+        app.router.add_get("/_arrivals", self._arrivals)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -185,6 +194,9 @@ class FaultServer:
     async def _bodies(self, request: web.Request) -> web.Response:
         return web.json_response(self.record.bodies)
 
+    async def _arrivals(self, request: web.Request) -> web.Response:
+        return web.json_response(self.record.arrivals)
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         now = time.monotonic()
         self.record.arrivals.append(now)
@@ -212,9 +224,11 @@ class FaultServer:
         prompt_tokens = math.ceil(sum(len(m["content"]) for m in messages) / 4) + 3 * len(messages)
         completion_tokens = math.ceil(len(content) / 4)
         total = prompt_tokens + completion_tokens
-        headers = self._admit(now, total)
-        if headers is None:  # over the enforced limit
-            return _error(429, "Rate limit reached", self._limit_headers(now, retry=True))
+        wait = self._admit(now, total)
+        if wait is not None:  # over an enforced limit
+            self.record.limited += 1
+            return _error(429, "Rate limit reached", self._limit_headers(now) | {"Retry-After": f"{wait:.3f}"})
+        headers = self._limit_headers(now)
         roll = self._rng.random()
         for p, fault in ((f.p429, "429"), (f.p500, "500"), (f.p503, "503"), (f.p_slow, "slow"),
                          (f.p_drop, "drop"), (f.p_malformed, "malformed"), (f.p_garbled, "garbled")):
@@ -293,20 +307,36 @@ class FaultServer:
             turns[-1]["emotion"] = "neutral" if turns[-1]["emotion"] != "neutral" else "joy"
         return orjson.dumps({"turns": turns}).decode()
 
-    def _admit(self, now: float, tokens: int) -> dict | None:
-        """Count an answer against the enforced limits; None when it would exceed one."""
+    def _admit(self, now: float, tokens: int) -> float | None:
+        """Count an answer against the enforced limits; when it would exceed one, the seconds until it would fit
+        instead (nothing counted)."""
         f = self.faults
         while self._requests and self._requests[0][0] <= now - f.window:
             self._token_sum -= self._requests.popleft()[1]
-        if f.rpm is not None and len(self._requests) >= f.rpm:
-            return None
-        if f.tpm is not None and self._token_sum + tokens > f.tpm:
-            return None
+        reset = self._requests[0][0] + f.window - now if self._requests else 0.0
+        kinds = (("requests", f.rpm, len(self._requests), 1), ("tokens", f.tpm, self._token_sum, tokens))
+        waits = []
+        for kind, limit, used, cost in kinds:
+            if limit is None:
+                continue
+            if used + cost > limit:
+                waits.append(reset)
+            if f.burst is not None:
+                rate = limit / f.window
+                level = self._levels[kind] = max(0.0, self._levels[kind] - rate * (now - self._levels_t))
+                if (over := level + cost - max(rate * f.burst, cost)) > 0:
+                    waits.append(over / rate)
+        self._levels_t = now
+        if waits:
+            return max(waits)
+        for kind, limit, _, cost in kinds:
+            if limit is not None:
+                self._levels[kind] += cost
         self._requests.append((now, tokens))
         self._token_sum += tokens
-        return self._limit_headers(now)
+        return None
 
-    def _limit_headers(self, now: float, retry: bool = False) -> dict:
+    def _limit_headers(self, now: float) -> dict:
         f, headers = self.faults, {}
         reset = max(0.0, self._requests[0][0] + f.window - now) if self._requests else 0.0
         for kind, limit, used in (("requests", f.rpm, len(self._requests)), ("tokens", f.tpm, self._token_sum)):
@@ -317,8 +347,6 @@ class FaultServer:
                 f"x-ratelimit-remaining-{kind}": str(max(0, limit - used)),
                 f"x-ratelimit-reset-{kind}": f"{reset:.3f}s",
             }
-            if retry:
-                headers["Retry-After"] = f"{reset:.3f}"
         return headers
 
 
@@ -345,8 +373,8 @@ def spawned(faults: Faults | None = None, port: int = 0) -> Iterator[str]:
 
 
 def fetch(url: str, what: str = "_stats"):
-    """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies) or /_bodies
-    (every request body)."""
+    """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies), /_bodies
+    (every request body) or /_arrivals (every request's arrival time, time.monotonic())."""
     with urllib.request.urlopen(f"{url.removesuffix('/v1')}/{what}") as resp:
         return orjson.loads(resp.read())
 

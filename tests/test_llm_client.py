@@ -4,6 +4,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from aiohttp import web
 
 from common.hashing import content_hash as request_key
 from llm.transport.cache import Cache
@@ -71,6 +72,26 @@ async def test_retry_after_is_honoured():
     assert min(gaps) >= 0.19  # the exponential backoff alone would be ~0.01-0.03 s
     assert c.limiter.factor < 1  # and the rate was cut
     assert time.monotonic() - start >= 0.4
+
+
+async def test_a_lone_429_delays_its_own_retry_and_holds_nobody_else_back():
+    # before: it paused every admission for its Retry-After (a smooth limiter cannot make such pauses up)
+    class First429(FaultServer):
+        async def _answer(self, request, now):
+            if len(self.record.arrivals) == 1:
+                return web.json_response({"error": {"message": "busy"}}, status=429, headers={"Retry-After": "3"})
+            return await super()._answer(request, now)
+
+    async with First429() as server, client(server.url, max_attempts=2) as c:
+        first = asyncio.ensure_future(c.chat([{"role": "user", "content": "first"}]))
+        while not server.record.arrivals:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # its 429 is back
+        await c.chat([{"role": "user", "content": "second"}])
+        second = server.record.arrivals[1]
+        await first
+    throttled, _, retry = server.record.arrivals
+    assert second < throttled + 3 <= retry  # the other request went at once; the retry waited its Retry-After
 
 
 async def test_exhausted_quota_headers_pause_until_the_reset():

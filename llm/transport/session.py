@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
-from common.cli import positive_int, seconds
+from common.cli import non_negative, positive_int, seconds
 from common.errors import UsageError
 
 from .body import MAX_RESPONSE_BYTES
@@ -24,6 +24,8 @@ def add_client_options(p) -> None:
     p.add_argument("--dialect", default="auto", choices=("auto", *DIALECTS), help="how to ask for JSON output")
     p.add_argument("--rpm", type=positive_int, help="requests per minute (default: unlimited)")
     p.add_argument("--tpm", type=positive_int, help="tokens per minute (default: unlimited)")
+    p.add_argument("--burst", type=non_negative, metavar="SECONDS",
+                   help="seconds' worth of --rpm/--tpm that may go at once (default 1; see llm/transport/limiter.py)")
     p.add_argument("--concurrency", type=positive_int,
                    help="requests in flight (default 16; the embedded server batches them)")
     p.add_argument("--timeout", type=seconds, default=60.0, help="seconds per request (finite, > 0)")
@@ -57,15 +59,17 @@ async def _embedded(stack: AsyncExitStack) -> tuple[str, str, str]:
 @asynccontextmanager
 async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client]:
     """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
-    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, on the embedded
-    server, stopped on exit. Limit errors inside the block are worded with their flags (`flag_words`)."""
+    SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's), its limiter's state kept there too
+    (so a rerun after a kill starts where the limits were); with no base_url, on the embedded server, stopped on
+    exit. Limit errors inside the block are worded with their flags (`flag_words`)."""
     async with AsyncExitStack() as stack:
         stack.enter_context(flag_words())
         url, model, scope = args.base_url, args.model, None
         if args.base_url is None:
             url, model, scope = await _embedded(stack)
+        endpoint = scope or url.rstrip("/")  # whose limits these are (and its answers' scope)
         if tag:
-            scope = f"{scope or url.rstrip('/')}|{tag}"
+            scope = f"{endpoint}|{tag}"
         concurrency = args.concurrency or 16
         cache_file = Cache(cache)
         stack.callback(cache_file.close)
@@ -73,7 +77,8 @@ async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncItera
             url, model,
             api_key=os.environ.get(args.api_key_env) if args.base_url else None,
             dialect=args.dialect,
-            limiter=Limiter(rpm=args.rpm, tpm=args.tpm, concurrency=concurrency),
+            limiter=Limiter(rpm=args.rpm, tpm=args.tpm, concurrency=concurrency, burst=args.burst,
+                            ledger=cache_file.ledger(endpoint)),
             cache=cache_file,
             scope=scope,
             timeout=args.timeout,
