@@ -34,7 +34,7 @@ def job_for(args, out: Path, emotions: list[str], settings: Settings) -> Job:
         directory=str(shard_dir(out)), endpoints=tuple(args.endpoints), model=args.model, profile=args.profile,
         domain=args.domain, emotions=tuple(emotions), seed=args.seed, settings=settings,
         api_key=os.environ.get(args.api_key_env), dialect=args.dialect, rpm=args.rpm, tpm=args.tpm,
-        concurrency=args.concurrency or 16, timeout=args.timeout, max_attempts=args.max_attempts,
+        burst=args.burst, concurrency=args.concurrency or 16, timeout=args.timeout, max_attempts=args.max_attempts,
         max_response_bytes=args.max_response_bytes,
     )
 

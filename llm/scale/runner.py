@@ -55,6 +55,7 @@ class Job:
     concurrency: int = 16
     period: float = 60.0
     margin: float | None = None
+    burst: float | None = None  # seconds' worth of the limits that may go at once (None: period / 60)
     timeout: float = 60.0
     max_attempts: int = 6
     backoff: tuple[float, float] = (0.5, 30.0)
@@ -70,7 +71,7 @@ class Job:
 
     def limits(self, e: Endpoint) -> dict:
         return {"rpm": e.scaled(self.rpm), "tpm": e.scaled(self.tpm), "concurrency": e.scaled(self.concurrency),
-                "period": self.period, "margin": self.margin}
+                "period": self.period, "margin": self.margin, "burst": self.burst}
 
     def local_limiters(self) -> list[Limiter]:
         return [Limiter(**self.limits(e)) for e in self.endpoints]
@@ -136,10 +137,13 @@ def shard_task(job: Job, shard: Shard, budgets: list) -> dict:
 
     owner = f"{shard.name}/{uuid.uuid4().hex}"  # this attempt
     ray.get([b.start.remote(shard.name, owner) for b in budgets])
-    return run_shard(job, shard, lambda: [
-        RemoteLimiter(b, owner, concurrency=e.scaled(job.concurrency), tpm=e.scaled(job.tpm))
-        for b, e in zip(budgets, job.endpoints)
-    ])
+    limiters = [RemoteLimiter(b, owner, concurrency=e.scaled(job.concurrency), tpm=e.scaled(job.tpm))
+                for b, e in zip(budgets, job.endpoints)]
+    try:
+        return run_shard(job, shard, lambda: limiters)
+    finally:
+        for limiter in limiters:  # what is left of the leases goes back to the other shards
+            limiter.leave()
 
 
 def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Callable[[int], None] | None = None
@@ -151,7 +155,8 @@ def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Cal
 
     Path(job.directory).mkdir(parents=True, exist_ok=True)
     actor = ray.remote(Budget).options(num_cpus=0, max_concurrency=10_000, max_restarts=3)
-    budgets = [actor.remote(lease_s=job.timeout + 30.0, **job.limits(e)) for e in job.endpoints]
+    budgets = [actor.remote(lease_s=job.timeout + 30.0, ledger=(str(Path(job.directory) / "budget.sqlite"), e.url),
+                            **job.limits(e)) for e in job.endpoints]
     task = ray.remote(shard_task).options(num_cpus=1, max_retries=retries)
     refs = {task.remote(job, shard, budgets): shard for shard in shards}
     summaries, errors, offsets, pending = [], {}, {}, list(refs)
