@@ -140,7 +140,7 @@ async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict, tuple
     profile, emotions, settings = _prepared(args)
     priced = args.price_in is not None or args.price_out is not None
     if args.ray is not None:
-        return (*await asyncio.to_thread(_ray, args, out, emotions, settings), (profile, settings))
+        return (*await _ray(args, out, emotions, settings, signals), (profile, settings))
     journal = journal_of(out, args.format)
     with locked(out):
         done = finished(journal, range(args.n))
@@ -173,11 +173,11 @@ def _costed(summary: dict, expected: dict | None, args) -> dict:
     return {"cost": round(cost(summary["prompt_tokens"], summary["completion_tokens"], args), 6), "plan": expected}
 
 
-def _ray(args, out: Path, emotions, settings) -> tuple[list[dict], dict]:
+async def _ray(args, out: Path, emotions, settings, signals: bool) -> tuple[list[dict], dict]:
     from .scale.cli import main_ray
 
     with locked(out):
-        main_ray(args, out, emotions, settings)
+        await main_ray(args, out, emotions, settings, signals)
     results = sorted(recover(out).values(), key=lambda r: r["id"]) if args.format == "jsonl" else []
     return results, orjson.loads(Path(f"{out}.summary.json").read_bytes())
 

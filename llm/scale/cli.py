@@ -5,7 +5,9 @@ import asyncio
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from llm.transport.session import flag_words
 
 from .runner import Job, run_ray
 from .shards import Shard, combine, merge, shard_dir, split
+from .watchdog import watch
 
 # Ray's switch for "single machine, loopback addresses only" (named for macOS/Windows, honoured everywhere)
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -39,8 +42,12 @@ def job_for(args, out: Path, emotions: list[str], settings: Settings) -> Job:
     )
 
 
-def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
-    """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet)."""
+async def main_ray(args, out: Path, emotions: list[str], settings: Settings, signals: bool = False) -> int:
+    """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet).
+
+    The Ray session runs in a thread; cancelling this coroutine (and, with `signals`, SIGTERM, which Ray's driver
+    would otherwise turn into an abort) stops it within a poll: the shards are cancelled, and a local instance
+    this run started is shut down. If the process dies instead (kill -9), `llm.scale.watchdog` reaps that instance."""
     ray = _import_ray(args)
     directory = shard_dir(out)
     if not args.endpoints:
@@ -53,15 +60,20 @@ def main_ray(args, out: Path, emotions: list[str], settings: Settings) -> int:
     for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else ():
         refuse_other(recover(path), settings.prompts, path)  # before any request, as a one-process resume
     job = job_for(args, out, emotions, settings)
-    asyncio.run(_check(job))  # unreachable endpoint, refused key, unknown model: one line, before any worker
-    started = _connect(ray, args)
-    t0 = time.monotonic()
+    await _check(job)  # unreachable endpoint, refused key, unknown model: one line, before any worker
+    t0, stop, loop = time.monotonic(), threading.Event(), asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def connected() -> None:  # in the thread, once Ray is up: SIGTERM cancels this run again
+        if signals:
+            loop.call_soon_threadsafe(loop.add_signal_handler, signal.SIGTERM, task.cancel)
+
     try:
         with flag_words():
-            shards, summaries, errors = _run(ray, args, job)
-    finally:
-        if started:
-            ray.shutdown()
+            shards, summaries, errors = await asyncio.to_thread(_session, ray, args, job, stop, connected)
+    except asyncio.CancelledError:
+        stop.set()  # the thread ends its session; asyncio.run waits for it
+        raise
     written = merge(shards, directory, out, args.format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
                "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance()}
@@ -84,22 +96,32 @@ def _import_ray(args):
     return ray
 
 
-def _connect(ray, args) -> bool:
-    """Connect to the cluster of `args.ray` (a new local instance for none) unless this process already is;
-    whether it connected."""
+def _session(ray, args, job: Job, stop: threading.Event, connected) -> tuple[list[Shard], list[dict], dict]:
+    """Connect to the cluster of `args.ray` (a new local instance for none, watched by `llm.scale.watchdog`) unless
+    this process already is, call `connected()`, run the shards until done or `stop` is set, and shut down the
+    instance it started."""
     started = not ray.is_initialized()
+    dog = None
     if started:
         ray.init(address=args.ray or "local", include_dashboard=False, log_to_driver=not args.quiet,
                  logging_level=logging.WARNING)
-    return started
+        dog = watch() if not args.ray else None
+    try:
+        connected()
+        return _run(ray, args, job, stop)
+    finally:
+        if started:
+            ray.shutdown()
+        if dog is not None:
+            dog.stdin.close()  # it reaps what the shutdown left, if anything
 
 
-def _run(ray, args, job: Job) -> tuple[list[Shard], list[dict], dict[str, str]]:
+def _run(ray, args, job: Job, stop: threading.Event) -> tuple[list[Shard], list[dict], dict[str, str]]:
     """The run's shards, their summaries and the failed shards' errors, with a progress bar."""
     cpus = int(ray.cluster_resources().get("CPU", 1))
     shards = split(args.n, args.shards or max(cpus, math.ceil(args.n / SHARD_SIZE)))
     with tqdm(total=args.n, unit="text", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
-        summaries, errors = run_ray(job, shards, on_progress=bar.update)
+        summaries, errors = run_ray(job, shards, on_progress=bar.update, stop=stop)
     return shards, summaries, errors
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,10 @@ from .budget import Budget, RemoteLimiter
 from .shards import Endpoint, Shard, progress
 
 FATAL = (UsageError, LimitError)  # a shard failing with one of these cancels the run (the others would fail alike)
+
+
+class Stopped(Exception):
+    """`run_ray` was told to stop (its caller was cancelled): the shards were cancelled."""
 
 
 @dataclass(frozen=True)
@@ -146,11 +151,12 @@ def shard_task(job: Job, shard: Shard, budgets: list) -> dict:
             limiter.leave()
 
 
-def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Callable[[int], None] | None = None
-            ) -> tuple[list[dict], dict[str, str]]:
+def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Callable[[int], None] | None = None,
+            stop: threading.Event | None = None) -> tuple[list[dict], dict[str, str]]:
     """Run the shards as Ray tasks on the connected cluster, sharing one `Budget` actor per endpoint.
     Returns the shards' summaries and {shard name: error} for shards that failed after their retries;
-    a `UsageError` or `LimitError` in any shard cancels the rest and is raised."""
+    a `UsageError` or `LimitError` in any shard cancels the rest and is raised, and so is `Stopped` once `stop`
+    is set (within half a second)."""
     import ray
 
     Path(job.directory).mkdir(parents=True, exist_ok=True)
@@ -162,6 +168,8 @@ def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Cal
     summaries, errors, offsets, pending = [], {}, {}, list(refs)
     try:
         while pending:
+            if stop is not None and stop.is_set():
+                raise Stopped("the run was stopped")
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
             for ref in ready:
                 try:
