@@ -1,6 +1,6 @@
 """Requests a minute one `Budget` actor carries for one endpoint (no limits set, so the actor itself is the
 bottleneck), with our leases (a block of permits an actor call) against the per-request lease before issue 26 (two
-actor calls a request: the baseline, `llm/scale/budget.py` at OLD_BUDGET read from git by benchmarks/baseline.py),
+actor calls a request: the baseline, `llm/scale/budget.py` at BEFORE_26 read from git by benchmarks/baseline.py),
 in the same run on one local Ray instance:
 
     python benchmarks/bench_budget.py [--tasks 2] [--inflight 32] [--seconds 5] [--rpm R]
@@ -20,10 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm.scale import budget as ours  # noqa: E402
 
-from baseline import from_git  # noqa: E402
-
-OLD_BUDGET = "772d52f9367d40d9e5d26b3816dab59f57fa2aff"  # the last commit with a lease per request
-
+from baseline import BEFORE_26, from_git  # noqa: E402
 
 def hammer(remote_limiter, budget, inflight: int, seconds: float) -> int:
     limiter = remote_limiter(budget, "bench/1", concurrency=inflight, tpm=None)
@@ -64,7 +61,7 @@ def main() -> None:
     p.add_argument("--rpm", type=int, help="the endpoint's requests a minute (default: no limit)")
     a = p.parse_args()
     ray.init(address="local", num_cpus=a.tasks, include_dashboard=False, log_to_driver=False)
-    old = from_git(OLD_BUDGET, "llm/scale/budget.py")
+    old = from_git(BEFORE_26, "llm/scale/budget.py")
     ray.cloudpickle.register_pickle_by_value(old)  # its classes travel to the workers by value, not by import
     rates = {"leases (ours)": measure(ours, a), "per-request lease (before)": measure(old, a)}
     for name, rate in rates.items():

@@ -14,7 +14,7 @@ scaled: a `--window`-second window holds rpm * window / 60 requests (pass --wind
 run the same 4-request items (3 validations + 1 text).
 
 Engines: `ours`; `window-log`, the same engine with the limiter as it was before issue 26 (a sliding-window log,
-read from git at OLD_LIMITER by benchmarks/baseline.py: the named baseline of the limiter's own cost and of its
+read from git at BEFORE_26 by benchmarks/baseline.py: the named baseline of the limiter's own cost and of its
 bursts); `naive` (cases faults and 429). Client CPU is getrusage(RUSAGE_SELF) of this process (all its threads; the
 server child excluded) over the engine's run, divided by the requests the server saw, and by those it answered 200.
 """
@@ -41,7 +41,7 @@ from llm.engine.prompts import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messag
 from llm.engine.promptset import shipped  # noqa: E402
 from llm.testserver import Faults, fetch, spawned  # noqa: E402
 
-from baseline import from_git  # noqa: E402
+from baseline import BEFORE_26, from_git  # noqa: E402
 
 EN = shipped("en")
 
@@ -56,9 +56,6 @@ def records(n: int) -> list[dict]:
 def cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-
-
-OLD_LIMITER = "772d52f9367d40d9e5d26b3816dab59f57fa2aff"  # the last commit with the sliding-window log
 
 
 async def ours(url: str, recs: list[dict], args, limit: int, admission=Limiter) -> list[int]:
@@ -155,7 +152,7 @@ def main() -> None:
     p.add_argument("--retry-after", type=float, default=1.0, help="case 429: its Retry-After, in scaled seconds")
     args = p.parse_args()
     limit = round(args.rpm * args.window / 60)
-    old = partial(ours, admission=from_git(OLD_LIMITER, "llm/transport/limiter.py").Limiter)
+    old = partial(ours, admission=from_git(BEFORE_26, "llm/transport/limiter.py").Limiter)
     for case in ("faults", "429", "short") if args.case == "all" else (args.case,):
         n = int((args.windows or (2.0 if case == "short" else 3.5)) * limit / 4)  # 4 requests per item
         what = {"faults": "10% transient faults",

@@ -76,6 +76,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_N = 2**32  # record ids are uint32 counters of the sampler's keys
+
+
+def count(text: str) -> int:
+    """A number of records (--n): a whole number in [1, 2**32]."""
+    n = positive_int(text)
+    if n > MAX_N:
+        raise argparse.ArgumentTypeError(f"at most 2**32 (ids are 32-bit counters), got {text}")
+    return n
+
+
 def _number(text: str) -> float:
     """float(text), NaN (which no range check accepts) when it is not a number."""
     try:

@@ -144,10 +144,10 @@ async def _text(args, out: Path, signals: bool) -> tuple[list[dict], dict, tuple
     journal = journal_of(out, args.format)
     with locked(out):
         done = finished(journal, range(args.n))
-        if other := {r.get("method") for r in done.values()} - {args.method}:
+        if other := done.methods - {args.method}:
             raise UsageError(f"{journal} holds texts of method {sorted(map(str, other))[0]}; give another --out")
         refuse_other(done, settings.prompts, journal)
-        first = next((i for i in range(args.n) if i not in done), None)
+        first = next(done.ids.missing(range(args.n)), None)
         if first is not None:  # a template that fails on a record fails here, before any request
             preview(settings, sample_records(profile, [first], args.seed, emotions)[0])
 
@@ -227,7 +227,7 @@ async def _dialogues(args, out: Path, results: Path, profile, chain, words: Prom
 
     def produce(client, stats):  # called once the endpoint answered: the dialogues are sampled after that
         dialogues = sample(range(args.n_dialogues))
-        check_resumable(dialogues, done, results, MATCHING)
+        check_resumable(lambda ids: [dialogues[i] for i in ids], results, MATCHING)
         todo = [d for d in dialogues if d["id"] not in done]
         return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
                                   stats=stats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common.cli import Parser, finite_non_negative, fraction, open_fraction, positive_int
+from common.cli import Parser, count, finite_non_negative, fraction, open_fraction, positive_int
 from model.baselines import METHODS
 
 from . import config as configs
@@ -98,7 +98,7 @@ def _what_options(p) -> None:
     from model.emotions import DEFAULT, PRESETS
 
     p.add_argument("--mode", choices=("text", "dialogue"), default="text", help="short texts, or dialogues")
-    p.add_argument("--n", type=positive_int, help="number of texts (text mode)")
+    p.add_argument("--n", type=count, help="number of texts (text mode; at most 2**32)")
     p.add_argument("--n-dialogues", type=positive_int, help="number of dialogues (dialogue mode)")
     p.add_argument("--benchmark", default="meld", help="dialogue mode: the ERC benchmark whose labels and "
                    "fitted emotion chain to use (a chain file is shipped for meld; others need --chain)")

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,7 +16,8 @@ from common.errors import UsageError
 from common.jsonl import Appender
 from model.emotions import load_emotions
 
-from .engine.stats import OutputTotals, RunStats, publish
+from .engine.resume import Finished
+from .engine.stats import RunStats, publish
 from .engine.texts import Settings
 from .prompting import Prompting, prompting
 from .transport.cache import CacheDamaged
@@ -82,7 +83,7 @@ def endpoint_stats(client) -> dict:
     return {"endpoints": {c.base_url: asdict(c.stats) for c in client.clients}}
 
 
-async def drive(args, out: Path, results: Path, produce, total: int, done: dict[int, dict], unit: str, prompts,
+async def drive(args, out: Path, results: Path, produce, total: int, done: Finished, unit: str, prompts,
                 signals: bool = False, more=None) -> dict:
     """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
     llm.engine.runner) into the append-only `results` file holding the finished results `done`, with a progress
@@ -90,9 +91,7 @@ async def drive(args, out: Path, results: Path, produce, total: int, done: dict[
     it. `signals`: SIGTERM cancels the run (the command line's); `more(summary)`: entries added to it."""
     if signals:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    stats, totals = RunStats(resumed=len(done)), OutputTotals(of=total)
-    for result in done.values():
-        totals.add(result)
+    stats, totals = RunStats(resumed=len(done)), replace(done.totals, of=total)
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(connected(args, out, prompts))
         writer = stack.enter_context(Appender(results))

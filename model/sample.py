@@ -1,26 +1,16 @@
 """`python -m model.sample --n 3500`: sample personas + scenarios + balanced emotions to JSONL or CSV."""
 from __future__ import annotations
 
-import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
-from common.cli import Parser, positive_int, run
+from common.cli import Parser, count, run
 from model.compilation import enable_compilation_cache
 from model.records import FORMATS
 
 WRITE_CHUNK = 1 << 18
-MAX_N = 2**32  # ids are uint32 counters of the sampler's keys
-
-
-def count(text: str) -> int:
-    """--n: a whole number in [1, 2**32]."""
-    n = positive_int(text)
-    if n > MAX_N:
-        raise argparse.ArgumentTypeError(f"at most 2**32 (ids are 32-bit counters), got {text}")
-    return n
 
 
 def parse(argv: list[str] | None):

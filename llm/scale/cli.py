@@ -14,8 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.errors import UsageError
-from common.jsonl import recover
-from llm.engine.resume import refuse_other
+from llm.engine.resume import finished, refuse_other
 from llm.engine.stats import publish
 from llm.engine.texts import Settings
 from llm.transport.client import Client
@@ -58,7 +57,7 @@ async def main_ray(args, out: Path, emotions: list[str], settings: Settings, sig
     if out.exists() and not directory.is_dir():
         raise UsageError(f"{out} exists and is not the output of a --ray run; give another --out")
     for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else ():
-        refuse_other(recover(path), settings.prompts, path)  # before any request, as a one-process resume
+        refuse_other(finished(path, fields=()), settings.prompts, path)  # before any request, as in one process
     job = job_for(args, out, emotions, settings)
     await _check(job)  # unreachable endpoint, refused key, unknown model: one line, before any worker
     t0, stop, loop = time.monotonic(), threading.Event(), asyncio.get_running_loop()
