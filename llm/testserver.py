@@ -1,9 +1,8 @@
 """A fault-injecting OpenAI-compatible chat server for tests and benchmarks.
 
 Answers are a function of the request body (so reruns see the same answers); faults are drawn
-from a seeded RNG. It enforces its own sliding-window RPM/TPM, and with `burst` also a provider's
-short-period limits (over -> 429 with Retry-After and x-ratelimit-* headers), and records every
-arrival, so callers can check limits from the server side.
+from a seeded RNG. It enforces its own sliding-window RPM/TPM, with `burst` over short periods too (over -> 429 with
+Retry-After and x-ratelimit-* headers), and records every arrival, so callers can check limits from the server side.
 
     python -m llm.testserver --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
 """
@@ -30,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from common.hashing import canonical, hexdigest, unit_interval
+from llm.transport.bucket import Bucket
 
 _OPENERS = [
     "Just got the news on my way home", "My coworker surprised me at lunch", "The train stopped again",
@@ -67,9 +67,7 @@ class Faults:
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
-    # seconds: rpm and tpm are also enforced over short periods ("60,000 RPM may be enforced as 1,000 requests a
-    # second"), as buckets holding `burst` seconds' worth and refilled at rpm (tpm) per window
-    burst: float | None = None
+    burst: float | None = None  # rpm, tpm also as buckets of `burst` s worth refilled at rpm (tpm) a window
     api_key: str | None = None
     models: tuple[str, ...] = ("test-model",)
     owned_by: str = "openai"  # "me" imitates llama-cpp-python: json_schema response formats are refused
@@ -151,8 +149,9 @@ class FaultServer:
         self._rng = random.Random(self.faults.seed)
         self._requests: deque[tuple[float, int]] = deque()  # accepted (arrival, tokens) in the window
         self._token_sum = 0
-        self._levels = {"requests": 0.0, "tokens": 0.0}  # the short-period buckets (`Faults.burst`)
-        self._levels_t = 0.0
+        f = self.faults  # the short-period limits of `Faults.burst`:
+        self._buckets = [None if n is None or f.burst is None else Bucket(n * f.burst / f.window, n / f.window)
+                         for n in (f.rpm, f.tpm)]
         self._asked: Counter = Counter()  # text requests per prompt (for `text_answers`)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -163,8 +162,8 @@ class FaultServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
         app.router.add_get("/_completed", self._completed)
-        app.router.add_get("/_bodies", self._bodies)
-        app.router.add_get("/_arrivals", self._arrivals)
+        app.router.add_get("/_bodies", self._listed)
+        app.router.add_get("/_arrivals", self._listed)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -191,11 +190,8 @@ class FaultServer:
     async def _completed(self, request: web.Request) -> web.Response:
         return web.json_response(sorted(self.record.completed))
 
-    async def _bodies(self, request: web.Request) -> web.Response:
-        return web.json_response(self.record.bodies)
-
-    async def _arrivals(self, request: web.Request) -> web.Response:
-        return web.json_response(self.record.arrivals)
+    async def _listed(self, request: web.Request) -> web.Response:  # /_bodies, /_arrivals: that list of the record
+        return web.json_response(getattr(self.record, request.path.removeprefix("/_")))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         now = time.monotonic()
@@ -314,24 +310,18 @@ class FaultServer:
         while self._requests and self._requests[0][0] <= now - f.window:
             self._token_sum -= self._requests.popleft()[1]
         reset = self._requests[0][0] + f.window - now if self._requests else 0.0
-        kinds = (("requests", f.rpm, len(self._requests), 1), ("tokens", f.tpm, self._token_sum, tokens))
-        waits = []
-        for kind, limit, used, cost in kinds:
-            if limit is None:
-                continue
-            if used + cost > limit:
-                waits.append(reset)
-            if f.burst is not None:
-                rate = limit / f.window
-                level = self._levels[kind] = max(0.0, self._levels[kind] - rate * (now - self._levels_t))
-                if (over := level + cost - max(rate * f.burst, cost)) > 0:
-                    waits.append(over / rate)
-        self._levels_t = now
-        if waits:
-            return max(waits)
-        for kind, limit, _, cost in kinds:
-            if limit is not None:
-                self._levels[kind] += cost
+        kinds = tuple(zip((f.rpm, f.tpm), (len(self._requests), self._token_sum), (1, tokens), self._buckets))
+        wait = max((reset if limit is not None and used + cost > limit else 0.0 for limit, used, cost, _ in kinds),
+                   default=0.0)
+        for _, _, cost, bucket in kinds:
+            if bucket is not None:
+                bucket.drain(now, 1.0)
+                wait = max(wait, bucket.wait(cost, 1.0))
+        if wait > 0:
+            return wait
+        for _, _, cost, bucket in kinds:
+            if bucket is not None:
+                bucket.pour(cost)
         self._requests.append((now, tokens))
         self._token_sum += tokens
         return None

@@ -24,7 +24,7 @@ The guarantee. Let A(s, t] be the units of the requests admitted in (s, t], each
 
 those units leave the bucket by draining, at most `rate` a second (the factor below only slows it), or by a cut of
 `settle` or `give_back`, which takes off A(s, t] at least as much (a cut never takes more than what can be left of
-its own share: everything in the bucket less all poured after that share, `_Bucket.cut`). Take any half-open
+its own share: everything in the bucket less all poured after that share, `Bucket.cut`). Take any half-open
 interval of length L and the first and the last request admitted in it, at `a0` and `a` (so a - a0 < L), the last
 with `c` units. The admission rule leaves at most `max(B, c)` in the bucket after it, so by (I) with s just before
 a0
@@ -49,12 +49,7 @@ the guarantee about real usage needs reservations not below it. `reserve`/`give_
 requests at once and return what was not used (llm.scale.budget's leases), with the same proof (c = the block's
 units).
 
-Restarts: with a `ledger` (the request cache's, llm.transport.cache), the levels are saved before any admission that
-is not covered by the last save, together with a claim of a quarter bucket or a quarter second's worth more (so a
-save every quarter second or quarter burst at most, not one an admission); a new limiter on the same ledger starts
-from the saved levels drained at the nominal rate for the time since, plus the whole claim as if poured at its
-start. That is at least the level an uninterrupted limiter would have (the claim's admissions happened before, and
-drained since), so a process killed with SIGKILL and rerun keeps every bound above across the restart.
+Restarts: with a `ledger` (llm.transport.ledger), a rerun after a kill starts from the levels the killed run left.
 
 Adaptive part: a lone 429 costs only its own retry, which the client sends no sooner than its `Retry-After`. When
 `strikes` 429s come in a row (no success between), every admission pauses for the Retry-After (as exhausted
@@ -85,10 +80,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-_SLACK = 1e-9  # units a bucket may be over when a request is admitted (rounding of the drained amounts)
-
+from .bucket import Bucket
+from .ledger import Claims, Ledger
 
 class LimitError(ValueError):
     """A limit out of range, or a request that no window can hold. `limit` names the setting ("rpm", "tpm",
@@ -112,56 +105,6 @@ def check_request(tokens: int, tpm: int | None) -> None:
     if tpm is not None and tokens > tpm:
         raise LimitError("tpm", "one request may use {tokens} tokens but {name} is {tpm}",
                          {"tokens": tokens, "tpm": tpm})
-
-
-class Ledger(Protocol):
-    """Where a limiter keeps its levels across restarts (`llm.transport.cache.Cache.ledger`)."""
-
-    def load(self) -> tuple[dict, float] | None:
-        """The last saved state and its age in seconds (None: nothing saved)."""
-
-    def save(self, state: dict) -> None:
-        """Keep `state` durably before returning."""
-
-
-class _Bucket:
-    """A leaky bucket of `size` units drained at `rate` units a second (both times the limiter's factor).
-    `poured` counts every unit ever poured (an int: tokens and requests are whole), which bounds what a later
-    cut may take (see the module docstring)."""
-
-    __slots__ = ("size", "rate", "level", "t", "poured")
-
-    def __init__(self, size: float, rate: float):
-        self.size, self.rate = size, rate
-        self.level = 0.0
-        self.t = -math.inf
-        self.poured = 0
-
-    def drain(self, now: float, factor: float) -> None:
-        if now > self.t:
-            level = self.level - self.rate * factor * (now - self.t)
-            self.level = level if level > 0.0 else 0.0
-            self.t = now
-
-    def wait(self, units: int, factor: float) -> float:
-        """Seconds until `units` fit (after `drain`): until the level is down to `max(size - units, 0)`."""
-        over = self.level - max(self.size * factor - units, 0.0)
-        return over / (self.rate * factor) if over > _SLACK else 0.0
-
-    def pour(self, units: int) -> int:
-        """Pour `units`; returns `poured` after them (a share's mark)."""
-        self.level += units
-        self.poured += units
-        return self.poured
-
-    def cut(self, units: int, mark: int) -> bool:
-        """Take up to `units` out of the share poured up to `mark`: never more than the level less everything poured
-        after it (a lower bound of what is left of that share); True when anything came out."""
-        taken = min(units, self.level - (self.poured - mark))
-        if taken <= 0:
-            return False
-        self.level -= taken
-        return True
 
 
 @dataclass(eq=False, slots=True)
@@ -209,7 +152,7 @@ class Limiter:
         self.factor = 1.0
         held = max(0.0, burst * self.window - self.margin * period) / period**2  # B / limit
         self._requests, self._tokens = (
-            None if limit is None else _Bucket(limit * held, limit * (1 - held) / self.window) for limit in (rpm, tpm))
+            None if limit is None else Bucket(limit * held, limit * (1 - held) / self.window) for limit in (rpm, tpm))
         self._min_factor = min_factor
         self._recovery = 1.0 / (rpm or 50)
         self._clock, self._timer = clock, timer
@@ -223,13 +166,10 @@ class Limiter:
         self._throttled = 0  # 429s among them
         self._queue: deque[tuple[int, int, bool, asyncio.Future]] = deque()  # waiters, first come first served
         self._alarm: asyncio.TimerHandle | None = None  # when the first waiter fits
-        self._ledger = ledger
-        self._claimed = [-1, -1]  # requests, tokens the ledger's last claim still covers (none: save first)
-        if ledger is not None:
-            self._restore(ledger.load())
+        self._claims = None if ledger is None else Claims(ledger, (self._requests, self._tokens), clock())
 
     @property
-    def buckets(self) -> tuple[_Bucket | None, _Bucket | None]:
+    def buckets(self) -> tuple[Bucket | None, Bucket | None]:
         """The request and the token bucket (None where there is no limit)."""
         return self._requests, self._tokens
 
@@ -272,8 +212,8 @@ class Limiter:
                 if bucket.cut(permit.tokens - tokens, permit.token_mark):
                     self._dispatch()
             else:
-                if self._ledger is not None:
-                    self._spend(0, tokens - permit.tokens)
+                if self._claims is not None:
+                    self._claims.spend(0, tokens - permit.tokens)
                 bucket.pour(tokens - permit.tokens)
         permit.tokens = tokens
 
@@ -369,8 +309,8 @@ class Limiter:
                 bucket.drain(now, self.factor)
 
     def _grant(self, now: float, requests: int, tokens: int, slot: bool) -> Permit:
-        if self._ledger is not None:
-            self._spend(requests, tokens)
+        if self._claims is not None:
+            self._claims.spend(requests, tokens)
         permit = Permit(now, tokens, requests)
         if self._requests is not None:
             permit.request_mark = self._requests.pour(requests)
@@ -395,38 +335,6 @@ class Limiter:
         """Seconds the buckets may drain before one of them is empty (admitting later loses nothing until then)."""
         return min((b.level / (b.rate * self.factor) for b in (self._requests, self._tokens) if b is not None),
                    default=0.0)
-
-    def _spend(self, requests: int, tokens: int) -> None:
-        """Count units against the ledger's last claim; save a new claim first when they are not covered."""
-        claimed = self._claimed
-        claimed[0] -= requests
-        claimed[1] -= tokens
-        if claimed[0] < 0 or claimed[1] < 0:
-            self._claim(requests, tokens)
-
-    def _claim(self, requests: int, tokens: int) -> None:
-        """Save the levels (before the admission at hand) and a claim covering it and a quarter bucket or a quarter
-        second's worth more, whichever is more."""
-        self._drain(self._clock())
-        levels, claims, covered = [], [], []
-        for bucket, units in ((self._requests, requests), (self._tokens, tokens)):
-            claim = 0 if bucket is None else max(units, math.ceil(max(bucket.size, bucket.rate) / 4))
-            levels.append(0.0 if bucket is None else bucket.level)
-            claims.append(claim)
-            covered.append(math.inf if bucket is None else claim - units)
-        self._ledger.save({"levels": levels, "claims": claims})
-        self._claimed = covered
-
-    def _restore(self, saved: tuple[dict, float] | None) -> None:
-        """Start from the ledger's saved levels, drained at the nominal rate since, plus their whole claim."""
-        if saved is None:
-            return
-        state, age = saved
-        now = self._clock()
-        for bucket, level, claim in zip((self._requests, self._tokens), state["levels"], state["claims"]):
-            if bucket is not None:
-                bucket.level = max(0.0, level - bucket.rate * max(0.0, age)) + claim
-                bucket.t = now
 
 
 class _Admission:
