@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from llm.scale.budget import Budget, RemoteLimiter
+from llm.scale.budget import Budget, RemoteLimiter, Superseded
 from llm.testserver import max_in_window
 
 
@@ -115,7 +115,11 @@ async def test_a_budget_frees_what_a_killed_attempt_held_or_queued_for_and_forge
     await asyncio.sleep(0)
     assert not queued.done()
     assert await budget.start("s", "s/2") == 2  # the retry of shard s begins: attempt 1 is dead
-    assert (await queued)["slots"] == 0 and budget.state()["slots"] == 0  # admitted, and given back at once
+    with pytest.raises(Superseded):  # admitted, given back at once, and its worker told
+        await queued
+    assert budget.state()["slots"] == 0
+    with pytest.raises(Superseded):
+        await budget.take("s/1", 10, 2, 0)
     assert (await budget.take("s/2", 10, 2, 0))["slots"] == 2
     other = await budget.take("t/1", 10, 2, 0)
     assert other["slots"] == 0 and other["share"] == 1  # all in use: s/2 sheds down to one as its requests end

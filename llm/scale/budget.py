@@ -39,6 +39,10 @@ from llm.transport.cache import Cache
 from llm.transport.limiter import Limiter, Permit, check_request
 
 
+class Superseded(Exception):
+    """A lease asked for by a shard attempt whose retry has started."""
+
+
 @dataclass
 class _Owner:
     """What the actor knows of one shard attempt."""
@@ -78,8 +82,7 @@ class Budget:
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         lease = {"slots": 0, "share": 0, "requests": 0, "tokens": 0, "t": 0.0, "hold": self.hold, "pause": 0.0}
-        if owner in self._dead:
-            return lease
+        self._alive(owner)
         me = self._owners.setdefault(owner, _Owner())
         me.seen, me.wants = time.monotonic(), wants
         self._settle(me, returned, over, successes)
@@ -92,9 +95,14 @@ class Budget:
             me.block = block = await self.limiter.reserve(0 if requests == math.inf else requests, tokens)
             if owner in self._dead:  # its attempt was declared dead while it waited: the block is given back
                 self.limiter.give_back(block, block.requests, tokens)
-                return lease | {"slots": 0}
+                self._alive(owner)
             lease |= {"requests": requests, "tokens": tokens if self.limiter.tpm else math.inf, "t": block.t}
         return lease | {"pause": self.limiter.paused_for()}
+
+    def _alive(self, owner: str) -> None:
+        """Superseded when `owner`'s shard has started a retry (it was thought dead: it gets nothing more)."""
+        if owner in self._dead:
+            raise Superseded(f"shard attempt {owner} was superseded by a retry")
 
     def _settle(self, me: _Owner, returned: tuple[int, int], over: int, successes: int) -> None:
         if me.block is not None:

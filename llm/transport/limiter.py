@@ -165,7 +165,8 @@ class Limiter:
         self._answers: deque[tuple[float, bool]] = deque()  # (time, was a 429) of answers since the last cut
         self._throttled = 0  # 429s among them
         self._queue: deque[tuple[int, int, bool, asyncio.Future]] = deque()  # waiters, first come first served
-        self._alarm: asyncio.TimerHandle | None = None  # when the first waiter fits
+        self._alarm: asyncio.TimerHandle | None = None  # when the first waiter fits ...
+        self._alarm_at = -math.inf  # ... on the clock
         self._claims = None if ledger is None else Claims(ledger, (self._requests, self._tokens), clock())
 
     @property
@@ -282,11 +283,8 @@ class Limiter:
 
     def _dispatch(self) -> None:
         """Admit the waiters at the head of the queue that fit now, in order (one timer callback admits all that
-        fit); then set the alarm for when the first one left fits (a waiter held back by the concurrency cap is
-        dispatched again when a slot is released)."""
-        if self._alarm is not None:
-            self._alarm.cancel()
-            self._alarm = None
+        fit); then set the alarm for when the first one left fits, unless one is set no later (a waiter held back by
+        the concurrency cap is dispatched again when a slot is released)."""
         queue = self._queue
         while queue:
             requests, tokens, slot, future = queue[0]
@@ -296,7 +294,11 @@ class Limiter:
             now = self._clock()
             delay = self._delay(now, requests, tokens)
             if delay > 0:
-                self._alarm = self._timer(max(delay, min(self.tick, self._slack())), self._dispatch)
+                at = now + max(delay, min(self.tick, self._slack()))
+                if not now < self._alarm_at <= at:  # none pending (or it is this call), or a later one
+                    if self._alarm is not None:
+                        self._alarm.cancel()
+                    self._alarm, self._alarm_at = self._timer(at - now, self._dispatch), at
                 return
             if slot and self._in_flight >= self.slots():
                 return
