@@ -1,15 +1,22 @@
-"""Our engine vs a naive asyncio.gather + semaphore + fixed-sleep client, against the local fault server.
+"""Our engine vs the same engine with the limiter before issue 26 and vs a naive asyncio.gather + semaphore +
+fixed-sleep client, against the local fault server.
 
-    .venv/bin/python benchmarks/bench_engine.py [--case faults|429|all] [--rpm 3000] [--window 10]
-        [--windows 3.5] [--concurrency 64] [--p429 0.2] [--retry-after 1]
+    .venv/bin/python benchmarks/bench_engine.py [--case faults|429|short|all] [--rpm 3000] [--window 10]
+        [--windows 3.5 (short: 2)] [--concurrency 64] [--p429 0.2] [--retry-after 1]
 
-The server (a separate process, so client CPU is measured alone) answers in 50-500 ms and enforces
-`--rpm` over a sliding window. Case `faults`: it fails 10% of requests transiently (500, 503, dropped
-connections, malformed bodies). Case `429`: it answers a share `--p429` of requests at random with a
-429 carrying `Retry-After: --retry-after` seconds (scaled like the window: a 60th of it per second). Time is scaled: a `--window`-second window holds rpm * window / 60 requests (pass
---window 60 for real minutes). Both clients run the same 4-request items (3 validations + 1 text).
-Client CPU is getrusage(RUSAGE_SELF) of this process (all its threads; the server child excluded) over
-the engine's run, divided by the requests the server saw, and by those it answered 200.
+The server (a separate process, so client CPU is measured alone) answers in 50-500 ms and enforces `--rpm` over a
+sliding window. Case `faults`: it fails 10% of requests transiently (500, 503, dropped connections, malformed
+bodies). Case `429`: it answers a share `--p429` of requests at random with a 429 carrying `Retry-After:
+--retry-after` seconds (scaled like the window: a 60th of it per second). Case `short`: no faults, but the server
+also enforces the RPM over short periods, as providers do ("60,000 RPM may be enforced as 1,000 requests/second"): a
+60th of it a scaled second with one scaled second of burst (the limiter's default), 429 beyond (`limited`). Time is
+scaled: a `--window`-second window holds rpm * window / 60 requests (pass --window 60 for real minutes). All clients
+run the same 4-request items (3 validations + 1 text).
+
+Engines: `ours`; `window-log`, the same engine with the limiter as it was before issue 26 (a sliding-window log,
+read from git at BEFORE_26 by benchmarks/baseline.py: the named baseline of the limiter's own cost and of its
+bursts); `naive` (cases faults and 429). Client CPU is getrusage(RUSAGE_SELF) of this process (all its threads; the
+server child excluded) over the engine's run, divided by the requests the server saw, and by those it answered 200.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +40,8 @@ from llm.engine.answers import parse_label, parse_text  # noqa: E402
 from llm.engine.messages import TEXT_SCHEMA, VALIDATION_SCHEMA, generation_messages, validation_messages  # noqa: E402
 from llm.engine.promptset import shipped  # noqa: E402
 from llm.testing.faults import Faults, fetch, spawned  # noqa: E402
+
+from baseline import BEFORE_26, from_git  # noqa: E402
 
 EN = shipped("en")
 
@@ -48,9 +58,9 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def ours(url: str, recs: list[dict], args, limit: int) -> list[int]:
+async def ours(url: str, recs: list[dict], args, limit: int, admission=Limiter) -> list[int]:
     with tempfile.TemporaryDirectory() as tmp:
-        limiter = Limiter(rpm=limit, concurrency=args.concurrency, period=args.window)
+        limiter = admission(rpm=limit, concurrency=args.concurrency, period=args.window)
         client = Client(url, "test-model", limiter=limiter, cache=Cache(Path(tmp) / "cache.sqlite"),
                         options=ClientOptions(timeout=5.0))
         async with client:
@@ -96,6 +106,8 @@ def faults(case: str, args, limit: int) -> Faults:
     common = {"latency": (0.05, 0.5), "rpm": limit, "window": args.window, "seed": 1}
     if case == "429":
         return Faults(p429=args.p429, retry_after=args.retry_after * args.window / 60, **common)
+    if case == "short":
+        return Faults(burst=args.window / 60, **common)
     return Faults(p500=0.03, p503=0.03, p_drop=0.02, p_malformed=0.02, **common)
 
 
@@ -121,6 +133,7 @@ def measure(name: str, engine, args, limit: int, n: int, case: str) -> dict:
         "answered_pct_of_rpm": round(100 * sum(served) / (limit * len(served)), 1) if served else None,
         "complete_windows": len(windows),
         "statuses": server["statuses"],
+        "limited": server["limited"],  # 429s of the server's limits (case short: its short-period ones)
         "wall_s": round(wall, 1),
         "client_cpu_ms_per_request": round(1000 * used / max(1, server["arrivals"]), 3),
         # the same CPU over requests answered 200: a cheap 429 lowers the per-request figure without doing work
@@ -130,29 +143,36 @@ def measure(name: str, engine, args, limit: int, n: int, case: str) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--case", choices=["faults", "429", "all"], default="all")
+    p.add_argument("--case", choices=["faults", "429", "short", "all"], default="all")
     p.add_argument("--rpm", type=int, default=3000)
     p.add_argument("--window", type=float, default=10.0, help="seconds standing in for a minute")
-    p.add_argument("--windows", type=float, default=3.5, help="run length in windows of work for our engine")
+    p.add_argument("--windows", type=float, help="run length in windows of work for our engine (default 3.5; "
+                   "case short: 2, both runs in under a minute)")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--p429", type=float, default=0.2, help="case 429: share of requests answered 429 at random")
     p.add_argument("--retry-after", type=float, default=1.0, help="case 429: its Retry-After, in scaled seconds")
     args = p.parse_args()
     limit = round(args.rpm * args.window / 60)
-    n = int(args.windows * limit / 4)  # 4 requests per item
-    for case in ("faults", "429") if args.case == "all" else (args.case,):
-        what = ("10% transient faults" if case == "faults" else
-                f"{args.p429:.0%} random 429s with Retry-After {args.retry_after * args.window / 60:g} s")
+    old = partial(ours, admission=from_git(BEFORE_26, "llm/transport/limiter.py").Limiter)
+    for case in ("faults", "429", "short") if args.case == "all" else (args.case,):
+        n = int((args.windows or (2.0 if case == "short" else 3.5)) * limit / 4)  # 4 requests per item
+        what = {"faults": "10% transient faults",
+                "429": f"{args.p429:.0%} random 429s with Retry-After {args.retry_after * args.window / 60:g} s",
+                "short": f"also {limit / args.window:g} requests a second, a burst of {limit / 60:.3g}"}[case]
         print(f"case {case}: rpm {args.rpm} -> {limit} requests per {args.window:g} s window; {n} items; "
               f"concurrency {args.concurrency}; latency 50-500 ms; {what}", flush=True)
-        rows = [measure("ours", ours, args, limit, n, case), measure("naive", naive, args, limit, n, case)]
+        engines = [("ours", ours), ("window-log", old)] + ([("naive", naive)] if case != "short" else [])
+        rows = [measure(name, engine, args, limit, n, case) for name, engine in engines]
         for row in rows:
             print(orjson.dumps(row).decode(), flush=True)
-        a, b = rows
-        print(f"ratios ours/naive: sent rate {a['sent_pct_of_rpm']}/{b['sent_pct_of_rpm']}, "
-              f"wall {a['wall_s'] / b['wall_s']:.2f}, cpu/request "
-              f"{a['client_cpu_ms_per_request'] / max(b['client_cpu_ms_per_request'], 1e-9):.2f}, "
-              f"violations {a['limit_violations']} vs {b['limit_violations']}", flush=True)
+        a = rows[0]
+        for b in rows[1:]:
+            print(f"ratios ours/{b['engine']}: sent rate {a['sent_pct_of_rpm']}/{b['sent_pct_of_rpm']}, "
+                  f"wall {a['wall_s'] / b['wall_s']:.2f}, cpu/request "
+                  f"{a['client_cpu_ms_per_request'] / max(b['client_cpu_ms_per_request'], 1e-9):.2f} "
+                  f"({a['client_cpu_ms_per_request']} vs {b['client_cpu_ms_per_request']} ms), "
+                  f"violations {a['limit_violations']} vs {b['limit_violations']}, "
+                  f"429s of the limits {a['limited']} vs {b['limited']}", flush=True)
 
 
 if __name__ == "__main__":

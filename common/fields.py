@@ -81,18 +81,20 @@ class Flag(Kind):
 
 @dataclass(frozen=True)
 class Whole(Kind):
-    """A whole number of at least `low` (None: no lower bound) and at most `high`, or one of `choices`."""
+    """A whole number of at least `low` (None: no lower bound) and at most `high` (`over` says why, in a refusal),
+    or one of `choices`."""
 
     low: int | None = 1
     high: int | None = None
     choices: tuple[int, ...] | None = None
+    over: str | None = None
     types = (int,)
 
     def in_range(self, value, shown: str | None = None):
         if self.low is not None and value < self.low:
             raise ValueError(f"must be at least {self.low}, got {value}")
         if self.high is not None and value > self.high:
-            raise ValueError(f"must be at most {self.high}, got {value}")
+            raise ValueError(f"{self.over or f'must be at most {self.high}'}, got {value}")
         return value
 
     def convert(self, text: str) -> int:
@@ -100,6 +102,9 @@ class Whole(Kind):
             return int(text)
         except ValueError:
             raise ValueError(f"expected a whole number, got {text!r}") from None
+
+
+COUNT = Whole(high=2**32, over="at most 2**32 (ids are 32-bit counters)")  # --n: record ids are uint32 counters
 
 
 @dataclass(frozen=True)

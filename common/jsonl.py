@@ -54,27 +54,40 @@ def recover(path: str | Path, ids=None, fields: tuple[str, ...] = ("id",)) -> di
     UsageError naming the line); with `ids` (a container of the run's ids), a line whose id is not in it or repeats
     an earlier line's is refused too. Only once the file is known to be a journal is a torn last line (a crash
     mid-write: a tail without newline that starts like a result line) cut off; any other tail is refused."""
+    return {result["id"]: result for result in results(path, ids, fields, seen=set())}
+
+
+def results(path: str | Path, ids=None, fields: tuple[str, ...] = ("id",), seen=None) -> Iterator[dict]:
+    """The results of the journal `path` one at a time, in file order, checked as `recover` says (`seen`, a set of
+    the ids found so far such as a `common.idset.IdSet`, is filled here; with `ids` it refuses repeats), the torn
+    tail cut off once the last line was read. Memory holds one line."""
     path = Path(path)
     if not path.exists():
-        return {}
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    found: dict[int, dict] = {}
-    lineno = 0
-    for lineno, line in enumerate(data[:end].splitlines(), 1):
-        result = _result(line, fields)
-        if result is None:
-            raise UsageError(f"{path}:{lineno} is not a result line; give another --out")
-        if ids is not None and (result["id"] not in ids or result["id"] in found):
-            why = "repeats an earlier line's id" if result["id"] in found else "has an id outside this run"
-            raise UsageError(f"{path}:{lineno} {why} ({result['id']}); give another --out")
-        found[result["id"]] = result
-    tail = data[end:]
+        return
+    if ids is not None and seen is None:
+        seen = set()
+    end = lineno = found = 0
+    tail = b""
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                tail, lineno = line, lineno - 1
+                break
+            end += len(line)
+            result = _result(line, fields)
+            if result is None:
+                raise UsageError(f"{path}:{lineno} is not a result line; give another --out")
+            if ids is not None and (result["id"] not in ids or result["id"] in seen):
+                why = "repeats an earlier line's id" if result["id"] in seen else "has an id outside this run"
+                raise UsageError(f"{path}:{lineno} {why} ({result['id']}); give another --out")
+            if seen is not None:
+                seen.add(result["id"])
+            found += 1
+            yield result
     if tail:
         if not OURS.startswith(tail[: len(OURS)]) or (not found and len(tail) < len(OURS)):
             raise UsageError(f"{path}:{lineno + 1} is not a result line; give another --out")
         os.truncate(path, end)
-    return found
 
 
 def _result(line: bytes, fields: tuple[str, ...]) -> dict | None:

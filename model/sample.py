@@ -1,25 +1,16 @@
 """`python -m model.sample --n 3500`: sample personas + scenarios + balanced emotions to JSONL or CSV."""
 from __future__ import annotations
 
-import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 
-from common.cli import Parser, first_paragraph, positive_int, run
+from common.cli import Parser, first_paragraph, run
+from common.fields import COUNT
 from model.compilation import enable_compilation_cache
 from common.formats import FORMATS, format_of
 
 WRITE_CHUNK = 1 << 18
-MAX_N = 2**32  # ids are uint32 counters of the sampler's keys
-
-
-def count(text: str) -> int:
-    """--n: a whole number in [1, 2**32]."""
-    n = positive_int(text)
-    if n > MAX_N:
-        raise argparse.ArgumentTypeError(f"at most 2**32 (ids are 32-bit counters), got {text}")
-    return n
 
 
 def parser() -> Parser:
@@ -27,7 +18,7 @@ def parser() -> Parser:
 
     p = Parser(prog="python -m model.sample", description=first_paragraph(__doc__))
     what, out = p.add_argument_group("what to sample"), p.add_argument_group("output")
-    what.add_argument("--n", type=count, required=True, help="number of personas (at most 2**32)")
+    what.add_argument("--n", type=COUNT.flag_type, required=True, help="number of personas (at most 2**32)")
     what.add_argument("--profile", default="jp", help="profile name (jp, us) or path to a profile JSON")
     what.add_argument("--domain", help="scenario domain name (sns, workplace) or path to a domain JSON")
     what.add_argument("--emotions", default=DEFAULT,

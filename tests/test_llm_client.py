@@ -3,6 +3,7 @@ import asyncio
 import time
 
 import pytest
+from aiohttp import web
 
 from common.hashing import content_hash as request_key
 from llm.transport.cache import Cache
@@ -72,6 +73,26 @@ async def test_retry_after_is_honoured():
     assert time.monotonic() - start >= 0.4
 
 
+async def test_a_lone_429_delays_its_own_retry_and_holds_nobody_else_back():
+    # before: it paused every admission for its Retry-After (a smooth limiter cannot make such pauses up)
+    class First429(FaultServer):
+        async def _answer(self, request, now):
+            if len(self.record.arrivals) == 1:
+                return web.json_response({"error": {"message": "busy"}}, status=429, headers={"Retry-After": "3"})
+            return await super()._answer(request, now)
+
+    async with First429() as server, client(server.url, max_attempts=2) as c:
+        first = asyncio.ensure_future(c.chat([{"role": "user", "content": "first"}]))
+        while not server.record.arrivals:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # its 429 is back
+        await c.chat([{"role": "user", "content": "second"}])
+        second = server.record.arrivals[1]
+        await first
+    throttled, _, retry = server.record.arrivals
+    assert second < throttled + 3 <= retry  # the other request went at once; the retry waited its Retry-After
+
+
 async def test_exhausted_quota_headers_pause_until_the_reset():
     # the server allows 3 requests per second; the client has no limit of its own
     async with FaultServer(Faults(rpm=3, window=1.0)) as server, client(server.url) as c:
@@ -80,6 +101,16 @@ async def test_exhausted_quota_headers_pause_until_the_reset():
     assert server.record.statuses == {200: 5}  # never hit the server's 429
     arrivals = server.record.arrivals
     assert arrivals[3] - arrivals[0] >= 0.99
+
+
+def test_the_server_can_enforce_its_limits_over_short_periods():
+    # a provider's "600 RPM as 10 requests a second", with a second's worth at once (benchmarks/bench_engine.py's
+    # case short checks against it); the limits' 429s are counted apart from injected ones
+    server = FaultServer(Faults(rpm=600, tpm=60_000, window=60.0, burst=1.0))
+    assert [server._admit(100.0, 1) for _ in range(11)] == [None] * 10 + [pytest.approx(0.1)]
+    assert [server._admit(100.25, 1) for _ in range(3)] == [None, None, pytest.approx(0.05)]  # 2.5 drained
+    assert server._admit(103.0, 1000) is None  # the token bucket: 1000 of 1000
+    assert server._admit(103.0, 1) == pytest.approx(0.001)
 
 
 async def test_the_connection_pool_is_sized_to_the_concurrency():

@@ -1,7 +1,6 @@
 """Sharded runs: id-range shards merged equal the single-process run; on a local Ray instance (2 CPUs) against two
 fault-injecting endpoints: the same output, per-endpoint limits held by the global budget, a killed worker's
 shard retried and resumed."""
-import asyncio
 import dataclasses
 import os
 import signal
@@ -15,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.schema import parquet_rows
-from llm.scale.budget import Budget
 from llm.scale.driver import job_for
 from llm.scale.tasks import run_shard
 from llm.api.flags import parse
@@ -110,22 +108,6 @@ def test_summaries_combine():
     assert total["texts"] == 3 and total["failed"] == 1 and total["failures"] == {"7": "no"}
     assert total["validation"]["stage1"] == {"natural": 4, "implausible": 4, "acceptance_rate": 0.5}
     assert total["faults"] == {"HTTP 500": 3, "timeout": 1} and "wall_s" not in total
-
-
-async def test_a_budget_frees_what_a_killed_attempt_held_or_queued_for_and_expires_old_leases():
-    budget = Budget(lease_s=0.3, concurrency=2)
-    await budget.acquire(10, "s/1")
-    await budget.acquire(10, "s/1")
-    queued = asyncio.ensure_future(budget.acquire(10, "s/1"))  # waits: the concurrency cap is reached
-    await asyncio.sleep(0.05)
-    assert not queued.done() and budget.state()["leases"] == 2
-    assert await budget.start("s", "s/2") == 2  # the retry of shard s begins: attempt 1 is dead
-    assert await queued == 0 and budget.state()["leases"] == 0  # admitted, and let go at once
-    lease = await budget.acquire(10, "s/2")
-    await budget.release(lease, tokens=5)
-    await budget.acquire(10, "t/1")
-    await asyncio.sleep(0.6)
-    assert budget.state()["leases"] == 0  # expired
 
 
 # ---------------------------------------------------------------- deterministic sharding, no Ray

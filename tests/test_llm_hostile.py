@@ -286,8 +286,9 @@ async def test_negative_usage_does_not_lift_the_tpm():
         arrivals.append(asyncio.get_running_loop().time())
         return web.json_response(completion("fine", {"prompt_tokens": -28_000_000, "completion_tokens": 0}))
 
-    # one request reserves about 265 tokens (5 characters, 256 to write): three fit in 1000 per 0.5 s
-    limiter = Limiter(tpm=1000, period=0.5, margin=0.05)
+    # one request reserves about 265 tokens (5 characters, 256 to write): three fit in a bucket of 802 (the burst of
+    # 0.41 s less the margin), a fourth only when 260 have drained at (1000 - 802) per 0.55 s, 0.72 s later
+    limiter = Limiter(tpm=1000, period=0.5, margin=0.05, burst=0.41)
     with hostile(chat) as (url, _):
         async with client(url, limiter=limiter) as c:
             for batch in (range(3), range(3, 6)):  # the second after the first's usage came back

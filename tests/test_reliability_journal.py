@@ -314,3 +314,10 @@ def test_model_sample_bounds_n(tmp_path, n, capsys):
     assert run(sample_main, ["--n", n, "--out", str(tmp_path / "p.jsonl")]) == 2
     one_error(capsys, "argument --n: at most 2**32")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_llm_generate_bounds_n(tmp_path, capsys):
+    # before: any --n was taken, and `--n 5000000000` grew to 24 GB before it was killed
+    assert run(main, argv("http://127.0.0.1:9/v1", tmp_path / "out.jsonl", 2**32 + 1)) == 2
+    one_error(capsys, "argument --n: at most 2**32")
+    assert list(tmp_path.iterdir()) == []

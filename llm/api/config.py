@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common.duplicates import DedupSpec
 from common.errors import UsageError
-from common.fields import Flag, Number, Text, Whole, check_fields, from_table, option, options
+from common.fields import COUNT, Flag, Number, Text, Whole, check_fields, from_table, option, options
 from common.files import write_text
 from common.formats import FORMATS, format_of
 from model.baselines import METHODS
@@ -61,7 +61,7 @@ class RunConfig:
                              "dialogue mode a .csv gets MELD's columns and its JSONL beside it", group=OUTPUT)
     """The output file (JSONL, or .csv in dialogue mode); None in the library: results only, nothing kept."""
     mode: str = option("text", Text(("text", "dialogue")), "short texts, or dialogues", group=WHAT)
-    n: int | None = option(None, Whole(), "number of texts (text mode)", group=WHAT)
+    n: int | None = option(None, COUNT, "number of texts (text mode; at most 2**32)", group=WHAT)
     n_dialogues: int | None = option(None, Whole(), "number of dialogues (dialogue mode)", group=WHAT)
     benchmark: str = option("meld", Text(), "dialogue mode: the ERC benchmark whose labels and fitted emotion "
                             "chain to use (a chain file is shipped for meld; others need --chain)", group=WHAT)

@@ -9,22 +9,26 @@ from pathlib import Path
 
 from common.errors import UsageError
 
+from common.jsonl import results
+
+from ..engine.resume import Finished
 from ..engine.unique import Unique
 from .config import RunConfig
 
 REPEATS = 0.10  # the share of exact repeats above which a run without --dedup warns
 
 
-def unique_for(config: RunConfig, done: dict[int, dict], journal: Path) -> Unique | None:
-    """The run's dedup (None without --dedup), its index holding the finished texts `done` of `journal`; refused
-    when those were written under another --dedup rule, or without --dedup, or with it when this run has none."""
+def unique_for(config: RunConfig, done: Finished, journal: Path) -> Unique | None:
+    """The run's dedup (None without --dedup), its index holding the finished texts of `journal` (`done`, read a
+    line at a time); refused when those were written under another --dedup rule, or without --dedup, or with it
+    when this run has none."""
     unique = Unique(config.dedup_spec, config.dedup_scope or "emotion") if config.dedup else None
     rule = unique.rule if unique else None
-    if other := {r.get("dedup") for r in done.values()} - {rule}:
+    if other := done.dedups - {rule}:
         raise UsageError(f"{journal} holds texts written {_worded(sorted(other, key=str)[0])}, not "
                          f"{_worded(rule)}; give another --out, or the same --dedup and --dedup-scope")
-    if unique:
-        unique.prime(done)
+    if unique and len(done):
+        unique.prime(results(journal, fields=("id", "text", "emotion")))
     return unique
 
 

@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,7 +16,8 @@ from common.jsonl import Appender
 
 from ..engine.promptset import PromptSet
 from ..engine.rounds import Rounds
-from ..engine.stats import OutputTotals, RunStats, publish
+from ..engine.resume import Finished
+from ..engine.stats import RunStats, publish
 from ..transport.cache import CacheDamaged
 from ..transport.factory import connect
 from ..transport.pool import Pool
@@ -49,7 +50,7 @@ def endpoint_stats(client) -> dict:
     return {"endpoints": {c.base_url: asdict(c.stats) for c in client.clients}}
 
 
-async def drive(config: RunConfig, out: Path, results: Path, produce, done: dict[int, dict], prompts: PromptSet,
+async def drive(config: RunConfig, out: Path, results: Path, produce, done: Finished, prompts: PromptSet,
                 signals: bool = False, more=None) -> dict:
     """Drive `produce(client, stats)` (an async iterator of results, cache flushed before each: see
     llm.engine.slots) into the append-only `results` file holding the finished results `done`, with a progress
@@ -57,9 +58,7 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: dict
     it. `signals`: SIGTERM cancels the run (the command line's); `more(summary)`: entries added to it."""
     if signals:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    stats, totals = RunStats(resumed=len(done)), OutputTotals(of=config.total)
-    for result in done.values():
-        totals.add(result)
+    stats, totals = RunStats(resumed=len(done)), replace(done.totals, of=config.total)
     spends: list = []
     stopped = None
     async with AsyncExitStack() as stack:

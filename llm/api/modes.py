@@ -4,7 +4,6 @@ fitted emotion chain, written through the engine). Each locks its results file, 
 into it (llm.api.loop) and leaves it in id order."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -73,15 +72,15 @@ async def text_mode(config: RunConfig, out: Path, signals: bool) -> tuple[list[d
     profile, emotion_set, settings = prepared(config)
     emotions = emotion_set.labels
     if config.ray is not None:
-        return (*await asyncio.to_thread(_ray, config, out, emotions, settings), (profile, settings))
+        return (*await _ray(config, out, emotions, settings, signals), (profile, settings))
     journal = journal_of(config, out)
     with locked(out):
         done = finished(journal, range(config.n))
-        if other := {r.get("method") for r in done.values()} - {config.method}:
+        if other := done.methods - {config.method}:
             raise UsageError(f"{journal} holds texts of method {sorted(map(str, other))[0]}; give another --out")
         refuse_other(done, settings.prompts, journal)
         unique = unique_for(config, done, journal)
-        first = next((i for i in range(config.n) if i not in done), None)
+        first = next(done.ids.missing(range(config.n)), None)
         if first is not None:  # a template that fails on a record fails here, before any request
             preview(settings, sample_records(profile, [first], config.seed, emotions)[0])
 
@@ -116,11 +115,12 @@ def _workers(config: RunConfig, open_slots: int) -> int | None:
     return max(1, open_slots) if config.batching else None
 
 
-def _ray(config: RunConfig, out: Path, emotions: list[str], settings) -> tuple[list[dict], dict]:
+async def _ray(config: RunConfig, out: Path, emotions: list[str], settings, signals: bool
+               ) -> tuple[list[dict], dict]:
     from ..scale.driver import main_ray
 
     with locked(out):
-        main_ray(config, out, emotions, settings)
+        await main_ray(config, out, emotions, settings, signals)
     results = sorted(recover(out).values(), key=lambda r: r["id"]) if config.output_format == "jsonl" else []
     return results, orjson.loads(Path(f"{out}.summary.json").read_bytes())
 
@@ -171,7 +171,7 @@ async def _dialogues(config: RunConfig, out: Path, results: Path, profile, chain
 
     done = finished(results, range(config.n_dialogues), MATCHING)
     refuse_other(done, settings.prompts, results)
-    first = next((i for i in range(config.n_dialogues) if i not in done), None)
+    first = next(done.ids.missing(range(config.n_dialogues)), None)
     if first is not None:  # a template that fails on a dialogue fails here, before any request
         messages(settings, sample([first])[0])
 
@@ -180,7 +180,7 @@ async def _dialogues(config: RunConfig, out: Path, results: Path, profile, chain
 
     def produce(client, stats):  # called once the endpoint answered: the dialogues are sampled after that
         dialogues = sample(range(config.n_dialogues))
-        check_resumable(dialogues, done, results, MATCHING)
+        check_resumable(lambda ids: [dialogues[i] for i in ids], results, MATCHING)
         todo = [d for d in dialogues if d["id"] not in done]
         return generate_dialogues(todo, client, settings=settings, emotions=list(chain.labels), redraw=redraw,
                                   stats=stats, workers=_workers(config, len(todo)))

@@ -50,10 +50,11 @@ class Unique:
     def _scope(self, result: dict) -> str:
         return result["emotion"] if self.scope == "emotion" else ""
 
-    def prime(self, done: dict[int, dict]) -> None:
-        """Index the accepted texts of a resumed journal (`done`: id -> result), in id order."""
-        for i in sorted(done):
-            self.index.offer(i, done[i]["text"], self._scope(done[i]))
+    def prime(self, accepted: Iterable[dict]) -> None:
+        """Index the accepted texts of a resumed journal (its results, in the journal's order: the journal is in id
+        order but for the slots settled since its last sort, which come after, in id order too)."""
+        for result in accepted:
+            self.index.offer(result["id"], result["text"], self._scope(result))
 
     def results(self, records: Iterable[dict], run: Callable[[dict], Awaitable[dict]], redraw, client,
                 max_draws: int, stats: RunStats, workers: int | None = None) -> AsyncIterator[dict]:

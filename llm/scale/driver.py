@@ -5,15 +5,16 @@ import asyncio
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from common.errors import UsageError
-from common.jsonl import recover
-from llm.engine.resume import refuse_other
+from llm.engine.resume import finished, refuse_other
 from llm.engine.stats import publish
 from llm.engine.texts import Settings
 from llm.transport.factory import build_client, flag_words
@@ -22,6 +23,7 @@ from llm.transport.spend import BudgetReached, Prices, Spend
 from .tasks import Job, run_ray
 from .shards import Shard, combine, merge, shard_dir, split
 from .shared_spend import spent_before
+from .watchdog import watch
 
 # Ray's switch for "single machine, loopback addresses only" (named for macOS/Windows, honoured everywhere)
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -40,8 +42,12 @@ def job_for(config, out: Path, emotions: list[str], settings: Settings) -> Job:
     )
 
 
-def main_ray(config, out: Path, emotions: list[str], settings: Settings) -> int:
-    """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet)."""
+async def main_ray(config, out: Path, emotions: list[str], settings: Settings, signals: bool = False) -> int:
+    """`python -m llm.generate ... --ray [ADDRESS]`: shards on Ray, merged into `out` (JSONL or parquet).
+
+    The Ray session runs in a thread; cancelling this coroutine (and, with `signals`, SIGTERM, which Ray's driver
+    would otherwise turn into an abort) stops it within a poll: the shards are cancelled, and a local instance
+    this run started is shut down. If the process dies instead (kill -9), `llm.scale.watchdog` reaps that instance."""
     ray = _import_ray(config)
     directory = shard_dir(out)
     if not config.endpoints:
@@ -52,20 +58,26 @@ def main_ray(config, out: Path, emotions: list[str], settings: Settings) -> int:
     if out.exists() and not directory.is_dir():
         raise UsageError(f"{out} exists and is not the output of a --ray run; give another --out")
     for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else ():
-        refuse_other(recover(path), settings.prompts, path)  # before any request, as a one-process resume
+        refuse_other(finished(path, fields=()), settings.prompts, path)  # before any request, as in one process
     job = job_for(config, out, emotions, settings)
-    asyncio.run(_check(job))  # unreachable endpoint, refused key, unknown model: one line, before any worker
-    started = _connect(ray, config)
-    t0 = time.monotonic()
+    await _check(job)  # unreachable endpoint, refused key, unknown model: one line, before any worker
+    t0, stop, loop = time.monotonic(), threading.Event(), asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def connected() -> None:  # in the thread, once Ray is up: SIGTERM cancels this run again
+        if signals:
+            loop.call_soon_threadsafe(loop.add_signal_handler, signal.SIGTERM, task.cancel)
+
     try:
         with flag_words():
-            shards, summaries, errors, spent = _run(ray, config, job, out)
+            shards, summaries, errors, spent = await asyncio.to_thread(_session, ray, config, job, out, stop,
+                                                                       connected)
+    except asyncio.CancelledError:
+        stop.set()  # the thread ends its session; asyncio.run waits for it
+        raise
     except BudgetReached as exc:  # the whole output's spend is in the shards' caches too: the rerun goes on
         publish({"stopped": str(exc), "output_spent": round(exc.spent, 6), "max_cost": exc.limit}, out, config.quiet)
         raise
-    finally:
-        if started:
-            ray.shutdown()
     written = merge(shards, directory, out, config.output_format)
     summary = {**combine(summaries), "shards": len(shards), "shard_errors": errors, "written": written,
                "wall_s": round(time.monotonic() - t0, 3), "prompt_set": job.settings.prompts.provenance(), **spent}
@@ -88,17 +100,27 @@ def _import_ray(config):
     return ray
 
 
-def _connect(ray, config) -> bool:
-    """Connect to the cluster of `config.ray` (a new local instance for none) unless this process already is;
-    whether it connected."""
+def _session(ray, config, job: Job, out: Path, stop: threading.Event, connected) -> tuple:
+    """Connect to the cluster of `config.ray` (a new local instance for none, watched by `llm.scale.watchdog`)
+    unless this process already is, call `connected()`, run the shards until done or `stop` is set, and shut down
+    the instance it started."""
     started = not ray.is_initialized()
+    dog = None
     if started:
         ray.init(address=config.ray or "local", include_dashboard=False, log_to_driver=not config.quiet,
                  logging_level=logging.WARNING)
-    return started
+        dog = watch() if not config.ray else None
+    try:
+        connected()
+        return _run(ray, config, job, out, stop)
+    finally:
+        if started:
+            ray.shutdown()
+        if dog is not None:
+            dog.stdin.close()  # it reaps what the shutdown left, if anything
 
 
-def _run(ray, config, job: Job, out: Path) -> tuple[list[Shard], list[dict], dict[str, str], dict]:
+def _run(ray, config, job: Job, out: Path, stop: threading.Event) -> tuple[list[Shard], list[dict], dict, dict]:
     """The run's shards, their summaries, the failed shards' errors and what the run spent, with a progress bar."""
     cpus = int(ray.cluster_resources().get("CPU", 1))
     shards = split(config.n, config.shards or max(cpus, math.ceil(config.n / SHARD_SIZE)))
@@ -108,7 +130,7 @@ def _run(ray, config, job: Job, out: Path) -> tuple[list[Shard], list[dict], dic
             job.prices, job.max_cost, spent_before(shards, job.directory, Path(f"{out}.summary.json")))
     try:
         with tqdm(total=config.n, unit="text", disable=config.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
-            summaries, errors = run_ray(job, shards, on_progress=bar.update, spend=spend)
+            summaries, errors = run_ray(job, shards, on_progress=bar.update, spend=spend, stop=stop)
         state = ray.get(spend.state.remote()) if spend is not None else None
     finally:
         if spend is not None:

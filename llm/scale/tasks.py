@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,10 @@ from .shards import Shard, progress
 from .shared_spend import RemoteSpend
 
 FATAL = (UsageError, LimitError, BudgetReached)  # a shard failing with one of these cancels the run
+
+
+class Halted(Exception):
+    """`run_ray` was told to stop (its caller was cancelled): the shards were cancelled."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Job:
     def limits(self, e: Endpoint) -> dict:
         mine = self.client.for_endpoint(e)
         return {"rpm": mine.rpm, "tpm": mine.tpm, "concurrency": mine.concurrency, "period": self.period,
-                "margin": self.margin}
+                "margin": self.margin, "burst": mine.burst}
 
     def local_limiters(self) -> list[Limiter]:
         return [Limiter(**self.limits(e)) for e in self.endpoints]
@@ -124,28 +129,34 @@ def shard_task(job: Job, shard: Shard, budgets: list, spend=None) -> dict:
 
     owner = f"{shard.name}/{uuid.uuid4().hex}"  # this attempt
     ray.get([b.start.remote(shard.name, owner) for b in budgets])
-    return run_shard(job, shard, lambda: [
-        RemoteLimiter(b, owner, concurrency=e.scaled(job.client.concurrency), tpm=e.scaled(job.client.tpm))
-        for b, e in zip(budgets, job.endpoints)
-    ], spend)
+    limiters = [RemoteLimiter(b, owner, concurrency=e.scaled(job.client.concurrency), tpm=e.scaled(job.client.tpm))
+                for b, e in zip(budgets, job.endpoints)]
+    try:
+        return run_shard(job, shard, lambda: limiters, spend)
+    finally:
+        for limiter in limiters:  # what is left of the leases goes back to the other shards
+            limiter.leave()
 
 
 def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Callable[[int], None] | None = None,
-            spend=None) -> tuple[list[dict], dict[str, str]]:
+            spend=None, stop: threading.Event | None = None) -> tuple[list[dict], dict[str, str]]:
     """Run the shards as Ray tasks on the connected cluster, sharing one `Budget` actor per endpoint and the Spend
     actor `spend` (llm.scale.shared_spend), if any. Returns the shards' summaries and {shard name: error} for shards
     that failed after their retries; a `UsageError`, `LimitError` or `BudgetReached` in any shard cancels the rest
-    and is raised."""
+    and is raised, and so is `Halted` once `stop` is set (within half a second)."""
     import ray
 
     Path(job.directory).mkdir(parents=True, exist_ok=True)
     actor = ray.remote(Budget).options(num_cpus=0, max_concurrency=10_000, max_restarts=3)
-    budgets = [actor.remote(lease_s=job.client.timeout + 30.0, **job.limits(e)) for e in job.endpoints]
+    budgets = [actor.remote(lease_s=job.client.timeout + 30.0, ledger=(str(Path(job.directory) / "budget.sqlite"), e.url),
+                            **job.limits(e)) for e in job.endpoints]
     task = ray.remote(shard_task).options(num_cpus=1, max_retries=retries)
     refs = {task.remote(job, shard, budgets, spend): shard for shard in shards}
     summaries, errors, offsets, pending = [], {}, {}, list(refs)
     try:
         while pending:
+            if stop is not None and stop.is_set():
+                raise Halted("the run was stopped")
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
             for ref in ready:
                 try:

@@ -32,6 +32,7 @@ HELP = {  # each Faults field's flag
     "rpm": "requests per --window the server accepts before answering 429 (default: unlimited)",
     "tpm": "tokens per --window the server accepts before answering 429 (default: unlimited)",
     "window": "the length of the server's limit window (seconds)",
+    "burst": "also enforce --rpm and --tpm over short periods: buckets of this many seconds' worth (default: off)",
     "api_key": "the API key the server requires (default: none)",
     "models": "the model ids GET /models lists",
     "owned_by": "owned_by of the models; 'me' imitates llama-cpp-python, which refuses json_schema formats",
@@ -42,7 +43,7 @@ HELP = {  # each Faults field's flag
 
 
 GROUPS = {  # each Faults field's help group (the rest: "answers")
-    "server": ("seed", "models", "owned_by", "api_key"), "limits": ("rpm", "tpm", "window"),
+    "server": ("seed", "models", "owned_by", "api_key"), "limits": ("rpm", "tpm", "window", "burst"),
     "faults": ("p429", "retry_after", "p500", "p503", "p_slow", "slow_s", "p_drop", "p_malformed", "p_garbled",
                "latency"),
 }

@@ -1,8 +1,8 @@
 """A fault-injecting OpenAI-compatible chat server for tests and benchmarks.
 
 Answers are a function of the request body (so reruns see the same answers); faults are drawn
-from a seeded RNG. It enforces its own sliding-window RPM/TPM (over -> 429 with Retry-After and
-x-ratelimit-* headers) and records every arrival, so callers can check limits from the server side.
+from a seeded RNG. It enforces its own sliding-window RPM/TPM, with `burst` over short periods too (over -> 429 with
+Retry-After and x-ratelimit-* headers), and records every arrival, so callers can check limits from the server side.
 
     python -m llm.testing.faults --port 0 --rpm 3000 --p500 0.05   # prints {"url": ...} on stdout
 
@@ -30,6 +30,7 @@ import orjson
 from aiohttp import web
 
 from common.hashing import canonical, hexdigest, unit_interval
+from llm.transport.bucket import Bucket
 
 from .batches import BatchAPI, BatchFaults, argv as batch_argv
 from .varied import varied
@@ -71,6 +72,7 @@ class Faults:
     rpm: int | None = None
     tpm: int | None = None
     window: float = 60.0
+    burst: float | None = None  # rpm, tpm also as buckets of `burst` s worth refilled at rpm (tpm) a window
     api_key: str | None = None
     models: tuple[str, ...] = ("test-model",)
     owned_by: str = "openai"  # "me" imitates llama-cpp-python: json_schema response formats are refused
@@ -123,6 +125,7 @@ class Record:
     served: list[tuple[float, int, str]] = field(default_factory=list)  # (arrival, tokens, kind) of 200s
     completed: Counter = field(default_factory=Counter)  # body hash -> 200 responses
     statuses: Counter = field(default_factory=Counter)
+    limited: int = 0  # 429s of the enforced limits (not the injected ones)
     bodies: list[dict] = field(default_factory=list)  # every parsed request body, in arrival order
 
     def summary(self, window: float, rpm: int | None) -> dict:
@@ -135,6 +138,7 @@ class Record:
             "max_tokens_in_window": max_in_window([(t, n) for t, n, _ in self.served], window),
             "repeated_completions": sum(c - 1 for c in self.completed.values() if c > 1),
             "statuses": dict(self.statuses),
+            "limited": self.limited,
             "per_window": _per_window(self.arrivals, self.arrivals, window),
             "served_per_window": _per_window([t for t, _, _ in self.served], self.arrivals, window),
         }
@@ -151,6 +155,9 @@ class FaultServer:
         self._rng = random.Random(self.faults.seed)
         self._requests: deque[tuple[float, int]] = deque()  # accepted (arrival, tokens) in the window
         self._token_sum = 0
+        f = self.faults  # the short-period limits of `Faults.burst`:
+        self._buckets = [None if n is None or f.burst is None else Bucket(n * f.burst / f.window, n / f.window)
+                         for n in (f.rpm, f.tpm)]
         self._asked: Counter = Counter()  # text requests per prompt (for `text_answers`)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -161,7 +168,8 @@ class FaultServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
         app.router.add_get("/_completed", self._completed)
-        app.router.add_get("/_bodies", self._bodies)
+        app.router.add_get("/_bodies", self._listed)
+        app.router.add_get("/_arrivals", self._listed)
         self.batch_api.mount(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -189,8 +197,8 @@ class FaultServer:
     async def _completed(self, request: web.Request) -> web.Response:
         return web.json_response(sorted(self.record.completed))
 
-    async def _bodies(self, request: web.Request) -> web.Response:
-        return web.json_response(self.record.bodies)
+    async def _listed(self, request: web.Request) -> web.Response:  # /_bodies, /_arrivals: that list of the record
+        return web.json_response(getattr(self.record, request.path.removeprefix("/_")))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         now = time.monotonic()
@@ -218,9 +226,11 @@ class FaultServer:
             return _error(400, "response_format type json_schema is not supported; use json_object")
         kind, answer = self._completion(body)
         total = answer["usage"]["total_tokens"]
-        headers = self._admit(now, total)
-        if headers is None:  # over the enforced limit
-            return _error(429, "Rate limit reached", self._limit_headers(now, retry=True))
+        wait = self._admit(now, total)
+        if wait is not None:  # over an enforced limit
+            self.record.limited += 1
+            return _error(429, "Rate limit reached", self._limit_headers(now) | {"Retry-After": f"{wait:.3f}"})
+        headers = self._limit_headers(now)
         roll = self._rng.random()
         for p, fault in ((f.p429, "429"), (f.p500, "500"), (f.p503, "503"), (f.p_slow, "slow"),
                          (f.p_drop, "drop"), (f.p_malformed, "malformed"), (f.p_garbled, "garbled")):
@@ -315,20 +325,30 @@ class FaultServer:
             turns[-1]["emotion"] = "neutral" if turns[-1]["emotion"] != "neutral" else "joy"
         return orjson.dumps({"turns": turns}).decode()
 
-    def _admit(self, now: float, tokens: int) -> dict | None:
-        """Count an answer against the enforced limits; None when it would exceed one."""
+    def _admit(self, now: float, tokens: int) -> float | None:
+        """Count an answer against the enforced limits; when it would exceed one, the seconds until it would fit
+        instead (nothing counted)."""
         f = self.faults
         while self._requests and self._requests[0][0] <= now - f.window:
             self._token_sum -= self._requests.popleft()[1]
-        if f.rpm is not None and len(self._requests) >= f.rpm:
-            return None
-        if f.tpm is not None and self._token_sum + tokens > f.tpm:
-            return None
+        reset = self._requests[0][0] + f.window - now if self._requests else 0.0
+        kinds = tuple(zip((f.rpm, f.tpm), (len(self._requests), self._token_sum), (1, tokens), self._buckets))
+        wait = max((reset if limit is not None and used + cost > limit else 0.0 for limit, used, cost, _ in kinds),
+                   default=0.0)
+        for _, _, cost, bucket in kinds:
+            if bucket is not None:
+                bucket.drain(now, 1.0)
+                wait = max(wait, bucket.wait(cost, 1.0))
+        if wait > 0:
+            return wait
+        for _, _, cost, bucket in kinds:
+            if bucket is not None:
+                bucket.pour(cost)
         self._requests.append((now, tokens))
         self._token_sum += tokens
-        return self._limit_headers(now)
+        return None
 
-    def _limit_headers(self, now: float, retry: bool = False) -> dict:
+    def _limit_headers(self, now: float) -> dict:
         f, headers = self.faults, {}
         reset = max(0.0, self._requests[0][0] + f.window - now) if self._requests else 0.0
         for kind, limit, used in (("requests", f.rpm, len(self._requests)), ("tokens", f.tpm, self._token_sum)):
@@ -339,8 +359,6 @@ class FaultServer:
                 f"x-ratelimit-remaining-{kind}": str(max(0, limit - used)),
                 f"x-ratelimit-reset-{kind}": f"{reset:.3f}s",
             }
-            if retry:
-                headers["Retry-After"] = f"{reset:.3f}"
         return headers
 
 
@@ -368,6 +386,7 @@ def spawned(faults: Faults | None = None, port: int = 0, batch: BatchFaults | No
 
 def fetch(url: str, what: str = "_stats"):
     """GET a spawned server's /_stats (see Record.summary), /_completed (hashes of answered bodies), /_bodies
-    (every request body) or /_batches (every batch, see llm.testing.batches)."""
+    (every request body), /_arrivals (every request's arrival time, time.monotonic()) or /_batches (every batch, see
+    llm.testing.batches)."""
     with urllib.request.urlopen(f"{url.removesuffix('/v1')}/{what}") as resp:
         return orjson.loads(resp.read())

@@ -1,10 +1,12 @@
 """Durable request cache: one SQLite table in WAL mode, keyed by a hash of the full request
-(`common.hashing.content_hash` of the request and its scope, see `Client`)."""
+(`common.hashing.content_hash` of the request and its scope, see `Client`), and a second one keeping each
+endpoint's limiter state across restarts (`Cache.ledger`, see llm.transport.limiter)."""
 from __future__ import annotations
 
 import asyncio
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import orjson
@@ -33,6 +35,8 @@ def _opened(path: str) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response BLOB NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS limits (name TEXT PRIMARY KEY, saved REAL NOT NULL, "
+                         "state BLOB NOT NULL)")
             conn.execute("SELECT key, response FROM responses LIMIT 1").fetchall()
             return conn
     except sqlite3.DatabaseError as exc:
@@ -128,6 +132,10 @@ class Cache:
                 raise UsageError(f"cannot write request cache {self.path}: the disk is full") from None
             raise
 
+    def ledger(self, name: str) -> _Ledger:
+        """Where the limiter of endpoint `name` keeps its state (`llm.transport.ledger.Ledger`), in this file."""
+        return _Ledger(self, name)
+
     def __len__(self) -> int:
         self.flush()
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -137,3 +145,22 @@ class Cache:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _Ledger:
+    """One limiter's saved state in a cache file: saved at once (its own transaction), stamped with the wall clock
+    (the age survives a restart; a clock set back counts as no time passed)."""
+
+    def __init__(self, cache: Cache, name: str):
+        self._cache, self._name = cache, name
+
+    def load(self) -> tuple[dict, float] | None:
+        cache = self._cache
+        if cache._conn is None and not os.path.exists(cache.path):
+            return None
+        row = cache._db.execute("SELECT saved, state FROM limits WHERE name = ?", (self._name,)).fetchone()
+        return None if row is None else (orjson.loads(row[1]), max(0.0, time.time() - row[0]))
+
+    def save(self, state: dict) -> None:
+        self._cache._db.execute("INSERT OR REPLACE INTO limits VALUES (?, ?, ?)",
+                                (self._name, time.time(), orjson.dumps(state)))

@@ -27,7 +27,12 @@ class RequestFailed(Exception):
 
 
 class _Transient(Exception):
-    """Worth retrying: 429, 5xx, timeout, dropped connection, unreadable response."""
+    """Worth retrying: 429, 5xx, timeout, dropped connection, unreadable response; `wait`: the least seconds before
+    the retry (a 429's Retry-After)."""
+
+    def __init__(self, kind: str, wait: float = 0.0):
+        super().__init__(kind)
+        self.wait = wait
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
@@ -261,17 +266,18 @@ class Client:
     async def _send(self, body: dict, payload: bytes) -> dict:
         """`_post` until it succeeds, at most `max_attempts` times. The first attempt goes out bare: most requests
         succeed, and building tenacity's retry state per request was a fifth of the client's CPU. After a transient
-        failure tenacity takes over, its exponential backoff with jitter continuing from the first failure."""
+        failure tenacity takes over, its exponential backoff with jitter continuing from the first failure (a retry
+        after a 429 waits at least its Retry-After)."""
         try:
             return await self._post(body, payload)
         except _Transient as exc:
             last = exc
         if self.options.max_attempts > 1:
             self._count_retry(None)
-            await asyncio.sleep(self._backoff_after(1))
+            await asyncio.sleep(max(self._backoff_after(1), last.wait))
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(_Transient),
-                wait=lambda state: self._backoff_after(state.attempt_number + 1),
+                wait=lambda state: max(self._backoff_after(state.attempt_number + 1), state.outcome.exception().wait),
                 stop=stop_after_attempt(self.options.max_attempts - 1),
                 before_sleep=self._count_retry,
                 reraise=True,
@@ -291,9 +297,9 @@ class Client:
     def _count_retry(self, _state) -> None:
         self.stats.retries += 1
 
-    def _fault(self, kind: str) -> _Transient:
+    def _fault(self, kind: str, wait: float | None = None) -> _Transient:
         self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
-        return _Transient(kind)
+        return _Transient(kind, max(0.0, wait or 0.0))
 
     def prompt_estimate(self, body: dict) -> int:
         """Prompt tokens of `body`, estimated high (a ratio learnt from `usage`, with a margin)."""
@@ -319,8 +325,9 @@ class Client:
                 raise self._fault("malformed response") from None
             self._observe(headers)
             if status == 429:
-                self.limiter.throttled(permit, retry_after(headers))
-                raise self._fault("HTTP 429")
+                wait = retry_after(headers)
+                self.limiter.throttled(permit, wait)
+                raise self._fault("HTTP 429", wait)
             if status >= 500:
                 raise self._fault(f"HTTP {status}")
             if status in (401, 403):

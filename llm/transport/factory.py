@@ -34,13 +34,16 @@ def cache_scope(endpoints: Sequence[Endpoint], model: str, tag: str | None = Non
 
 def build_client(endpoint: Endpoint, model: str, options: ClientOptions, *, cache: Cache | None = None,
                  scope: str | None = None, api_key: str | None = None, limiter: RateLimiter | None = None,
-                 spend: Spending | None = None) -> Client:
+                 spend: Spending | None = None, ledger: str | None = None) -> Client:
     """The Client of one endpoint: `options` scaled by its weight, a local limiter at those limits unless
-    `limiter` is given (a shard's share of a global budget), the run's `spend` budget if any; no cache: an
-    in-memory one, under the endpoint's scope."""
+    `limiter` is given (a shard's share of a global budget), its levels kept in `cache` under `ledger` (default:
+    the endpoint's URL) so a rerun keeps them; the run's `spend` budget if any; no cache: an in-memory one, under
+    the endpoint's scope."""
     mine = options.for_endpoint(endpoint)
-    return Client(endpoint.url, model, api_key=api_key, options=mine, cache=cache, scope=scope,
-                  limiter=limiter if limiter is not None else mine.limiter(), spend=spend)
+    if limiter is None:
+        limiter = mine.limiter(None if cache is None else cache.ledger(ledger or endpoint.url.rstrip("/")))
+    return Client(endpoint.url, model, api_key=api_key, options=mine, cache=cache, scope=scope, limiter=limiter,
+                  spend=spend)
 
 
 def build_clients(endpoints: Sequence[Endpoint], model: str, options: ClientOptions, *, cache: Cache,
@@ -99,5 +102,5 @@ async def connect(endpoints: Sequence[Endpoint], model: str | None, options: Cli
         else:
             endpoint, model, scope = await _embedded(stack)
             client = build_client(endpoint, model, options, cache=cache_file,
-                                  scope=f"{scope}|{tag}" if tag else scope, spend=spend)
+                                  scope=f"{scope}|{tag}" if tag else scope, spend=spend, ledger=scope)
         yield await stack.enter_async_context(client)

@@ -11,6 +11,7 @@ from common.fields import Number, Text, Whole, check_fields, option
 from .body import MAX_RESPONSE_BYTES
 from .dialects import DIALECTS
 from .endpoint import Endpoint
+from .ledger import Ledger
 from .limiter import Limiter
 
 ENDPOINT, LIMITS = "endpoint", "limits"  # the help groups of these flags
@@ -24,6 +25,8 @@ class ClientOptions:
     dialect: str = option("auto", Text(("auto", *DIALECTS)), "how to ask for JSON output", group=ENDPOINT)
     rpm: int | None = option(None, Whole(), "requests per minute (default: unlimited)", group=LIMITS)
     tpm: int | None = option(None, Whole(), "tokens per minute (default: unlimited)", group=LIMITS)
+    burst: float | None = option(None, Number(low=0, finite=True), "seconds' worth of --rpm/--tpm that may go at "
+                                 "once (default 1; see llm/transport/limiter.py)", group=LIMITS, metavar="SECONDS")
     concurrency: int = option(16, Whole(), "requests in flight (default 16; the embedded server batches them)",
                               group=LIMITS)
     timeout: float = option(60.0, Number(low=0, open_low=True, finite=True, unit=" of seconds"),
@@ -42,6 +45,6 @@ class ClientOptions:
         return replace(self, rpm=endpoint.scaled(self.rpm), tpm=endpoint.scaled(self.tpm),
                        concurrency=endpoint.scaled(self.concurrency))
 
-    def limiter(self) -> Limiter:
-        """A local limiter at these limits."""
-        return Limiter(rpm=self.rpm, tpm=self.tpm, concurrency=self.concurrency)
+    def limiter(self, ledger: Ledger | None = None) -> Limiter:
+        """A local limiter at these limits, its levels kept in `ledger` (so a rerun keeps them) if given."""
+        return Limiter(rpm=self.rpm, tpm=self.tpm, concurrency=self.concurrency, burst=self.burst, ledger=ledger)
