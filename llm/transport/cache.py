@@ -133,7 +133,7 @@ class Cache:
             raise
 
     def ledger(self, name: str) -> _Ledger:
-        """Where the limiter of endpoint `name` keeps its state (`llm.transport.ledger.Ledger`), in this file."""
+        """Where the limiter of endpoint `name` keeps its state (`llm.transport.levels.Ledger`), in this file."""
         return _Ledger(self, name)
 
     def __len__(self) -> int:

@@ -49,7 +49,7 @@ the guarantee about real usage needs reservations not below it. `reserve`/`give_
 requests at once and return what was not used (llm.scale.budget's leases), with the same proof (c = the block's
 units).
 
-Restarts: with a `ledger` (llm.transport.ledger), a rerun after a kill starts from the levels the killed run left.
+Restarts: with a `ledger` (llm.transport.levels), a rerun after a kill starts from the levels the killed run left.
 
 Adaptive part: a lone 429 costs only its own retry, which the client sends no sooner than its `Retry-After`. When
 `strikes` 429s come in a row (no success between), every admission pauses for the Retry-After (as exhausted
@@ -82,7 +82,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .bucket import Bucket
-from .ledger import Claims, Ledger
+from .levels import Claims, Ledger
 
 
 class LimitError(ValueError):

@@ -11,7 +11,7 @@ from common.fields import Number, Text, Whole, check_fields, option
 from .body import MAX_RESPONSE_BYTES
 from .dialects import DIALECTS
 from .endpoint import Endpoint
-from .ledger import Ledger
+from .levels import Ledger
 from .limiter import Limiter
 
 ENDPOINT, LIMITS = "endpoint", "limits"  # the help groups of these flags
