@@ -1,7 +1,8 @@
 """The run API: a run of `llm.generate` as a typed value (`config`), the command line that builds one (`flags`),
 what runs it (`run`: `generate_dataset`; `modes`: text and dialogue mode wired from a config), the engine settings
-a config implies (`wiring`), the loop that drives results into the output (`loop`), and the features around a run
-(`plan`, `preview`, `card`).
+a config implies (`wiring`), the loop that drives results into the output (`loop`), batch mode and the budget
+wired from a config (`batching`), dedup (`dedup`), and the features around a run (`plan` and `batch_plan`,
+`preview`, `card`).
 
     from llm.api import RunConfig, generate_dataset
 """
