@@ -7,7 +7,7 @@ Fixed seeds throughout: the stratified split and LightGBM (deterministic mode) u
 (`colsample_bytree`), which cut training on CARER's 16,000 texts from about 60 s to 25 s; up to 300 rounds, stopped
 after 20 without improvement on a stratified 10 % of the training set held out for it (`VALID_SIZE`; a training set
 too small to hold out one text of every class trains 100 rounds on all of it, LightGBM's default). Accuracy on the
-CARER test split went from 0.6735 (defaults, 100 rounds) to 0.6865 (README, Benchmarks; 0.6775 and 0.6795 on the
+CARER test split went from 0.6735 (defaults, 100 rounds) to 0.6865 (docs/benchmarks.md; 0.6775 and 0.6795 on the
 embeddings computed at batch 32 since). One thread: its OpenMP workers spin-wait, and on a shared 2-core machine
 two threads ran 6-8x slower than one.
 """

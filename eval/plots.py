@@ -20,7 +20,8 @@ from common.files import write_png  # noqa: E402
 from common.normalise import normalise  # noqa: E402
 
 
-ANGLE = 0.7  # Barnes-Hut's trade-off: 3,000 CARER texts in 12.6 s against 17.6 s at 0.5, as trustworthy (README)
+# Barnes-Hut's trade-off: 3,000 CARER texts in 12.6 s against 17.6 s at 0.5, as trustworthy (docs/benchmarks.md)
+ANGLE = 0.7
 
 
 def spread(values: list[float], gap: float, lo: float, hi: float) -> list[float]:

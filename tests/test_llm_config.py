@@ -1,10 +1,9 @@
 """Run configs (llm/api/config.py) and the library API (llm/api/run.py): round trips, `--config` reproducing a run byte
-for byte, the API equal to the command, bad config files refused in one line, and the README's library block."""
+for byte, the API equal to the command, and bad config files refused in one line. (The README's library block runs
+in test_docs.py.)"""
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -104,17 +103,6 @@ def test_the_api_gives_what_the_command_gives(tmp_path):
     assert kept.results == result.results and kept.config.out is None
     assert result.summary == orjson.loads(Path(f"{api_out}.summary.json").read_bytes())
     assert result.summary["texts"] == 12 and result.failed == 0
-
-
-def test_the_readme_library_block_runs(tmp_path):
-    readme = (REPO / "README.md").read_text()
-    block = re.search(r"```python\n(.*?from llm import RunConfig, generate_dataset.*?)```", readme, re.S).group(1)
-    code = "\n".join(line[2:] if line.startswith("  ") else line for line in block.splitlines())
-    with spawned(Faults()) as url:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                              env={**__import__("os").environ, "PERSONAGEN_URL": url, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() and list(tmp_path.iterdir()) == []  # no output named: nothing kept
 
 
 @pytest.mark.parametrize("text, message", [
