@@ -17,16 +17,16 @@ from pathlib import Path
 
 import orjson
 
-from common.errors import UsageError
+from common.errors import UsageError, WriteRefused
 
 
 LIVE: set[str] = set()  # temp files being written right now
 REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
-def refused(path, exc: OSError) -> UsageError:
+def refused(path, exc: OSError) -> WriteRefused:
     """The user-facing form of a write the system refused."""
-    return UsageError(f"cannot write {path}: {exc.strerror or exc}")
+    return WriteRefused(path, exc.strerror or str(exc))
 
 
 @contextmanager
@@ -124,11 +124,32 @@ def write_png(path: str | Path, fig, dpi: int = 150) -> None:
 
 
 def output_dir(path: str | Path | None, flag: str = "--out") -> Path | None:
-    """The directory `path`, created if missing; None for None. UsageError when it exists as a file."""
+    """The directory `path`, created if missing; None for None. UsageError when it exists as a file or cannot be
+    made."""
     if path is None:
         return None
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UsageError(f"{flag} {p} exists and is not a directory")
-    p.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise refused(p, exc) from None
     return p
+
+
+@contextmanager
+def fresh_output_dir(path: str | Path, flag: str = "--out") -> Iterator[Path]:
+    """`output_dir(path)` for the block; a directory made here is removed again when the block fails with it
+    still empty (a run that fails before its first answer leaves nothing behind)."""
+    made = not Path(path).exists()
+    out = output_dir(path, flag)
+    try:
+        yield out
+    except BaseException:
+        if made:
+            try:
+                out.rmdir()
+            except OSError:  # something was written into it: kept
+                pass
+        raise

@@ -166,8 +166,8 @@ class Appender:
     """Appends one whole line per write (a single write(2) on an O_APPEND descriptor), fsyncs at most
     every `sync_every` seconds and on close. The file is created (with the umask's permissions) at the first
     write, so a run that fails before its first result leaves none; a file it creates it holds locked (see `locked`)
-    until closed. A write the disk refuses (full, quota) is cut
-    back to the last whole line and raised as a UsageError: the journal stays valid and resumable."""
+    until closed. A write the disk refuses (full, quota) is cut back to the last whole line and raised as a
+    `WriteRefused`: the journal stays valid and resumable."""
 
     def __init__(self, path: str | Path, sync_every: float = 1.0):
         self.path = Path(path)
@@ -204,19 +204,26 @@ class Appender:
                 os.ftruncate(fd, self._size)  # whole lines only (if this fails too, `recover` cuts the torn tail)
             except OSError:
                 pass
-            raise UsageError(f"cannot write {self.path}: {exc.strerror}; the results written so far are kept, "
-                             "whole: make room and rerun the same command to resume") from None
+            raise refused(self.path, exc) from None
         self._size += len(data)
         if time.monotonic() - self._synced >= self._sync_every:
-            os.fsync(fd)
+            self._sync(fd)
             self._synced = time.monotonic()
+
+    def _sync(self, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno not in REFUSED:
+                raise
+            raise refused(self.path, exc) from None
 
     def close(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
-            os.fsync(fd)
+            self._sync(fd)
         finally:
             os.close(fd)
 

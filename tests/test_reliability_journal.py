@@ -220,10 +220,13 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_rerun_resumes(tmp_path, 
             m.setattr("common.jsonl.os", _FullDisk(room))
             capsys.readouterr()
             assert run(main, argv(url, out, 8)) == 2
-        one_error(capsys, f"cannot write {out}: No space left on device", "rerun")
+        one_error(capsys, f"cannot write {out}: No space left on device", "every answer received is stored",
+                  "rerun")
         kept = [orjson.loads(line) for line in out.read_bytes().splitlines()]  # every line whole
         assert 1 <= len(kept) < 8 and out.read_bytes().endswith(b"\n")
+        repeated = fetch(url)["repeated_completions"]  # the probe's slot, asked again by this run
         assert run(main, argv(url, out, 8)) == 0
+        assert fetch(url)["repeated_completions"] == repeated  # the answers in flight were cached, not dropped
     assert sorted(orjson.loads(line)["id"] for line in out.read_bytes().splitlines()) == list(range(8))
 
 

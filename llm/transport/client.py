@@ -6,6 +6,7 @@ import email.utils
 import math
 import re
 import time
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import aiohttp
@@ -149,6 +150,8 @@ class Client:
         self._wait = wait_exponential_jitter(multiplier=backoff[0], max=backoff[1], jitter=backoff[0])
         self._session: aiohttp.ClientSession | None = None
         self._chars_to_tokens = 0.35  # raised to 1.25x the largest ratio seen in `usage`
+        self._halt: Exception | None = None  # see `halt`
+        self._waiting: set[asyncio.Task] = set()  # tasks waiting for the limiter or a backoff: cancelled by `halt`
 
     async def __aenter__(self) -> Client:
         n = self.limiter.concurrency
@@ -176,6 +179,43 @@ class Client:
     def flush(self) -> None:
         """Commit the responses the cache holds in memory (see `Cache.flush`)."""
         self.cache.flush()
+
+    def halt(self, reason: Exception) -> None:
+        """Send nothing more: every later attempt raises `reason`, and requests waiting for the limiter or for a
+        retry's backoff are cancelled; a request in flight ends, its answer cached (in memory when the disk refuses
+        it: `unstored`). A cache whose commit the system refused halts the client by itself."""
+        self._halt = self._halt or reason
+        for task in list(self._waiting):
+            task.cancel()
+
+    @property
+    def halted(self) -> bool:
+        return self._halt is not None or self.cache.failed is not None
+
+    @property
+    def unstored(self) -> int:
+        """Answers received that the cache could not store (see `Cache.unstored`)."""
+        return self.cache.unstored
+
+    def _go_ahead(self) -> None:
+        """Raise the reason the client is halted, if it is."""
+        if reason := self._halt or self.cache.failed:
+            self.halt(reason)
+            raise reason
+
+    @contextmanager
+    def _idle(self):
+        """The current task is waiting (cancelled if the client is halted meanwhile)."""
+        task = asyncio.current_task()
+        self._waiting.add(task)
+        try:
+            yield
+        finally:
+            self._waiting.discard(task)
+
+    async def _pause(self, seconds: float) -> None:
+        with self._idle():
+            await asyncio.sleep(seconds)
 
     async def _check(self) -> None:
         url = f"{self.base_url}/models"
@@ -248,8 +288,9 @@ class Client:
             last = exc
         if self._max_attempts > 1:
             self._count_retry(None)
-            await asyncio.sleep(self._backoff_after(1))
+            await self._pause(self._backoff_after(1))
             retrying = AsyncRetrying(
+                sleep=self._pause,
                 retry=retry_if_exception_type(_Transient),
                 wait=lambda state: self._backoff_after(state.attempt_number + 1),
                 stop=stop_after_attempt(self._max_attempts - 1),
@@ -280,40 +321,51 @@ class Client:
         return int(chars * self._chars_to_tokens) + 8 * len(body["messages"]) + body["max_tokens"]
 
     async def _post(self, body: dict, payload: bytes) -> dict:
-        async with self.limiter.admit(self._estimate(body)) as permit:
-            self.stats.requests += 1
-            try:
-                async with self._session.post(self._chat_url, data=payload, headers=_JSON) as resp:
-                    status, headers, raw = resp.status, resp.headers, await self._read(resp)
-            except asyncio.TimeoutError:
-                raise self._fault("timeout") from None
-            except aiohttp.ClientError as exc:
-                raise self._fault(type(exc).__name__) from None
-            except TooLarge:
-                raise self._fault(f"response over {self._max_bytes} bytes") from None
-            except Undecodable:
-                raise self._fault("malformed response") from None
-            self._observe(headers)
-            if status == 429:
-                self.limiter.throttled(permit, retry_after(headers))
-                raise self._fault("HTTP 429")
-            if status >= 500:
-                raise self._fault(f"HTTP {status}")
-            if status in (401, 403):
-                raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {self._error(raw)}")
-            if status == 404:
-                raise UsageError(f"HTTP 404 for model {self.model!r} at {self.base_url}: {self._error(raw)}")
-            if status >= 400:
-                raise RequestFailed(f"HTTP {status}: {self._error(raw)}")
-            try:
-                data = orjson.loads(raw)
-                if not isinstance(data["choices"][0]["message"]["content"], str):
-                    raise TypeError
-            except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-                raise self._fault("malformed response") from None
-            self._account(body, valid_usage(data.get("usage")), permit)
-            self.limiter.succeeded()
-            return data
+        self._go_ahead()
+        admission = self.limiter.admit(self._estimate(body))
+        with self._idle():
+            permit = await admission.__aenter__()
+        try:
+            self._go_ahead()
+            return await self._exchange(body, payload, permit)
+        finally:
+            await admission.__aexit__(None, None, None)
+
+    async def _exchange(self, body: dict, payload: bytes, permit) -> dict:
+        """One admitted attempt: send, read, classify, account."""
+        self.stats.requests += 1
+        try:
+            async with self._session.post(self._chat_url, data=payload, headers=_JSON) as resp:
+                status, headers, raw = resp.status, resp.headers, await self._read(resp)
+        except asyncio.TimeoutError:
+            raise self._fault("timeout") from None
+        except aiohttp.ClientError as exc:
+            raise self._fault(type(exc).__name__) from None
+        except TooLarge:
+            raise self._fault(f"response over {self._max_bytes} bytes") from None
+        except Undecodable:
+            raise self._fault("malformed response") from None
+        self._observe(headers)
+        if status == 429:
+            self.limiter.throttled(permit, retry_after(headers))
+            raise self._fault("HTTP 429")
+        if status >= 500:
+            raise self._fault(f"HTTP {status}")
+        if status in (401, 403):
+            raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {self._error(raw)}")
+        if status == 404:
+            raise UsageError(f"HTTP 404 for model {self.model!r} at {self.base_url}: {self._error(raw)}")
+        if status >= 400:
+            raise RequestFailed(f"HTTP {status}: {self._error(raw)}")
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data["choices"][0]["message"]["content"], str):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            raise self._fault("malformed response") from None
+        self._account(body, valid_usage(data.get("usage")), permit)
+        self.limiter.succeeded()
+        return data
 
     async def _read(self, resp) -> bytes:
         """The body within the cap, with our key taken out (so no message, result or cache entry can hold it)."""
