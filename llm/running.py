@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from common.errors import UsageError, WriteRefused
 from common.jsonl import Appender
 from model.emotions import load_emotions
 
+from .engine.refused import stopped, write_results
 from .engine.stats import OutputTotals, RunStats, publish
 from .engine.texts import Settings
 from .prompting import Prompting, prompting
@@ -75,14 +76,6 @@ def _scaled(args, endpoint) -> argparse.Namespace:
                                  "tpm": endpoint.scaled(args.tpm), "concurrency": endpoint.scaled(args.concurrency)})
 
 
-def unkept(exc: WriteRefused, unstored: int) -> str:
-    """The one line of a run stopped by a write the system refused: what is kept, what is lost, what to do."""
-    lost = (f"{unstored} answered request{'s' if unstored != 1 else ''} could not be stored (a rerun asks "
-            f"{'them' if unstored != 1 else 'it'} again)" if unstored else "every answer received is stored")
-    return (f"{exc}; no request was sent after it, the results written so far are kept, whole, and {lost}: make "
-            "room and rerun the same command to resume")
-
-
 def endpoint_stats(client) -> dict:
     """Per endpoint counters of a pool (its URL -> its client's stats), else nothing."""
     if not isinstance(client, Pool):
@@ -108,21 +101,17 @@ async def drive(args, out: Path, results: Path, produce, total: int, done: dict[
             writer = stack.enter_context(Appender(results))
             bar = stack.enter_context(tqdm(total=total, initial=len(done), unit=unit,
                                            disable=args.quiet, file=sys.stderr, dynamic_ncols=True))
-            async with aclosing(produce(client, stats)) as produced:
-                async for result in produced:
-                    try:
-                        writer.write(result)
-                    except WriteRefused as exc:
-                        client.halt(exc)  # before the runner is closed: it waits for the requests in flight
-                        raise
-                    totals.add(result)
-                    bar.update()
-                    s = client.stats
-                    bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
+
+            def keep(result: dict) -> None:
+                writer.write(result)
+                totals.add(result)
+                bar.update()
+                s = client.stats
+                bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
+
+            await write_results(produce(client, stats), client, keep)
     except WriteRefused as exc:
-        if client is None:
-            raise
-        raise UsageError(unkept(exc, client.unstored)) from None
+        raise stopped(exc, client) from None
     summary = {**stats.summary(client.stats), **endpoint_stats(client), "prompt_set": prompts.provenance(),
                "output": totals.summary()}
     summary.update(more(summary) if more else {})
