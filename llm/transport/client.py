@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import base64
 import math
-import re
-import time
 from contextlib import contextmanager
 from types import SimpleNamespace
 
 import aiohttp
 import orjson
+import yarl
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from common.errors import UsageError
@@ -21,7 +20,9 @@ from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
 from .limiter import Limiter
 from .protocols import ClientStats, Completion, RateLimiter
-from .redact import REDACTED, redact, secret
+from .redact import redact, scrub
+from .usage import believed
+from .waits import MAX_WAIT, honoured, parse_duration, retry_after
 
 
 class RequestFailed(Exception):
@@ -30,39 +31,6 @@ class RequestFailed(Exception):
 
 class _Transient(Exception):
     """Worth retrying: 429, 5xx, timeout, dropped connection, unreadable response."""
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: str | None) -> float | None:
-    """'20ms', '1.5s', '6m0s', '2' (seconds) -> seconds; None when absent or unreadable."""
-    if not value:
-        return None
-    parts = _DURATION.findall(value.strip())
-    if not parts or "".join(n + u for n, u in parts) != value.strip():
-        return None
-    return sum(float(n) * _UNIT[u or None] for n, u in parts)
-
-
-def retry_after(headers) -> float | None:
-    """Seconds the server asks us to wait: retry-after-ms, or Retry-After in seconds or as an HTTP date."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
 
 
 def _error_message(raw: bytes, key: str | None) -> str:
@@ -75,27 +43,25 @@ def _error_message(raw: bytes, key: str | None) -> str:
     return redact(text[:1000], key)
 
 
-def valid_usage(usage) -> dict[str, int] | None:
-    """The token counts of a response's `usage` ({} when it has none); None when it is not an object or a count in
-    it is not a non-negative integer (bool is not one)."""
-    if usage is None:
-        return {}
-    if not isinstance(usage, dict):
-        return None
-    counts = {}
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        value = usage.get(name)
-        if value is not None:
-            if type(value) is not int or value < 0:
-                return None
-            counts[name] = value
-    return counts
-
-
 _JSON = {"Content-Type": "application/json"}
 # The most the prompt estimate learns from `usage` (a byte-level tokenizer needs at most 4 tokens for a character,
 # plus the 1.25 margin): a server reporting absurd usage cannot raise every estimate past --tpm and stop the run.
 _MAX_TOKENS_PER_CHAR = 5.0
+UNUSABLE_WAIT = "server asked for an unusable wait"  # the fault kind of a wait over max_wait, infinite or unreadable
+
+
+def _credentials(base_url: str, api_key: str | None) -> tuple[str, str | None, str | None]:
+    """(the base URL without the `user:password@` it may carry, the Basic Authorization header those credentials
+    make, the password); UsageError when an API key is given too (one of them would be dropped silently)."""
+    url = yarl.URL(base_url)
+    if url.user is None and url.password is None:
+        return base_url, None, None
+    plain = str(url.with_user(None))
+    if api_key:
+        raise UsageError(f"{plain} is given with credentials in its URL (user:password@) and an API key is set too: "
+                         "give one or the other")
+    basic = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
+    return plain, f"Basic {basic}", url.password
 
 
 class Client:
@@ -106,10 +72,16 @@ class Client:
     go to the cache, keyed by the full request body plus `scope` (the endpoint's identity):
     `common.hashing.content_hash({"scope": scope, "body": body})`, so existing cache files stay valid.
 
+    Credentials in the base URL (`https://user:password@host/v1`) become every request's Basic auth and leave the
+    URL (so no message, summary or cache scope holds them); with an API key too they are a UsageError.
+
     Hostile servers: a body is read at most `max_response_bytes` (after decompression) and a longer one is a failed
-    attempt, retried like a malformed body and never cached; `usage` counts only when its token counts are
-    non-negative integers (else `stats.bad_usage` counts it and the limiter keeps its estimate); server text in our
-    error messages is redacted, and the API key is removed from every body before it is parsed or cached.
+    attempt, retried like a malformed body and never cached; `usage` counts only when it could be true
+    (llm.transport.usage: else `stats.bad_usage` counts it and the limiter keeps its estimate); a wait the server
+    asks for (Retry-After, x-ratelimit-reset-*) is honoured only up to `max_wait` seconds (llm.transport.waits: a
+    longer, infinite or unreadable one is a fault, `UNUSABLE_WAIT`, and the request is retried under the normal
+    backoff); server text in our error messages is redacted, and the API key (or the URL's password) is taken out of
+    every decoded body, in any JSON escaping, before it is returned or cached.
     """
 
     def __init__(
@@ -126,11 +98,15 @@ class Client:
         max_attempts: int = 6,
         backoff: tuple[float, float] = (0.5, 30.0),
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_wait: float = MAX_WAIT,
     ):
         if not 0 < timeout < math.inf:
             raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
         if max_response_bytes < 1:
             raise ValueError(f"max_response_bytes must be at least 1, got {max_response_bytes!r}")
+        if not 0 <= max_wait < math.inf:
+            raise ValueError(f"max_wait must be a finite number of seconds >= 0, got {max_wait!r}")
+        base_url, self._basic, password = _credentials(base_url, api_key)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.limiter = limiter if limiter is not None else Limiter()
@@ -138,8 +114,9 @@ class Client:
         self.stats = ClientStats()
         self.dialect: Dialect | None = None if dialect == "auto" else find_dialect(dialect)
         self._api_key = api_key
-        self._secret = None if secret(api_key) is None else api_key.encode()
+        self._secret = api_key or password  # kept out of everything we print or store
         self._max_bytes = max_response_bytes
+        self._max_wait = max_wait
         self._scope = scope or self.base_url
         # content_hash({"scope": ..., "body": ...}) is sha256 of b'{"body":<sorted body>,"scope":<scope>}': the
         # sorted body is serialised once, hashed for the key and sent as the payload (key order is immaterial).
@@ -156,8 +133,8 @@ class Client:
     async def __aenter__(self) -> Client:
         n = self.limiter.concurrency
         headers = {"Accept-Encoding": ACCEPT_ENCODING}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self._api_key or self._basic:
+            headers["Authorization"] = f"Bearer {self._api_key}" if self._api_key else self._basic
         self._session = aiohttp.ClientSession(  # bodies are inflated by read_capped, within the cap
             connector=aiohttp.TCPConnector(limit=n, limit_per_host=n), headers=headers, timeout=self._timeout,
             auto_decompress=False,
@@ -225,7 +202,7 @@ class Client:
         except aiohttp.InvalidURL:
             raise UsageError(f"not a valid base URL: {self.base_url!r}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            why = redact(str(exc), self._api_key) or type(exc).__name__
+            why = redact(str(exc), self._secret) or type(exc).__name__
             raise UsageError(f"cannot reach {self.base_url}: {why}") from None
         except TooLarge:
             raise UsageError(f"{url} sent more than {self._max_bytes} bytes") from None
@@ -243,7 +220,7 @@ class Client:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise UsageError(f"{url} did not return an OpenAI model list") from None
         if self.model not in ids and not any(i.startswith(self.model + ":") for i in ids):
-            served = redact(", ".join(sorted(map(str, ids))), self._api_key)
+            served = redact(", ".join(sorted(map(str, ids))), self._secret)
             raise UsageError(f"unknown model {self.model!r}; {self.base_url} serves: {served}")
         self.dialect = self.dialect or detect(owners)
 
@@ -276,7 +253,8 @@ class Client:
         else:
             data = await self._send(body, payload)
             self.cache.put(key, data)
-        return Completion(data["choices"][0]["message"]["content"], valid_usage(data.get("usage")) or {}, cached)
+        usage = believed(data.get("usage"), len(payload), max_tokens)
+        return Completion(data["choices"][0]["message"]["content"], usage or {}, cached)
 
     async def _send(self, body: dict, payload: bytes) -> dict:
         """`_post` until it succeeds, at most `max_attempts` times. The first attempt goes out bare: most requests
@@ -313,8 +291,11 @@ class Client:
         self.stats.retries += 1
 
     def _fault(self, kind: str) -> _Transient:
-        self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
+        self._count(kind)
         return _Transient(kind)
+
+    def _count(self, kind: str) -> None:
+        self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
 
     def _estimate(self, body: dict) -> int:
         chars = sum(len(m["content"]) for m in body["messages"])
@@ -347,7 +328,7 @@ class Client:
             raise self._fault("malformed response") from None
         self._observe(headers)
         if status == 429:
-            self.limiter.throttled(permit, retry_after(headers))
+            self.limiter.throttled(permit, self._honoured(retry_after(headers)))
             raise self._fault("HTTP 429")
         if status >= 500:
             raise self._fault(f"HTTP {status}")
@@ -358,29 +339,26 @@ class Client:
         if status >= 400:
             raise RequestFailed(f"HTTP {status}: {self._error(raw)}")
         try:
-            data = orjson.loads(raw)
+            data = scrub(orjson.loads(raw), self._secret)  # no result or cache entry holds our key
             if not isinstance(data["choices"][0]["message"]["content"], str):
                 raise TypeError
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
             raise self._fault("malformed response") from None
-        self._account(body, valid_usage(data.get("usage")), permit)
+        self._account(body, believed(data.get("usage"), len(payload), body["max_tokens"]), permit)
         self.limiter.succeeded()
         return data
 
     async def _read(self, resp) -> bytes:
-        """The body within the cap, with our key taken out (so no message, result or cache entry can hold it)."""
-        raw = await read_capped(resp, self._max_bytes)
-        if self._secret is not None and self._secret in raw:
-            raw = raw.replace(self._secret, REDACTED.encode())
-        return raw
+        """The body within the cap."""
+        return await read_capped(resp, self._max_bytes)
 
     def _error(self, raw: bytes) -> str:
-        return _error_message(raw, self._api_key)
+        return _error_message(raw, self._secret)
 
     def _account(self, body: dict, usage: dict[str, int] | None, permit) -> None:
-        """Count a response's usage (`valid_usage`) and settle its permit with it. Invalid usage (a negative count
-        would let the limiter admit more than the tpm) is counted in `stats.bad_usage` and ignored: the permit
-        keeps its estimate, as it does when the server reports no counts."""
+        """Count a response's usage (`believed`) and settle its permit with it. Bad usage (a negative count would
+        let the limiter admit more than the tpm, an absurd one stall it) is counted in `stats.bad_usage` and
+        ignored: the permit keeps its estimate, as it does when the server reports no counts."""
         if usage is None:
             self.stats.bad_usage += 1
             return
@@ -399,6 +377,15 @@ class Client:
         """Pause when the server says a quota is spent until its reset."""
         for kind in ("requests", "tokens"):
             remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
-            if remaining is not None and reset is not None and remaining.strip() in ("0", "-0"):
-                self.limiter.pause(reset)
+            if remaining is not None and remaining.strip() in ("0", "-0"):
+                reset = self._honoured(parse_duration(headers.get(f"x-ratelimit-reset-{kind}")))
+                if reset is not None:
+                    self.limiter.pause(reset)
+
+    def _honoured(self, seconds: float | None) -> float | None:
+        """A wait the server asked for (None: it asked for none), if it is one to wait out (`waits.honoured`); an
+        unusable one is counted as a fault (UNUSABLE_WAIT) and not waited out."""
+        if seconds is None or honoured(seconds, self._max_wait):
+            return seconds
+        self._count(UNUSABLE_WAIT)
+        return None

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
-from common.cli import positive_int, seconds
+from common.cli import finite_non_negative, positive_int, seconds
 from common.errors import UsageError
 
 from .body import MAX_RESPONSE_BYTES
@@ -16,6 +16,7 @@ from .cache import Cache
 from .client import Client
 from .dialects import DIALECTS
 from .limiter import Limiter, LimitError
+from .waits import MAX_WAIT
 
 
 def add_client_options(p) -> None:
@@ -30,6 +31,8 @@ def add_client_options(p) -> None:
     p.add_argument("--max-attempts", type=positive_int, default=6, help="tries per request (429, 5xx, timeouts)")
     p.add_argument("--max-response-bytes", type=positive_int, default=MAX_RESPONSE_BYTES,
                    help="longest response body accepted, after decompression (default 8 MiB)")
+    p.add_argument("--max-wait", type=finite_non_negative, default=MAX_WAIT, help="longest wait a server may ask "
+                   "for (Retry-After, x-ratelimit-reset-*) in seconds; a longer one is retried under the backoff")
 
 
 @contextmanager
@@ -79,4 +82,5 @@ async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncItera
             timeout=args.timeout,
             max_attempts=args.max_attempts,
             max_response_bytes=args.max_response_bytes,
+            max_wait=args.max_wait,
         ))
