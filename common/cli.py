@@ -2,11 +2,18 @@
 turns a `UsageError` into one `error:` line on stderr and exit code 2, and argument types.
 
 Signals: SIGTERM is handled like Ctrl-C (the stack unwinds, so atomic writes remove their temp files), exit 143
-(130 for SIGINT). A second signal while the first is still unwinding (or was swallowed, as inside a JAX callback)
-removes the temp files still being written and exits at once. A closed stdout (`... | head`) ends the command
-quietly, as Unix tools do (exit 141, the shell's code for SIGPIPE).
+(130 for SIGINT). A signal that arrives where the exception it raises would be swallowed (inside a garbage-collector
+callback such as JAX's, or a `__del__`: Python prints "Exception ignored" and goes on) is delivered again a moment
+later, until it lands outside one, so it is honoured wherever it lands. A second signal while the first is still
+unwinding removes the temp files still being written and exits at once.
+
+Streams (common.streams): a closed, full or broken stdout or stderr ends every command the same way: one `error:`
+line where a stream is left to write it (exit 2), otherwise the exit code alone; a closed pipe on stdout
+(`... | head`) ends the command quietly, as Unix tools do (exit 141, the shell's code for SIGPIPE).
 """
 import argparse
+import errno
+import gc
 import math
 import os
 import signal
@@ -16,8 +23,10 @@ from collections.abc import Callable
 
 from common.errors import UsageError
 from common.files import remove_live
+from common.streams import StdoutFailed, guarded_streams
 
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+REDELIVER_SECONDS = 0.05
 BROKEN_PIPE = 141
 
 
@@ -25,9 +34,25 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like KeyboardInterrupt so that the same clean-up runs."""
 
 
+def _swallowing(frame) -> bool:
+    """Whether an exception raised in `frame` would be swallowed: it runs inside a garbage-collector callback (JAX
+    registers one) or a `__del__`."""
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _handler(received: list[int]):
-    def handle(signum, _frame):
-        if received:  # the first one is unwinding or was swallowed: stop now
+    def handle(signum, frame):
+        if _swallowing(frame):  # deliver it again in a moment, once outside (here it could only be swallowed)
+            timer = threading.Timer(REDELIVER_SECONDS, signal.pthread_kill, (threading.main_thread().ident, signum))
+            timer.daemon = True
+            timer.start()
+            return
+        if received:  # the first one is unwinding: stop now
             remove_live()
             os._exit(EXIT[signum])
         received.append(signum)
@@ -46,6 +71,16 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _handler(received)) for s in EXIT} if main_thread else {}
     try:
+        with guarded_streams():
+            return _outcome(main, argv)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _outcome(main: Callable[[list[str] | None], int | None], argv: list[str] | None) -> int:
+    """The exit code of `main(argv)`, its error said in one line on stderr."""
+    try:
         code = main(argv) or 0
         sys.stdout.flush()
     except UsageError as exc:
@@ -57,12 +92,11 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         code = 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the closed pipe
-        code = BROKEN_PIPE
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    except StdoutFailed as exc:
+        if exc.errno == errno.EPIPE:  # the reader is gone on purpose (`... | head`)
+            return BROKEN_PIPE
+        print(f"error: cannot write to stdout: {exc.strerror}", file=sys.stderr)
+        code = 2
     return code
 
 

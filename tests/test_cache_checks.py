@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from confined import bound_by_permissions
+from confined import confined
 from llm.testserver import Faults, fetch, spawned
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,8 +65,8 @@ def test_an_unusable_cache_is_one_line_before_anything_is_sent_or_changed(tmp_pa
     make(cache)
     before = tree(tmp_path)
     with spawned(Faults()) as url:
-        done = subprocess.run(generate(url, tmp_path / "out.jsonl", 3, "--cache", str(cache)), cwd=REPO,
-                              capture_output=True, text=True, preexec_fn=bound_by_permissions)
+        done = subprocess.run(confined(generate(url, tmp_path / "out.jsonl", 3, "--cache", str(cache)),
+                                       permissions_bind=True), cwd=REPO, capture_output=True, text=True)
         sent = fetch(url)["arrivals"]
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1 and said in done.stderr, done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from confined import bound_by_permissions, file_size_limit
+from confined import confined
 
 from eval.judge import CRITERIA, judge_texts, main, report_entry, report_section, summarize
 from llm import Client
@@ -147,10 +147,10 @@ def test_eval_report_judge_adds_the_section_the_means_and_the_figure(tmp_path, m
     assert not (tmp_path / "bad").exists()
 
 
-def _judge_in_child(data, out, url, confine) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "eval.judge", str(data), "--out", str(out), "--base-url", url,
-                           "--model", "test-model", "--concurrency", "4"], cwd=REPO, capture_output=True, text=True,
-                          preexec_fn=confine)
+def _judge_in_child(data, out, url, **confinement) -> subprocess.CompletedProcess:
+    return subprocess.run(confined([sys.executable, "-m", "eval.judge", str(data), "--out", str(out), "--base-url", url,
+                                    "--model", "test-model", "--concurrency", "4"], **confinement), cwd=REPO,
+                          capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("where", ["read-only/judged", "read-only"])
@@ -158,7 +158,7 @@ def test_a_read_only_directory_is_one_line_and_nothing_is_sent(tmp_path, where):
     data = write_data(tmp_path / "data.jsonl", 6)
     (tmp_path / "read-only").mkdir(mode=0o555)
     with spawned(Faults()) as url:
-        done = _judge_in_child(data, tmp_path / where, url, bound_by_permissions)
+        done = _judge_in_child(data, tmp_path / where, url, permissions_bind=True)
         sent = fetch(url)["arrivals"]
     assert done.returncode == 2 and done.stderr.startswith("error: cannot write ") and done.stderr.count("\n") == 1
     assert sent == 0 and list((tmp_path / "read-only").iterdir()) == []
@@ -167,6 +167,6 @@ def test_a_read_only_directory_is_one_line_and_nothing_is_sent(tmp_path, where):
 def test_a_full_disk_is_one_line(tmp_path):
     data, out = write_data(tmp_path / "data.jsonl", 60), tmp_path / "judged"
     with spawned(Faults(latency=(0.05, 0.1))) as url:
-        done = _judge_in_child(data, out, url, file_size_limit(40_000))
+        done = _judge_in_child(data, out, url, file_size=40_000)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: cannot write ") and done.stderr.count("\n") == 1, done.stderr

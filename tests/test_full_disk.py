@@ -1,7 +1,8 @@
 """Issue 26, a full disk under a run: the first write the system refuses stops the sending (the requests in flight
 end and their answers are kept as far as the disk allows), one `error:` line says how many answered requests could
 not be stored, and the rerun asks only those again. The disk fills for real in a child process whose files may
-grow only so far (RLIMIT_FSIZE, SIGXFSZ ignored: every write past it fails with EFBIG), without root."""
+grow only so far (tests/confined.py: RLIMIT_FSIZE, SIGXFSZ ignored, every write past it fails with EFBIG),
+without root."""
 import re
 import resource
 import signal
@@ -14,7 +15,7 @@ import pytest
 
 import llm.transport.cache as cache_module
 from common.errors import WriteRefused
-from confined import file_size_limit
+from confined import confined
 from llm.testserver import Faults, fetch, spawned
 from llm.transport.cache import Cache
 
@@ -34,8 +35,8 @@ def one_line(stderr: str) -> str:
 def test_a_disk_filling_mid_run_stops_the_sending_and_the_rerun_asks_only_what_was_lost(tmp_path):
     out = tmp_path / "out.jsonl"
     with spawned(Faults(latency=(0.05, 0.1))) as url:
-        full = subprocess.run(generate(url, out, 60), cwd=REPO, capture_output=True, text=True,
-                              preexec_fn=file_size_limit(60_000))
+        full = subprocess.run(confined(generate(url, out, 60), file_size=60_000), cwd=REPO, capture_output=True,
+                              text=True)
         assert full.returncode == 2
         err = one_line(full.stderr)
         assert err.startswith(f"error: cannot write request cache {out}.cache.sqlite: ") and "rerun" in err
@@ -53,8 +54,8 @@ def test_a_disk_too_full_to_open_the_cache_is_named_so_and_nothing_is_sent(tmp_p
         assert subprocess.run(generate(url, out, 2), cwd=REPO, capture_output=True).returncode == 0
         sent = fetch(url)["arrivals"]
         before = out.read_bytes()
-        full = subprocess.run(generate(url, out, 4), cwd=REPO, capture_output=True, text=True,
-                              preexec_fn=file_size_limit(8_000))  # SQLite's -shm alone needs 32 KiB
+        full = subprocess.run(confined(generate(url, out, 4), file_size=8_000), cwd=REPO, capture_output=True,
+                              text=True)  # SQLite's -shm alone needs 32 KiB
         assert full.returncode == 2
         err = one_line(full.stderr)
         assert f"cannot write request cache {out}.cache.sqlite" in err and "damaged" not in err
