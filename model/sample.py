@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from common.cli import Parser, positive_int, run
-from model.compilation import enable_compilation_cache
-from model.records import FORMATS
 
 WRITE_CHUNK = 1 << 18
 MAX_N = 2**32  # ids are uint32 counters of the sampler's keys
@@ -25,6 +23,7 @@ def count(text: str) -> int:
 
 def parse(argv: list[str] | None):
     from model.emotions import DEFAULT, PRESETS
+    from model.records import FORMATS  # JAX is imported here, under `run`'s signal handlers: Ctrl-C is one line
 
     p = Parser(prog="python -m model.sample", description=__doc__)
     p.add_argument("--n", type=count, required=True, help="number of personas (at most 2**32)")
@@ -49,14 +48,15 @@ def parse(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    enable_compilation_cache()
     import numpy as np
 
+    from model.compilation import enable_compilation_cache
     from model.emotions import resolve_emotions
     from model.persona import sample_codes
     from model.profile import load_profile
     from model.records import decode, table, write, write_parquet
 
+    enable_compilation_cache()
     emotions = resolve_emotions(args.emotions)
     profile = load_profile(args.profile, args.domain)
 

@@ -23,7 +23,7 @@ def test_a_fifo_at_the_path_is_written_in_place_not_replaced(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     files.write_bytes(fifo, b"hello\n")
     reader.join(10)
@@ -98,7 +98,7 @@ def test_a_second_signal_removes_live_temp_files_and_exits_at_once(tmp_path, mon
         raise SystemExit(code)
 
     monkeypatch.setattr(cli.os, "_exit", exit_now)
-    handle = cli._handler([])
+    handle = cli._Handler()
     with pytest.raises(cli.Terminated):
         handle(signal.SIGTERM, None)
     assert tmp.exists()  # the first signal unwinds: the writer removes its own temp file
@@ -187,3 +187,11 @@ def test_a_failing_stderr_leaves_the_exit_code_alone_to_tell(tmp_path, stderr):
         done = child(["llm.generate", "--n", "3", "--out", str(out), "--domain", "sns", "--base-url", url, "--model",
                       "test-model", "--no-validate"])
     assert done.returncode == 0 and out.read_bytes().count(b"\n") == 3
+
+
+def test_ctrl_c_right_after_model_sample_starts_is_one_line():
+    proc = subprocess.Popen([sys.executable, "-m", "model.sample", "--n", "3000000"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # importing JAX (seconds): under `run`'s handlers, not before them
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 130 and proc.stderr.read() == b"error: interrupted\n"
