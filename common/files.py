@@ -1,7 +1,8 @@
 """Atomic file output: a file appears whole at its path or not at all (temp file + fsync + os.replace).
 
 Only a regular file (or nothing) at the path is replaced: a device, FIFO or socket there (`--out /dev/null`) is
-written in place, since a rename would put a regular file where the node was. A write the disk refuses (full,
+written in place, since a rename would put a regular file where the node was (a FIFO waits at most READER_WAIT
+seconds for a reader, then is refused: never a hang). A write the disk refuses (full,
 read-only, no permission) is a `UsageError` naming the path, with the temp file removed. The temp files being
 written are listed in `LIVE`, so a process that must die at once (`common.cli`'s second signal) removes them too.
 """
@@ -11,16 +12,16 @@ import errno
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import orjson
 
 from common.errors import UsageError, WriteRefused
 
 
 LIVE: set[str] = set()  # temp files being written right now
+READER_WAIT = 10.0  # seconds an output that is a FIFO waits for its reader
 REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
@@ -72,10 +73,32 @@ def atomic_binary(path: str | Path | None) -> Iterator:
         LIVE.discard(tmp)
 
 
+def _opened_in_place(path: Path) -> int:
+    """A descriptor writing to the node `path`; a FIFO waits at most READER_WAIT seconds for its reader (opened
+    without blocking, again and again: never a hang), then is a UsageError."""
+    deadline = time.monotonic() + READER_WAIT
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno in REFUSED:
+                raise refused(path, exc) from None
+            if exc.errno != errno.ENXIO:  # ENXIO: a FIFO that no one reads yet
+                raise
+            if time.monotonic() >= deadline:
+                raise UsageError(f"{path} is a FIFO with no reader (waited {READER_WAIT:g} s): start its reader "
+                                 "first") from None
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
 @contextmanager
 def _in_place(path: Path) -> Iterator:
+    fd = _opened_in_place(path)
     try:
-        with open(path, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()
     except OSError as exc:
@@ -105,6 +128,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 def json_bytes(obj) -> bytes:
     """Indented JSON (NumPy arrays and scalars allowed) with a final newline: how every JSON file is written."""
+    import orjson  # here, not at the top: `common.cli` imports this module before it handles signals
+
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 

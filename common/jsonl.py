@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,14 +13,14 @@ import orjson
 
 from common.errors import UsageError
 from common.files import REFUSED, refused
+from common.userfile import read_user_file, special
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 text file's contents; UsageError when it is missing or not UTF-8."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    """A UTF-8 text file's contents (any length: a data set); UsageError when it is missing, not a regular file
+    (see `common.userfile`) or not UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_user_file(path, "file", limit=None).decode("utf-8")
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
@@ -90,7 +89,15 @@ def locked(path: str | Path) -> Iterator[Path]:
     The lock is the file's, not its name's: the lock file RESOLVED.lock lies beside the path with its symlinks and
     `..` resolved (it holds the owner's pid and is removed on exit), and a journal that exists is locked itself too,
     so a run reaching it through a symlink, a hard link or another spelling of the path is refused like one naming
-    it. (A journal made during the run is locked by its `Appender`.)"""
+    it. (A journal made during the run is locked by its `Appender`.) A journal is read back and appended to: a
+    directory, FIFO or device there is refused at once."""
+    try:
+        kind = special(os.stat(path).st_mode)
+    except FileNotFoundError:
+        kind = None
+    if kind:
+        raise UsageError(f"{path} is {kind}: a results journal must be a regular file (it is read back and "
+                         "appended to)")
     lock = Path(f"{os.path.realpath(path)}.lock")
     while True:
         try:
@@ -136,9 +143,6 @@ def _locked_file(path: str | Path) -> int | None:
         return None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
     _hold(fd, path)
     return fd
 

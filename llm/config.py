@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from common.errors import UsageError
 from common.files import write_text
+from common.userfile import read_user_file
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,7 @@ def save(config: RunConfig, path: str | Path) -> None:
 def read(path: str | Path) -> dict:
     """The raw key/value table of a TOML or JSON config file."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
+    raw = read_user_file(path, "config")
     try:
         table = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:

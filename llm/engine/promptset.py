@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from common.errors import UsageError
 from common.hashing import content_hash
+from common.userfile import read_user_file
 
 SETS_DIR = Path(__file__).parents[1] / "prompts"
 DEFAULT = "en"
@@ -105,10 +106,9 @@ def parse_prompt_set(data: dict, name: str) -> PromptSet:
 
 
 def _read(path: Path, name: str) -> PromptSet:
+    raw = read_user_file(path, "prompt set file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"prompt set file not found: {path}") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"prompt set {path} is not valid TOML: {exc}") from None
     return parse_prompt_set(data, name)
