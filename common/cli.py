@@ -55,8 +55,8 @@ def _unsafe(frame) -> bool:
 class _Handler:
     """The SIGINT and SIGTERM handler of one `run`. The first signal raises (Terminated, KeyboardInterrupt), so the
     stack unwinds; one that lands where that exception would be swallowed or crash (`_unsafe`) is delivered again
-    REDELIVER_SECONDS later, by a timer thread (one delivery pending at a time); a second signal while the first unwinds removes the
-    temp files still being written and exits at once."""
+    REDELIVER_SECONDS later, by a timer thread (one delivery pending at a time); a second signal while the first
+    unwinds removes the temp files still being written and exits at once."""
 
     def __init__(self):
         self.received: list[int] = []

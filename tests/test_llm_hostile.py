@@ -579,7 +579,8 @@ def test_a_key_echoed_in_json_escapes_is_neither_stored_nor_printed(tmp_path, mo
         data = path.read_bytes()
         assert KEY.encode() not in data, path.name
         if path.suffix in (".jsonl", ".json"):
-            values = [orjson.loads(line) for line in data.splitlines()] if path.suffix == ".jsonl" else [orjson.loads(data)]
+            lines = data.splitlines() if path.suffix == ".jsonl" else [data]
+            values = [orjson.loads(line) for line in lines]
             assert not holds_key(values), path.name
     with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as conn:
         cached = [orjson.loads(blob) for (blob,) in conn.execute("SELECT response FROM responses")]

@@ -3,8 +3,9 @@
 A set is one TOML file (or a directory holding `prompts.toml`) with a `language` and one table per request kind
 (`KINDS`), each with a `system` and a `user` template. Templates are Jinja2, rendered in a sandbox with
 StrictUndefined and bounded in time and size (llm.engine.bounded: a template that loops too long, makes too long a
-text or recurses too deep fails its first render, before any request, as one error naming it); at load every template is parsed and may use only its kind's `FIELDS` (llm/prompts/README.md
-documents them), so a typo fails before any request is sent. A set's `hash` is `content_hash` of its language and
+text or recurses too deep fails its first render, before any request, as one error naming it); at load every
+template is parsed and may use only its kind's `FIELDS` (llm/prompts/README.md documents them), so a typo fails
+before any request is sent. A set's `hash` is `content_hash` of its language and
 templates: it is written into results and summaries, and keys the cache of every set but the shipped `en`.
 """
 from __future__ import annotations
