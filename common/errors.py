@@ -1,4 +1,4 @@
-"""The user-error type."""
+"""The user-error types."""
 
 
 class UsageError(Exception):
@@ -10,3 +10,12 @@ class Stopped(Exception):
     run): a command prints it as one line and exits `code`."""
 
     code = 1
+
+
+class WriteRefused(UsageError):
+    """The system refused a write (disk full, quota, read-only, no permission, I/O error): `path` and `why`
+    (strerror's words). A run that meets one stops sending requests whose answers it could not keep."""
+
+    def __init__(self, path, why: str):
+        super().__init__(f"cannot write {path}: {why}")
+        self.path, self.why = path, why

@@ -13,14 +13,14 @@ import orjson
 
 from common.errors import UsageError
 from common.files import REFUSED, refused
+from common.userfile import read_user_file, special
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 text file's contents; UsageError when it is missing or not UTF-8."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    """A UTF-8 text file's contents (any length: a data set); UsageError when it is missing, not a regular file
+    (see `common.userfile`) or not UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_user_file(path, "file", limit=None).decode("utf-8")
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
@@ -102,10 +102,22 @@ def _result(line: bytes, fields: tuple[str, ...]) -> dict | None:
 
 @contextmanager
 def locked(path: str | Path) -> Iterator[Path]:
-    """Hold an advisory lock (`flock`, not waiting) on the journal `path` for the block, through the lock file
-    PATH.lock beside it, which holds the owner's pid and is removed on exit; UsageError when another process
-    holds it. Yields the lock file's path."""
-    lock = Path(f"{path}.lock")
+    """Hold an advisory lock (`flock`, not waiting) on the journal `path` for the block; UsageError when another
+    process holds it. Yields the lock file's path.
+
+    The lock is the file's, not its name's: the lock file RESOLVED.lock lies beside the path with its symlinks and
+    `..` resolved (it holds the owner's pid and is removed on exit), and a journal that exists is locked itself too,
+    so a run reaching it through a symlink, a hard link or another spelling of the path is refused like one naming
+    it. (A journal made during the run is locked by its `Appender`.) A journal is read back and appended to: a
+    directory, FIFO or device there is refused at once."""
+    try:
+        kind = special(os.stat(path).st_mode)
+    except FileNotFoundError:
+        kind = None
+    if kind:
+        raise UsageError(f"{path} is {kind}: a results journal must be a regular file (it is read back and "
+                         "appended to)")
+    lock = Path(f"{os.path.realpath(path)}.lock")
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -122,15 +134,46 @@ def locked(path: str | Path) -> Iterator[Path]:
             break
         os.close(fd)
     try:
+        journal = _locked_file(path)
+    except BaseException:
+        os.unlink(lock)
+        os.close(fd)
+        raise
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield lock
     finally:
+        if journal is not None:
+            os.close(journal)
         try:
             os.unlink(lock)  # while holding it: a process that opened it meanwhile finds it gone (`_same_file`)
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+def _locked_file(path: str | Path) -> int | None:
+    """A descriptor holding `flock` on the regular file `path` (None when there is none); UsageError when another
+    process holds it (a run writing the same file under another name)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO there must not block the open
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    _hold(fd, path)
+    return fd
+
+
+def _hold(fd: int, path: str | Path) -> None:
+    """flock the file open on `fd` (not waiting); UsageError (fd closed) when another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"{path} is being written by another run (under another name: a link to the same file); "
+                         "wait for it to end") from None
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -145,8 +188,9 @@ def _same_file(fd: int, path: Path) -> bool:
 class Appender:
     """Appends one whole line per write (a single write(2) on an O_APPEND descriptor), fsyncs at most
     every `sync_every` seconds and on close. The file is created (with the umask's permissions) at the first
-    write, so a run that fails before its first result leaves none. A write the disk refuses (full, quota) is cut
-    back to the last whole line and raised as a UsageError: the journal stays valid and resumable."""
+    write, so a run that fails before its first result leaves none; a file it creates it holds locked (see `locked`)
+    until closed. A write the disk refuses (full, quota) is cut back to the last whole line and raised as a
+    `WriteRefused`: the journal stays valid and resumable."""
 
     def __init__(self, path: str | Path, sync_every: float = 1.0):
         self.path = Path(path)
@@ -156,12 +200,18 @@ class Appender:
         self._synced = time.monotonic()
 
     def _open(self) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                fd = os.open(self.path, flags | os.O_EXCL, 0o666)
+                _hold(fd, self.path)  # a file made now is locked as `locked` locks one that existed before
+            except FileExistsError:
+                fd = os.open(self.path, flags, 0o666)
         except OSError as exc:
             raise refused(self.path, exc) from None
-        self._size = os.fstat(self._fd).st_size
-        return self._fd
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
+        return fd
 
     def write(self, obj: dict) -> None:
         fd = self._open() if self._fd is None else self._fd
@@ -177,19 +227,26 @@ class Appender:
                 os.ftruncate(fd, self._size)  # whole lines only (if this fails too, `recover` cuts the torn tail)
             except OSError:
                 pass
-            raise UsageError(f"cannot write {self.path}: {exc.strerror}; the results written so far are kept, "
-                             "whole: make room and rerun the same command to resume") from None
+            raise refused(self.path, exc) from None
         self._size += len(data)
         if time.monotonic() - self._synced >= self._sync_every:
-            os.fsync(fd)
+            self._sync(fd)
             self._synced = time.monotonic()
+
+    def _sync(self, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno not in REFUSED:
+                raise
+            raise refused(self.path, exc) from None
 
     def close(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
-            os.fsync(fd)
+            self._sync(fd)
         finally:
             os.close(fd)
 

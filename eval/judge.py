@@ -37,7 +37,7 @@ from llm.transport.protocols import ChatClient  # noqa: E402
 from llm.transport.factory import connect  # noqa: E402
 from common.cli import Parser, first_paragraph, group, run  # noqa: E402
 from common.errors import UsageError  # noqa: E402
-from common.files import write_json, write_png  # noqa: E402
+from common.files import fresh_output_dir, write_json, write_png  # noqa: E402
 from common.markdown import table  # noqa: E402
 
 CRITERIA = {  # key: (the paper's name, what the judge is told it means)
@@ -160,8 +160,6 @@ def run_judge(data_path: Path, out_dir: Path, args) -> dict:
     options = ClientOptions(**given(args, ClientOptions))
     prompts = choose_prompts(getattr(args, "prompts", None), getattr(args, "language", None))
     data = read_labelled(data_path).data
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"output path {out_dir} is not a directory")
     emotions = _emotion_set(getattr(args, "emotions", None), data.emotions)
     records = [{"text": t, "emotion": e} for t, e in zip(data.texts, data.emotions)]
     if records:  # a template that fails on a record fails here, before any request
@@ -170,10 +168,10 @@ def run_judge(data_path: Path, out_dir: Path, args) -> dict:
     async def judge() -> tuple[list, str]:
         cache = args.judge_cache or out_dir / "judge.cache.sqlite"
         async with connect(endpoints, model, options, cache, prompts.cache_tag) as client:
-            out_dir.mkdir(parents=True, exist_ok=True)  # once the endpoint checked out
             return await judge_texts(records, client, prompts=prompts, emotions=emotions), client.model
 
-    scores, model = asyncio.run(judge())
+    with fresh_output_dir(out_dir):  # made before the cache in it is checked; gone again if nothing was asked
+        scores, model = asyncio.run(judge())
     summary = {"input": str(data_path), "model": model, "prompt_set": prompts.provenance(),
                **summarize(data.emotions, scores), "figure": FIGURE, "scores": scores}
     score_png(out_dir / FIGURE, summary)

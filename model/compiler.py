@@ -1,8 +1,12 @@
 """Compile a profile file's data to arrays (`model.compiled.Profile`), as a short pipeline: parse and validate the
 attributes and rules (`model.parse`), order the attributes so that parents come first, check that no attribute
 depends on a later stage, build every attribute's masked tables (`model.masks`), and read the `plausibility`
-section."""
+section. An attribute's table may hold at most MAX_TABLE_CELLS cells (its parents' categories times its own), so a
+profile cannot ask for a table larger than memory.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -11,6 +15,8 @@ from model.compiled import Attribute, Domain, Profile
 from model.masks import check_alive, full_prior, reachable, renormalise, rule_mask
 from model.parse import (Categories, Rule, categories, check_domain, declared_table, parse_labels, parse_language,
                          parse_plausibility, parse_rules, parse_value_labels)
+
+MAX_TABLE_CELLS = 2**22  # 32 MiB a float64 table; the shipped profiles' largest holds about 2,000
 
 
 def compile_profile(data: dict, domain: Domain | None = None) -> Profile:
@@ -75,6 +81,9 @@ def _attributes(specs: dict[str, dict], cats: Categories, order: list[str], rule
         declared = list(spec.get("parents", []))
         parents = declared + rule_parents.get(attr, [])
         shape = tuple(len(cats[p]) for p in parents) + (len(cats[attr]),)
+        if (cells := math.prod(shape)) > MAX_TABLE_CELLS:
+            raise UsageError(f"attribute {attr!r}: its table over {', '.join(parents)} would hold {cells:,} cells, "
+                             f"more than {MAX_TABLE_CELLS:,}: give it fewer parents or categories")
         prior = full_prior(declared_table(attr, spec, declared, cats), shape)
         mask = rule_mask(attr, parents, cats, rules, domain, shape)
         reach = reachable(parents, possible)

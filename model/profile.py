@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from common.errors import UsageError
+from common.userfile import read_user_file
 from model.compiled import Profile
 from model.compiler import compile_profile
 from model.parse import parse_domain
@@ -29,8 +30,8 @@ def available(directory: Path) -> list[str]:
 
 
 def _is_path(ref: str) -> bool:
-    """Whether `ref` names a file rather than a shipped profile or domain."""
-    return ref.endswith(".json") or Path(ref).is_file()
+    """Whether `ref` names a file rather than a shipped profile or domain (a name holds no "/")."""
+    return ref.endswith(".json") or "/" in ref or Path(ref).is_file()
 
 
 def source_ref(ref: str) -> str:
@@ -54,16 +55,16 @@ def read_named(ref: str, directory: Path, kind: str) -> dict:
 
 
 def read_json_object(path: Path, kind: str) -> dict:
-    """The JSON object in the file `path`; UsageError (naming the `kind` of file) when it is missing or not one."""
+    """The JSON object in the file `path` (read by `common.userfile`: a regular file of at most 16 MiB); UsageError
+    (naming the `kind` of file) when it is missing or not one."""
+    raw = read_user_file(path, f"{kind} file")
     try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise UsageError(f"{kind} file not found: {path}") from None
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise UsageError(f"{kind} file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{kind} file {path} must hold a JSON object")
-    json.loads(path.read_bytes(), object_pairs_hook=_refuse_repeats(f"{kind} file {path}"))
+    json.loads(raw, object_pairs_hook=_refuse_repeats(f"{kind} file {path}"))
     return data
 
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from common.cli import Parser, first_paragraph, run
 from common.fields import COUNT
-from model.compilation import enable_compilation_cache
 from common.formats import FORMATS, format_of
 
 WRITE_CHUNK = 1 << 18
@@ -44,15 +43,16 @@ def parse(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    enable_compilation_cache()
     import numpy as np
 
+    from model.compilation import enable_compilation_cache
     from model.emotions import resolve_emotions
     from model.persona import sample_codes
     from model.profile import load_profile
     from common.formats import write, write_tables
     from model.records import decode, table
 
+    enable_compilation_cache()
     emotions = resolve_emotions(args.emotions)
     profile = load_profile(args.profile, args.domain)
 

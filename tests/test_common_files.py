@@ -1,6 +1,7 @@
 """The bottom layer's file output and command runner under faults: devices, full disks, unwritable places,
-closed pipes and signals."""
+closed pipes, closed or full standard streams, and signals."""
 import errno
+import gc
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from common import cli, files
+from confined import confined
 from common.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +23,7 @@ def test_a_fifo_at_the_path_is_written_in_place_not_replaced(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     files.write_bytes(fifo, b"hello\n")
     reader.join(10)
@@ -71,7 +73,9 @@ def test_a_closed_pipe_ends_the_command_quietly():
     assert err == b""
 
 
-def test_sigterm_mid_write_removes_the_temp_file_and_exits_143(tmp_path):
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGTERM, 143, b"terminated"),
+                                               (signal.SIGINT, 130, b"interrupted")])
+def test_a_signal_mid_write_removes_the_temp_file_and_exits_with_its_code(tmp_path, signum, code, said):
     out = tmp_path / "big.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "model.sample", "--n", "5000000", "--out", str(out)], cwd=REPO,
                             stderr=subprocess.PIPE)
@@ -79,9 +83,9 @@ def test_sigterm_mid_write_removes_the_temp_file_and_exits_143(tmp_path):
     while not [p for p in tmp_path.iterdir() if p.name.startswith(".big.jsonl.") and p.stat().st_size > 0]:
         assert proc.poll() is None and time.monotonic() < deadline, "no temp file appeared"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 143
-    assert proc.stderr.read() == b"error: terminated\n"
+    proc.send_signal(signum)
+    assert proc.wait(60) == code
+    assert proc.stderr.read() == b"error: " + said + b"\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -94,7 +98,7 @@ def test_a_second_signal_removes_live_temp_files_and_exits_at_once(tmp_path, mon
         raise SystemExit(code)
 
     monkeypatch.setattr(cli.os, "_exit", exit_now)
-    handle = cli._handler([])
+    handle = cli._Handler()
     with pytest.raises(cli.Terminated):
         handle(signal.SIGTERM, None)
     assert tmp.exists()  # the first signal unwinds: the writer removes its own temp file
@@ -107,3 +111,89 @@ def test_run_restores_the_signal_handlers_it_replaced():
     before = signal.getsignal(signal.SIGTERM)
     assert cli.run(lambda argv: 0) == 0
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# ---- issue 26: signals wherever they land, and every standard stream closed, full or broken ----------------------
+
+def test_a_signal_inside_a_garbage_collector_callback_is_not_swallowed(capsys):
+    armed = [True]
+
+    def callback(phase, info):  # as JAX's: Python swallows what a gc callback raises ("Exception ignored in")
+        if phase == "start" and armed:
+            armed.clear()
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):  # the handler runs in here
+                pass
+
+    def main(argv):
+        gc.collect()
+        for _ in range(10_000_000):  # ... and is delivered again out here
+            pass
+        return 0
+
+    gc.callbacks.append(callback)
+    try:
+        code = cli.run(main)
+    finally:
+        gc.callbacks.remove(callback)
+    assert code == 143 and capsys.readouterr().err == "error: terminated\n"
+
+
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGTERM, 143, "terminated"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_early_in_a_run_ends_it_with_its_code_and_leaves_no_partial_file(tmp_path, signum, code, said):
+    from llm.testserver import Faults, spawned
+
+    out = tmp_path / "out.jsonl"
+    with spawned(Faults(latency=(0.2, 0.3))) as url:
+        proc = subprocess.Popen([sys.executable, "-m", "llm.generate", "--n", "40", "--out", str(out), "--domain",
+                                 "sns", "--base-url", url, "--model", "test-model", "--quiet"], cwd=REPO,
+                                stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out.jsonl.lock").exists():  # the run has begun: sampling, compiling, connecting
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.01)
+        proc.send_signal(signum)
+        assert proc.wait(120) == code
+    assert proc.stderr.read() == f"error: {said}\n".encode()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert not [name for name in left if name.endswith((".tmp", ".lock"))], left
+    assert not out.exists() or out.read_bytes().endswith(b"\n")
+
+
+def _child(argv: list[str], closed: tuple[int, ...] = (), **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(confined([sys.executable, "-m", *argv], closed=closed), cwd=REPO, **kw)
+
+
+def test_a_full_or_closed_stdout_is_one_line_and_exit_2():
+    with open("/dev/full", "wb") as full:
+        done = _child(["model.sample", "--n", "10"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2 and done.stderr == "error: cannot write to stdout: No space left on device\n"
+    done = _child(["model.sample", "--n", "10"], closed=(1,), stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "error: cannot write to stdout: it was closed when the command started\n"
+
+
+@pytest.mark.parametrize("stderr", ["full", "closed"])
+def test_a_failing_stderr_leaves_the_exit_code_alone_to_tell(tmp_path, stderr):
+    from llm.testserver import Faults, spawned
+
+    def child(argv: list[str]) -> subprocess.CompletedProcess:
+        with open("/dev/full", "wb") as full:
+            return _child(argv, stdout=subprocess.PIPE, **({"stderr": full} if stderr == "full" else {"closed": (2,)}))
+
+    assert child(["model.sample", "--n", "5", "--profile", "nope"]).returncode == 2
+    assert child(["eval.report"]).returncode == 2
+    out = tmp_path / "out.jsonl"
+    with spawned(Faults()) as url:  # no --quiet: a progress bar and a summary on the failing stderr
+        done = child(["llm.generate", "--n", "3", "--out", str(out), "--domain", "sns", "--base-url", url, "--model",
+                      "test-model", "--no-validate"])
+    assert done.returncode == 0 and out.read_bytes().count(b"\n") == 3
+
+
+def test_ctrl_c_right_after_model_sample_starts_is_one_line():
+    proc = subprocess.Popen([sys.executable, "-m", "model.sample", "--n", "3000000"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # importing JAX (seconds): under `run`'s handlers, not before them
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 130 and proc.stderr.read() == b"error: interrupted\n"

@@ -55,7 +55,7 @@ def test_fit_then_sample(meld_dir, tmp_path, capsys):
     (["fit", "--data", "{bad}"], "missing column(s) Dialogue_ID"),
     (["fit", "--data", "{label}"], "emotion 'bored' is not in the label set"),
     (["fit", "--data", "{meld}", "--benchmark", "iemocap6"], "is not in the label set"),
-    (["sample", "--chain", "{tmp}/none.json", "--n-dialogues", "2"], "chain file not found"),
+    (["sample", "--chain", "{tmp}/none.json", "--n-dialogues", "2"], "none.json: no such file"),
     (["sample", "--chain", "{bad}/train_sent_emo.csv", "--n-dialogues", "2"], "not valid JSON"),
     (["sample", "--chain", "{meld}/x.json", "--n-dialogues", "2", "--labels", "skewed"], "argument --labels"),
 ])

@@ -1,6 +1,13 @@
-"""The LLM judge (IV.C) against the fault-injecting server: scores, failures, summary, CLI."""
+"""The LLM judge (IV.C) against the fault-injecting server: scores, failures, summary, CLI, and an output
+directory that is read-only or fills up."""
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
+
+from confined import confined
 
 from eval.judge import CRITERIA, judge_texts, main, report_entry, report_section, summarize
 import clients
@@ -8,6 +15,7 @@ from llm.testing.faults import FaultServer, Faults, fetch, spawned
 from common.cli import run
 
 EMOTIONS = ["joy", "anger", "fear"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def records(n: int) -> list[dict]:
@@ -154,3 +162,28 @@ def test_the_judge_refuses_a_prompt_set_in_another_language_than_asked(tmp_path,
     data = write_data(tmp_path / "data.jsonl", 3)
     assert run(main, [str(data), "--out", str(tmp_path / "j"), "--prompts", "ja", "--language", "en"]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "j").exists()
+
+
+def _judge_in_child(data, out, url, **confinement) -> subprocess.CompletedProcess:
+    return subprocess.run(confined([sys.executable, "-m", "eval.judge", str(data), "--out", str(out), "--base-url", url,
+                                    "--model", "test-model", "--concurrency", "4"], **confinement), cwd=REPO,
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("where", ["read-only/judged", "read-only"])
+def test_a_read_only_directory_is_one_line_and_nothing_is_sent(tmp_path, where):
+    data = write_data(tmp_path / "data.jsonl", 6)
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    with spawned(Faults()) as url:
+        done = _judge_in_child(data, tmp_path / where, url, permissions_bind=True)
+        sent = fetch(url)["arrivals"]
+    assert done.returncode == 2 and done.stderr.startswith("error: cannot write ") and done.stderr.count("\n") == 1
+    assert sent == 0 and list((tmp_path / "read-only").iterdir()) == []
+
+
+def test_a_full_disk_is_one_line(tmp_path):
+    data, out = write_data(tmp_path / "data.jsonl", 60), tmp_path / "judged"
+    with spawned(Faults(latency=(0.05, 0.1))) as url:
+        done = _judge_in_child(data, out, url, file_size=40_000)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: cannot write ") and done.stderr.count("\n") == 1, done.stderr

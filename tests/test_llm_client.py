@@ -1,5 +1,6 @@
 """The client against a real local server: retries, no-retries, rate-limit headers, dialects, cache, checks."""
 import asyncio
+import math
 import time
 
 import pytest
@@ -7,7 +8,8 @@ from aiohttp import web
 
 from common.hashing import content_hash as request_key
 from llm.transport.cache import Cache
-from llm.transport.client import Client, RequestFailed, parse_duration, retry_after
+from llm.transport.client import Client, RequestFailed
+from llm.transport.waits import parse_duration, retry_after
 from llm.transport import embedded
 from llm.transport.embedded import NotInstalled
 from llm.transport.limiter import Limiter
@@ -180,7 +182,7 @@ def test_durations_and_retry_after_parse():
     assert parse_duration("1.5s") == 1.5
     assert parse_duration("20ms") == pytest.approx(0.02)
     assert parse_duration("2") == 2
-    assert parse_duration("soon") is None
+    assert math.isnan(parse_duration("soon")) and parse_duration(None) is None
     assert retry_after({"retry-after": "3"}) == 3
     assert retry_after({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
     assert retry_after({}) is None

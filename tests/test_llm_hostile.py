@@ -2,13 +2,16 @@
 that echo the API key, and timeouts that would disable themselves. Each server is a small aiohttp app in a thread
 of the test, on 127.0.0.1, answering a bounded number of requests and stopped when its block ends."""
 import asyncio
+import base64
 import inspect
+import sqlite3
 import struct
 import threading
 import tracemalloc
 import zlib
 from collections import Counter
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -22,7 +25,7 @@ from llm.engine.ask import ask
 from llm.generate import main
 from llm.transport.body import MAX_RESPONSE_BYTES
 from llm.transport.cache import Cache
-from llm.transport.client import RequestFailed
+from llm.transport.client import UNUSABLE_WAIT, RequestFailed
 from llm.transport.options import ClientOptions
 from clients import client
 from llm.transport.limiter import Limiter
@@ -239,7 +242,11 @@ class Recording(Limiter):
     {"prompt_tokens": "lots", "completion_tokens": 5},
     {"prompt_tokens": 1.5}, {"prompt_tokens": True}, {"total_tokens": None, "completion_tokens": -1},
     "lots", [1, 2],
-], ids=["negative", "lots", "float", "bool", "negative-completion", "a-string", "a-list"])
+    # beyond what the request could use (its body's bytes, a chat template's tokens, its max_tokens of 16)
+    {"prompt_tokens": 19_000, "completion_tokens": 5}, {"prompt_tokens": 3, "completion_tokens": 10**9},
+    {"total_tokens": 10**12},
+], ids=["negative", "lots", "float", "bool", "negative-completion", "a-string", "a-list", "absurd-prompt",
+        "absurd-completion", "absurd-total"])
 async def test_bad_usage_is_counted_and_ignored_the_estimate_kept(usage):
     async def chat(request):
         return web.json_response(completion("fine", usage))
@@ -433,7 +440,8 @@ def test_the_response_cap_is_a_command_line_option(tmp_path):
 
 
 @pytest.mark.parametrize("flag, value", [("--timeout", "0"), ("--timeout", "inf"), ("--timeout", "-1"),
-                                         ("--timeout", "nan"), ("--timeout", "soon"), ("--max-response-bytes", "0")])
+                                         ("--timeout", "nan"), ("--timeout", "soon"), ("--max-response-bytes", "0"),
+                                         ("--max-wait", "-1"), ("--max-wait", "inf"), ("--max-wait", "nan")])
 @pytest.mark.parametrize("command", ["llm.generate", "eval.judge"])
 def test_bounds_are_checked_at_parse_time(tmp_path, capsys, command, flag, value):
     with hostile(fine) as (url, seen):
@@ -454,3 +462,169 @@ def test_bounds_are_checked_at_parse_time(tmp_path, capsys, command, flag, value
 def test_the_client_refuses_a_timeout_that_is_no_bound(timeout):
     with pytest.raises(UsageError, match="^ClientOptions: timeout = .*: expected a finite number of seconds > 0"):
         ClientOptions(timeout=timeout)
+
+
+
+# ---- issue 26: waits the server asks for, the key in JSON escapes, absurd usage, credentials in the URL ----------
+
+class Pausing(Limiter):
+    """A limiter that records every pause (Retry-After, exhausted quota) it is asked for."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.paused: list[float] = []
+
+    def pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+        super().pause(seconds)
+
+
+UNUSABLE_WAITS = {
+    "huge": (429, {"Retry-After": "99999999"}), "inf": (429, {"Retry-After": "inf"}),
+    "1e309": (429, {"Retry-After": "1e309"}), "nan": (429, {"Retry-After": "nan"}),
+    "far-future-date": (429, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+    "huge-ms": (429, {"retry-after-ms": "9" * 20}), "unreadable": (429, {"Retry-After": "soon"}),
+    "reset-huge": (200, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999999s"}),
+    "reset-unreadable": (200, {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1e309"}),
+}
+
+
+@pytest.mark.parametrize("status, headers", UNUSABLE_WAITS.values(), ids=UNUSABLE_WAITS.keys())
+async def test_a_wait_beyond_max_wait_is_a_fault_retried_under_the_backoff_never_waited_out(status, headers):
+    answered = Counter()
+
+    async def chat(request):  # three answers in ten carry the wait
+        answered["n"] += 1
+        if answered["n"] % 10 in (1, 4, 7):
+            if status == 429:
+                return web.json_response({"error": {"message": "slow down"}}, status=429, headers=headers)
+            return web.json_response(completion("fine"), headers=headers)
+        return web.json_response(completion("fine"))
+
+    limiter = Pausing()
+    with hostile(chat, limit=100) as (url, _):
+        async with client(url, limiter=limiter, max_wait=5.0) as c:
+            answers = await asyncio.wait_for(asyncio.gather(*(
+                c.chat([{"role": "user", "content": f"hi {i}"}]) for i in range(20))), 120)
+    assert [a.content for a in answers] == ["fine"] * 20
+    assert all(0 <= s <= 5.0 for s in limiter.paused), limiter.paused  # none of the unusable waits
+    assert c.stats.faults[UNUSABLE_WAIT] >= 6
+
+
+def test_max_wait_is_a_flag(tmp_path):
+    answered = Counter()
+
+    async def chat(request):
+        answered["n"] += 1
+        if answered["n"] % 3 == 1:
+            return web.json_response({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "60"})
+        return text_answer()
+
+    out = tmp_path / "out.jsonl"
+    with hostile(chat) as (url, _):
+        assert run(main, [*generate(url, out, "--max-attempts", "3"), "--quiet", "--max-wait", "2"]) == 0
+    summary = orjson.loads((tmp_path / "out.jsonl.summary.json").read_bytes())
+    assert summary["faults"][UNUSABLE_WAIT] >= 1 and summary["texts"] == 2
+
+
+def escaped(text: str) -> str:
+    """`text` written as JSON \\u escapes, every character."""
+    return "".join(f"\\u{ord(c):04x}" for c in text)
+
+
+def holds_key(value, key: str = KEY) -> bool:
+    """Whether `value` or any string in it (decoded JSON, and JSON inside its strings, decoded too) holds the key."""
+    if isinstance(value, (bytes, str)):
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        if key in text:
+            return True
+        try:
+            inner = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return False
+        return not isinstance(inner, str) and holds_key(inner, key) or isinstance(inner, str) and key in inner
+    if isinstance(value, dict):
+        return any(holds_key(k, key) or holds_key(v, key) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_key(v, key) for v in value)
+    return False
+
+
+async def echo_escaped(request):
+    """An answer that echoes the key in JSON escapes: in the text (escaped inside the JSON answer, which is itself a
+    JSON string of the response), in another field, and in an object key."""
+    key = escaped(request.headers["Authorization"][7:])
+    content = orjson.dumps('{"text": "Finally home, my key is ' + key + '"}').decode()
+    body = ('{"id": "' + key + '", "choices": [{"message": {"role": "assistant", "content": ' + content + "}}], "
+            '"usage": {"prompt_tokens": 3, "completion_tokens": 2}, "' + key + '": 1}')
+    return web.Response(body=body.encode(), content_type="application/json")
+
+
+def test_the_helper_sees_an_escaped_key():
+    body = asyncio.run(echo_escaped(SimpleNamespace(headers={"Authorization": f"Bearer {KEY}"}))).body
+    assert KEY.encode() not in body and holds_key(orjson.loads(body))
+
+
+def test_a_key_echoed_in_json_escapes_is_neither_stored_nor_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    out = tmp_path / "out.jsonl"
+    with hostile(echo_escaped) as (url, _):
+        assert run(main, generate(url, out)) == 0
+    err = capsys.readouterr().err
+    assert not holds_key(err)
+    results = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(results) == 2 and all("my key is [redacted]" in r["text"] for r in results)
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        assert KEY.encode() not in data, path.name
+        if path.suffix in (".jsonl", ".json"):
+            lines = data.splitlines() if path.suffix == ".jsonl" else [data]
+            values = [orjson.loads(line) for line in lines]
+            assert not holds_key(values), path.name
+    with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as conn:
+        cached = [orjson.loads(blob) for (blob,) in conn.execute("SELECT response FROM responses")]
+    conn.close()
+    assert len(cached) == 2 and not holds_key(cached)
+
+
+def test_absurd_usage_does_not_stall_a_tpm_run(tmp_path):
+    async def chat(request):
+        return text_answer(usage={"prompt_tokens": 19_000, "completion_tokens": 5})
+
+    out = tmp_path / "out.jsonl"
+    with hostile(chat) as (url, seen):
+        assert run(main, [*generate(url, out), "--quiet", "--tpm", "20000"]) == 0
+    summary = orjson.loads((tmp_path / "out.jsonl.summary.json").read_bytes())
+    assert summary["bad_usage"] == seen["/v1/chat/completions"] == 2 and summary["prompt_tokens"] == 0
+
+
+def basic_only(request):
+    """Answers a request with Basic auth user:s3cretpassw0rd only (401 otherwise)."""
+    if request.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:s3cretpassw0rd").decode():
+        return web.json_response({"error": {"message": "who are you?"}}, status=401)
+    return text_answer() if request.method == "POST" else model_list(request)
+
+
+def with_credentials(url: str) -> str:
+    return url.replace("http://", "http://user:s3cretpassw0rd@")
+
+
+def test_credentials_in_the_url_are_basic_auth_and_never_stored(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out.jsonl"
+    with hostile(basic_only, models=basic_only) as (url, seen):
+        assert run(main, generate(with_credentials(url), out)) == 0
+    assert seen == {"/v1/models": 1, "/v1/chat/completions": 2}
+    assert "s3cretpassw0rd" not in capsys.readouterr().err
+    for path in tmp_path.iterdir():
+        assert b"s3cretpassw0rd" not in path.read_bytes(), path.name
+
+
+def test_credentials_in_the_url_and_an_api_key_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with hostile(basic_only, models=basic_only) as (url, seen):
+        assert run(main, generate(with_credentials(url), tmp_path / "out.jsonl")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "give one or the other" in err
+    assert "s3cretpassw0rd" not in err and KEY not in err
+    assert not seen and list(tmp_path.iterdir()) == []

@@ -50,11 +50,16 @@ def test_the_implementations_satisfy_their_protocols(make, protocol):
 
 def test_a_fake_missing_a_member_is_not_a_client():
     class Fake:
-        model, stats, concurrency = "m", None, 1
+        model, stats, concurrency, halted, unstored = "m", None, 1, False, 0
 
         async def chat(self, messages, **kw):
             raise NotImplementedError
 
+        def halt(self, reason):
+            pass
+
     assert not isinstance(Fake(), ChatClient)  # no flush: the runner could not make results durable
     Fake.flush = lambda self: None
     assert isinstance(Fake(), ChatClient)
+    del Fake.halt
+    assert not isinstance(Fake(), ChatClient)  # no halt: a write the disk refused could not stop the sending

@@ -23,6 +23,11 @@ class FakeClient:
     def flush(self) -> None:
         self.flushes += 1
 
+    def halt(self, reason: Exception) -> None:
+        self.halted = True
+
+    halted, unstored = False, 0
+
 
 def test_the_fake_is_a_chat_client():
     assert isinstance(FakeClient(), ChatClient)

@@ -118,3 +118,62 @@ def test_a_field_used_wrongly_fails_at_render_as_a_usage_error(tmp_path):
     bad = load_prompts(str(custom(tmp_path, lambda t: t.replace("{{ persona }}", "{{ persona.nothing }}"))))
     with pytest.raises(UsageError, match=r"\[generation\]\.user"):
         P.generation_messages(bad, {"id": 0, "emotion": "joy", "stage1": {"a": "b"}}, {})
+
+
+# ---- issue 26: a template bounded in time, size and depth --------------------------------------------------------
+
+BOMBS = {  # name: (what goes before the [generation] user template, what the error says)
+    "nested-loops": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                     "rendering takes more than 2 s"),
+    "exponential-macro": ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+                          "rendering takes more than 2 s"),
+    "recursive-macro": ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recursion too deep"),
+    "string-times-huge": ('{{ "x" * 10 ** 12 }}', "a text of 1,000,000,000,000 characters"),
+    "string-times-big": ('{{ "x" * 1000000 }}', "a text of 1,000,000 characters"),
+    "doubling": ('{% set a = "x" * 60000 %}{{ a + a }}', "a text of 120,000 characters"),
+    "long-output": ("{% for i in range(100000) %}xxxxxxxxxx{% endfor %}", "characters (at most 100,000)"),
+    "replace": ('{{ ("x" * 90000) | replace("x", "y" * 90000) }}', "characters (at most 100,000)"),
+    "join": ('{{ range(90000) | join("x" * 90000) }}', "characters (at most 100,000)"),
+    "indent": ('{{ ("x\\n" * 40000) | indent(90000) }}', "characters (at most 100,000)"),
+    "center": ('{{ "x" | center(10 ** 9) }}', "a text of 1,000,000,000 characters"),
+    "printf": ('{{ "%099999999d" % 1 }}', "a text of 99,999,999 characters"),
+    "power": ("{{ 10 ** (10 ** 10) }}", "an exponent of 10000000000"),
+    "string-method": ('{{ "x".ljust(50000) }}', "unsafe"),
+}
+
+
+def with_bomb(text: str, bomb: str) -> str:
+    start = text.index("[generation]")
+    user = text.index("user = '''", start) + len("user = '''")
+    return text[:user] + bomb + text[user:]
+
+
+@pytest.mark.parametrize("bomb, said", BOMBS.values(), ids=BOMBS.keys())
+def test_a_template_past_its_time_size_or_depth_bound_fails_its_render_naming_it(tmp_path, bomb, said):
+    bombed = load_prompts(str(custom(tmp_path, lambda t: with_bomb(t, bomb))))  # loads: it is valid Jinja2
+    record = {"id": 0, "emotion": "joy", "stage1": {"age": "30"}}
+    with pytest.raises(UsageError, match=r"^prompt set 'en': \[generation\]\.user: ") as refused:
+        P.generation_messages(bombed, record, {})
+    assert said in str(refused.value)
+
+
+def test_a_bounded_template_still_renders_what_a_prompt_needs(tmp_path):
+    fine = ("{% for i in range(1000) %}{% if loop.last %}{{ loop.length }} {% endif %}{% endfor %}"
+            '{{ ("ab" * 100) | replace("a", "x") | length }} {{ [1, 2, 3] | join(", ") }} {{ "%5.1f" % 2.25 }}')
+    rendered = load_prompts(str(custom(tmp_path, lambda t: with_bomb(t, fine))))
+    text = P.generation_messages(rendered, {"id": 0, "emotion": "joy", "stage1": {"age": "30"}}, {})[1]["content"]
+    assert text.startswith("1000 200 1, 2, 3   2.2")
+
+
+def test_a_bombed_template_stops_the_run_before_any_request(tmp_path):
+    from common.cli import run
+    from llm.generate import main
+    from llm.testserver import Faults, fetch, spawned
+
+    prompts = custom(tmp_path, lambda t: with_bomb(t, BOMBS["nested-loops"][0]))
+    out = tmp_path / "out.jsonl"
+    with spawned(Faults()) as url:
+        code = run(main, ["--n", "2", "--out", str(out), "--domain", "sns", "--base-url", url, "--model",
+                          "test-model", "--quiet", "--prompts", str(prompts)])
+        sent = fetch(url)["arrivals"]
+    assert code == 2 and sent == 0 and not out.exists()

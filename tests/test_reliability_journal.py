@@ -42,7 +42,18 @@ def requests(url: str) -> int:
     return fetch(url)["arrivals"]
 
 
-def test_a_second_run_on_the_same_out_refuses_with_one_line_and_sends_nothing(tmp_path):
+def _another_name(out: Path, how: str) -> Path:
+    """`out` itself, or another name of the same file: a symlink, a hard link."""
+    other = out.parent / f"other-{how}.jsonl"
+    if how == "symlink":
+        other.symlink_to(out.name)
+    elif how == "hardlink":
+        os.link(out, other)
+    return out if how == "same" else other
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink"])
+def test_a_second_run_on_the_same_out_refuses_with_one_line_and_sends_nothing(tmp_path, how):
     out = tmp_path / "out.jsonl"
     with spawned(Faults(latency=(0.3, 0.4))) as url:
         first = subprocess.Popen([sys.executable, "-m", "llm.generate", *argv(url, out, 60)], cwd=REPO)
@@ -50,18 +61,40 @@ def test_a_second_run_on_the_same_out_refuses_with_one_line_and_sends_nothing(tm
         while not (out.exists() and out.read_bytes().count(b"\n") >= 2):
             assert first.poll() is None and time.monotonic() < deadline, "the first run ended early"
             time.sleep(0.05)
-        second = subprocess.run([sys.executable, "-m", "llm.generate", *argv(url, out, 60)], cwd=REPO,
-                                capture_output=True, text=True)
+        second = subprocess.run([sys.executable, "-m", "llm.generate", *argv(url, _another_name(out, how), 60)],
+                                cwd=REPO, capture_output=True, text=True)
         assert first.poll() is None  # the first was still running while the second tried
         assert first.wait(180) == 0
         total = fetch(url)
     assert second.returncode == 2
     assert second.stderr.startswith("error: ") and second.stderr.count("\n") == 1
-    assert "another run" in second.stderr and f"process {first.pid}" in second.stderr
+    assert "another run" in second.stderr
+    assert how == "hardlink" or f"process {first.pid}" in second.stderr
     ids = [orjson.loads(line)["id"] for line in out.read_bytes().splitlines()]
     assert sorted(ids) == list(range(60))  # each once
     assert total["repeated_completions"] == 0  # no request answered twice: the second run asked nothing
-    assert not (tmp_path / "out.jsonl.lock").exists()
+    assert not list(tmp_path.glob("*.lock"))
+
+
+def test_a_journal_is_locked_under_every_name(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    os.link(out, tmp_path / "hard.jsonl")
+    (tmp_path / "soft.jsonl").symlink_to("out.jsonl")
+    (tmp_path / "sub").mkdir()
+    names = [tmp_path / "hard.jsonl", tmp_path / "soft.jsonl", tmp_path / "sub" / ".." / "out.jsonl"]
+    for name in names:
+        with locked(out):
+            with pytest.raises(UsageError, match="being written by another run"):
+                with locked(name):
+                    pass
+        with locked(name):
+            with pytest.raises(UsageError, match="being written by another run"):
+                with locked(out):
+                    pass
+    with locked(out):  # free again, and no lock file left
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.jsonl", "out.jsonl", "soft.jsonl", "sub"]
 
 
 def test_a_run_on_a_locked_out_is_refused_before_anything_is_sent(tmp_path, capsys):
@@ -187,10 +220,13 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_rerun_resumes(tmp_path, 
             m.setattr("common.jsonl.os", _FullDisk(room))
             capsys.readouterr()
             assert run(main, argv(url, out, 8)) == 2
-        one_error(capsys, f"cannot write {out}: No space left on device", "rerun")
+        one_error(capsys, f"cannot write {out}: No space left on device", "every answer received is stored",
+                  "rerun")
         kept = [orjson.loads(line) for line in out.read_bytes().splitlines()]  # every line whole
         assert 1 <= len(kept) < 8 and out.read_bytes().endswith(b"\n")
+        repeated = fetch(url)["repeated_completions"]  # the probe's slot, asked again by this run
         assert run(main, argv(url, out, 8)) == 0
+        assert fetch(url)["repeated_completions"] == repeated  # the answers in flight were cached, not dropped
     assert sorted(orjson.loads(line)["id"] for line in out.read_bytes().splitlines()) == list(range(8))
 
 

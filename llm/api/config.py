@@ -28,6 +28,7 @@ from common.duplicates import DedupSpec
 from common.errors import UsageError
 from common.fields import COUNT, Flag, Number, Text, Whole, check_fields, from_table, option, options
 from common.files import write_text
+from common.userfile import read_user_file
 from common.formats import FORMATS, format_of
 from model.baselines import METHODS
 from model.emotions import DEFAULT as DEFAULT_EMOTIONS, PRESETS
@@ -294,10 +295,7 @@ def save(config: RunConfig, path: str | Path) -> None:
 def read(path: str | Path) -> dict:
     """The raw key/value table of a TOML or JSON config file."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
+    raw = read_user_file(path, "config")
     try:
         table = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.errors import Stopped, UsageError
+from common.errors import Stopped, UsageError, WriteRefused
 from common.jsonl import Appender
 
 from ..engine.promptset import PromptSet
 from ..engine.rounds import Rounds
+from ..engine.refused import stopped as refusal, write_results
 from ..engine.resume import Finished
 from ..engine.stats import RunStats, publish
 from ..transport.cache import CacheDamaged
@@ -60,34 +61,40 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: Fini
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     stats, totals = RunStats(resumed=len(done)), replace(done.totals, of=config.total)
     spends: list = []
-    stopped = None
-    async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(connected(config, out, prompts, spending(config, out, spends)))
-        writer = stack.enter_context(Appender(results))
-        bar = stack.enter_context(tqdm(total=config.total, initial=len(done), unit=config.mode, disable=config.quiet,
-                                       file=sys.stderr, dynamic_ncols=True))
+    stopped, client = None, None
+    try:
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(connected(config, out, prompts, spending(config, out, spends)))
+            writer = stack.enter_context(Appender(results))
+            bar = stack.enter_context(tqdm(total=config.total, initial=len(done), unit=config.mode,
+                                           disable=config.quiet, file=sys.stderr, dynamic_ncols=True))
 
-        def summary() -> dict:
-            return {**stats.summary(client.stats), **endpoint_stats(client), **batch_stats(client),
-                    "prompt_set": prompts.provenance(), "output": totals.summary()}
+            def summary() -> dict:
+                return {**stats.summary(client.stats), **endpoint_stats(client), **batch_stats(client),
+                        "prompt_set": prompts.provenance(), "output": totals.summary()}
 
-        try:
-            async for result in produce(client, stats):
+            def keep(result: dict) -> None:
                 writer.write(result)
                 totals.add(result)
                 bar.update()
                 s = client.stats
                 bar.set_postfix(tokens=s.prompt_tokens + s.completion_tokens, retries=s.retries, refresh=False)
-        except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM: what was done is kept
-            bar.close()
-            publish({**summary(), **(spent(spends[0]) if spends else {}), "interrupted": True}, out, config.quiet)
-            print(f"interrupted with {totals.summary()['results']} of {config.total} {config.mode}s written (see "
-                  f"{out}.summary.json); rerun the same command to resume", file=sys.stderr)
-            raise
-        except Stopped as exc:  # a budget reached, batch files left to run: the summary says so, and it is raised
-            stopped = exc
-        client.flush()
-        done_summary = summary()
+
+            try:
+                await write_results(produce(client, stats), client, keep)
+            except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM: what was done is kept
+                bar.close()
+                publish({**summary(), **(spent(spends[0]) if spends else {}), "interrupted": True}, out,
+                        config.quiet)
+                print(f"interrupted with {totals.summary()['results']} of {config.total} {config.mode}s written (see "
+                      f"{out}.summary.json); rerun the same command to resume", file=sys.stderr)
+                raise
+            except Stopped as exc:  # a budget reached, batch files left to run: the summary says so; raised below
+                stopped = exc
+            client.flush()
+            done_summary = summary()
+    except WriteRefused as exc:  # a full disk: nothing more was sent, what is kept is said in one line
+        raise refusal(exc, client) from None
     done_summary.update(spent(spends[0]) if spends else {})
     done_summary.update(more(done_summary) if more else {})
     if stopped is not None:

@@ -2,8 +2,10 @@
 
 A set is one TOML file (or a directory holding `prompts.toml`) with a `language` and one table per request kind
 (`KINDS`), each with a `system` and a `user` template. Templates are Jinja2, rendered in a sandbox with
-StrictUndefined; at load every template is parsed and may use only its kind's `FIELDS` (llm/prompts/README.md
-documents them), so a typo fails before any request is sent. A set's `hash` is `content_hash` of its language and
+StrictUndefined and bounded in time and size (llm.engine.bounded: a template that loops too long, makes too long a
+text or recurses too deep fails its first render, before any request, as one error naming it); at load every
+template is parsed and may use only its kind's `FIELDS` (llm/prompts/README.md documents them), so a typo fails
+before any request is sent. A set's `hash` is `content_hash` of its language and
 templates: it is written into results and summaries, and keys the cache of every set but the shipped `en`.
 """
 from __future__ import annotations
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError, meta
 
 from common.errors import UsageError
 from common.hashing import content_hash
+from common.userfile import read_user_file
+
+from .bounded import BoundedEnvironment, render
 
 SETS_DIR = Path(__file__).parents[1] / "prompts"
 DEFAULT = "en"
@@ -34,8 +38,7 @@ FIELDS: dict[str, frozenset[str]] = {kind: frozenset(_COMMON | set(names)) for k
                  "max_sentences"),
 }.items()}
 KINDS = tuple(FIELDS)
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                     autoescape=False)
+_ENV = BoundedEnvironment(trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class PromptSet:
         messages = []
         for role in ROLES:
             try:
-                content = _compiled(self.templates[kind][role]).render(language=self.language, **fields)
+                content = render(_compiled(self.templates[kind][role]), {"language": self.language, **fields})
             except TemplateError as exc:
                 raise UsageError(f"prompt set {self.name!r}: [{kind}].{role}: {exc}") from None
             messages.append({"role": role, "content": content})
@@ -105,10 +108,9 @@ def parse_prompt_set(data: dict, name: str) -> PromptSet:
 
 
 def _read(path: Path, name: str) -> PromptSet:
+    raw = read_user_file(path, "prompt set file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"prompt set file not found: {path}") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"prompt set {path} is not valid TOML: {exc}") from None
     return parse_prompt_set(data, name)

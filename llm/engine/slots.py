@@ -7,6 +7,10 @@ other exception is fatal for the run (e.g. the API key was refused): it is hande
 workers are cancelled. Results come out in completion order, each after `client.flush()`, so the responses
 behind a result are on disk before the caller writes it (see llm.transport.cache). A client that answers in rounds
 (`RoundsClient`, batch mode) is told which workers are running slots.
+
+A write the system refuses (`WriteRefused`: the request cache's commit here, or the caller's write of a result,
+who then halts the client before closing the iterator) stops the sending instead: the client is halted, and the
+workers are not cancelled but waited for, so the requests in flight end and their answers are kept.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, TypeVar, runtime_checkable
 
+from common.errors import WriteRefused
 from llm.transport.protocols import ChatClient
 
 from .stats import RunStats
@@ -84,7 +89,11 @@ async def run_slots(
                 stats.done += 1
                 client.flush()  # the responses behind this result are on disk before the caller writes it
                 yield item
+    except WriteRefused as exc:
+        client.halt(exc)
+        raise
     finally:
-        for task in tasks:
-            task.cancel()
+        if not client.halted:  # else the workers end by themselves, once their requests in flight are answered
+            for task in tasks:
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import re
-import time
+import base64
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import aiohttp
 import orjson
+import yarl
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from common.errors import UsageError
@@ -19,7 +19,9 @@ from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
 from .options import ClientOptions
 from .protocols import ClientStats, Completion, RateLimiter, Spending
-from .redact import REDACTED, redact, secret
+from .redact import redact, scrub
+from .usage import believed
+from .waits import honoured, parse_duration, retry_after
 
 
 class RequestFailed(Exception):
@@ -35,39 +37,6 @@ class _Transient(Exception):
         self.wait = wait
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: str | None) -> float | None:
-    """'20ms', '1.5s', '6m0s', '2' (seconds) -> seconds; None when absent or unreadable."""
-    if not value:
-        return None
-    parts = _DURATION.findall(value.strip())
-    if not parts or "".join(n + u for n, u in parts) != value.strip():
-        return None
-    return sum(float(n) * _UNIT[u or None] for n, u in parts)
-
-
-def retry_after(headers) -> float | None:
-    """Seconds the server asks us to wait: retry-after-ms, or Retry-After in seconds or as an HTTP date."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-
-
 def _error_message(raw: bytes, key: str | None) -> str:
     """The server's words for an error response, redacted (see llm.transport.redact)."""
     try:
@@ -78,26 +47,28 @@ def _error_message(raw: bytes, key: str | None) -> str:
     return redact(text[:1000], key)
 
 
-def valid_usage(usage) -> dict[str, int] | None:
-    """The token counts of a response's `usage` ({} when it has none); None when it is not an object or a count in
-    it is not a non-negative integer (bool is not one)."""
-    if usage is None:
-        return {}
-    if not isinstance(usage, dict):
-        return None
-    counts = {}
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        value = usage.get(name)
-        if value is not None:
-            if type(value) is not int or value < 0:
-                return None
-            counts[name] = value
-    return counts
+def completion(data: dict, cached: bool, payload: bytes, max_tokens: int) -> Completion:
+    """The Completion of a response body (`choices[0].message.content`) to the request `payload`, its usage where it
+    could be true (llm.transport.usage)."""
+    return Completion(data["choices"][0]["message"]["content"], believed(data.get("usage"), len(payload), max_tokens)
+                      or {}, cached)
 
 
-def completion(data: dict, cached: bool) -> Completion:
-    """The Completion of a response body (`choices[0].message.content`, its valid usage)."""
-    return Completion(data["choices"][0]["message"]["content"], valid_usage(data.get("usage")) or {}, cached)
+UNUSABLE_WAIT = "server asked for an unusable wait"  # the fault kind of a wait over max_wait, infinite or unreadable
+
+
+def _credentials(base_url: str, api_key: str | None) -> tuple[str, str | None, str | None]:
+    """(the base URL without the `user:password@` it may carry, the Basic Authorization header those credentials
+    make, the password); UsageError when an API key is given too (one of them would be dropped silently)."""
+    url = yarl.URL(base_url)
+    if url.user is None and url.password is None:
+        return base_url, None, None
+    plain = str(url.with_user(None))
+    if api_key:
+        raise UsageError(f"{plain} is given with credentials in its URL (user:password@) and an API key is set too: "
+                         "give one or the other")
+    basic = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
+    return plain, f"Basic {basic}", url.password
 
 
 _JSON = {"Content-Type": "application/json"}
@@ -116,10 +87,16 @@ class Client:
     (llm.transport.options) holds the timeout, retries, backoff, response cap and dialect; the limiter defaults to a
     local one at the options' limits.
 
+    Credentials in the base URL (`https://user:password@host/v1`) become every request's Basic auth and leave the
+    URL (so no message, summary or cache scope holds them); with an API key too they are a UsageError.
+
     Hostile servers: a body is read at most `max_response_bytes` (after decompression) and a longer one is a failed
-    attempt, retried like a malformed body and never cached; `usage` counts only when its token counts are
-    non-negative integers (else `stats.bad_usage` counts it and the limiter keeps its estimate); server text in our
-    error messages is redacted, and the API key is removed from every body before it is parsed or cached.
+    attempt, retried like a malformed body and never cached; `usage` counts only when it could be true
+    (llm.transport.usage: else `stats.bad_usage` counts it and the limiter keeps its estimate); a wait the server
+    asks for (Retry-After, x-ratelimit-reset-*) is honoured only up to `options.max_wait` seconds
+    (llm.transport.waits: a longer, infinite or unreadable one is a fault, `UNUSABLE_WAIT`, and the request is
+    retried under the normal backoff); server text in our error messages is redacted, and the API key (or the URL's
+    password) is taken out of every decoded body, in any JSON escaping, before it is returned or cached.
     """
 
     def __init__(
@@ -134,6 +111,7 @@ class Client:
         scope: str | None = None,
         spend: Spending | None = None,
     ):
+        base_url, self._basic, password = _credentials(base_url, api_key)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.options = options
@@ -143,7 +121,7 @@ class Client:
         self.spend = spend  # a --max-cost budget (llm.transport.spend), or None
         self.dialect: Dialect | None = None if options.dialect == "auto" else find_dialect(options.dialect)
         self._api_key = api_key
-        self._secret = None if secret(api_key) is None else api_key.encode()
+        self._secret = api_key or password  # kept out of everything we print or store
         self._max_bytes = options.max_response_bytes
         self._scope = scope or self.base_url
         # content_hash({"scope": ..., "body": ...}) is sha256 of b'{"body":<sorted body>,"scope":<scope>}': the
@@ -155,12 +133,14 @@ class Client:
         self._wait = wait_exponential_jitter(multiplier=first, max=longest, jitter=first)
         self._session: aiohttp.ClientSession | None = None
         self._chars_to_tokens = 0.35  # raised to 1.25x the largest ratio seen in `usage`
+        self._halt: Exception | None = None  # see `halt`
+        self._waiting: set[asyncio.Task] = set()  # tasks waiting for the limiter or a backoff: cancelled by `halt`
 
     async def __aenter__(self) -> Client:
         n = self.limiter.concurrency
         headers = {"Accept-Encoding": ACCEPT_ENCODING}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self._api_key or self._basic:
+            headers["Authorization"] = f"Bearer {self._api_key}" if self._api_key else self._basic
         self._session = aiohttp.ClientSession(  # bodies are inflated by read_capped, within the cap
             connector=aiohttp.TCPConnector(limit=n, limit_per_host=n), headers=headers, timeout=self._timeout,
             auto_decompress=False,
@@ -191,6 +171,43 @@ class Client:
         if self.spend is not None:
             self.spend.flush()
 
+    def halt(self, reason: Exception) -> None:
+        """Send nothing more: every later attempt raises `reason`, and requests waiting for the limiter or for a
+        retry's backoff are cancelled; a request in flight ends, its answer cached (in memory when the disk refuses
+        it: `unstored`). A cache whose commit the system refused halts the client by itself."""
+        self._halt = self._halt or reason
+        for task in list(self._waiting):
+            task.cancel()
+
+    @property
+    def halted(self) -> bool:
+        return self._halt is not None or self.cache.failed is not None
+
+    @property
+    def unstored(self) -> int:
+        """Answers received that the cache could not store (see `Cache.unstored`)."""
+        return self.cache.unstored
+
+    def _go_ahead(self) -> None:
+        """Raise the reason the client is halted, if it is."""
+        if reason := self._halt or self.cache.failed:
+            self.halt(reason)
+            raise reason
+
+    @contextmanager
+    def _idle(self):
+        """The current task is waiting (cancelled if the client is halted meanwhile)."""
+        task = asyncio.current_task()
+        self._waiting.add(task)
+        try:
+            yield
+        finally:
+            self._waiting.discard(task)
+
+    async def _pause(self, seconds: float) -> None:
+        with self._idle():
+            await asyncio.sleep(seconds)
+
     async def _check(self) -> None:
         url = f"{self.base_url}/models"
         try:
@@ -199,7 +216,7 @@ class Client:
         except aiohttp.InvalidURL:
             raise UsageError(f"not a valid base URL: {self.base_url!r}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            why = redact(str(exc), self._api_key) or type(exc).__name__
+            why = redact(str(exc), self._secret) or type(exc).__name__
             raise UsageError(f"cannot reach {self.base_url}: {why}") from None
         except TooLarge:
             raise UsageError(f"{url} sent more than {self._max_bytes} bytes") from None
@@ -217,7 +234,7 @@ class Client:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise UsageError(f"{url} did not return an OpenAI model list") from None
         if self.model not in ids and not any(i.startswith(self.model + ":") for i in ids):
-            served = redact(", ".join(sorted(map(str, ids))), self._api_key)
+            served = redact(", ".join(sorted(map(str, ids))), self._secret)
             raise UsageError(f"unknown model {self.model!r}; {self.base_url} serves: {served}")
         self.dialect = self.dialect or detect(owners)
 
@@ -248,9 +265,9 @@ class Client:
         else:  # the request's worst case is held against the budget while it is out (llm.transport.spend)
             async with self.spend.paying(self.prompt_estimate(body), max_tokens) as bill:
                 data = await self._send(body, payload)
-                bill.usage = valid_usage(data.get("usage")) or {}  # none or invalid: its worst case
+                bill.usage = believed(data.get("usage"), len(payload), max_tokens) or {}  # none or bad: its worst case
             self.cache.put(key, data)
-        return completion(data, cached)
+        return completion(data, cached, payload, max_tokens)
 
     def request(self, messages: list[dict], *, schema: dict | None = None, schema_name: str = "answer",
                 temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None) -> tuple[dict, bytes, str]:
@@ -274,8 +291,9 @@ class Client:
             last = exc
         if self.options.max_attempts > 1:
             self._count_retry(None)
-            await asyncio.sleep(max(self._backoff_after(1), last.wait))
+            await self._pause(max(self._backoff_after(1), last.wait))
             retrying = AsyncRetrying(
+                sleep=self._pause,
                 retry=retry_if_exception_type(_Transient),
                 wait=lambda state: max(self._backoff_after(state.attempt_number + 1), state.outcome.exception().wait),
                 stop=stop_after_attempt(self.options.max_attempts - 1),
@@ -298,8 +316,11 @@ class Client:
         self.stats.retries += 1
 
     def _fault(self, kind: str, wait: float | None = None) -> _Transient:
-        self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
+        self._count(kind)
         return _Transient(kind, max(0.0, wait or 0.0))
+
+    def _count(self, kind: str) -> None:
+        self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
 
     def prompt_estimate(self, body: dict) -> int:
         """Prompt tokens of `body`, estimated high (a ratio learnt from `usage`, with a margin)."""
@@ -310,56 +331,64 @@ class Client:
         return self.prompt_estimate(body) + body["max_tokens"]
 
     async def _post(self, body: dict, payload: bytes) -> dict:
-        async with self.limiter.admit(self._estimate(body)) as permit:
-            self.stats.requests += 1
-            try:
-                async with self._session.post(self._chat_url, data=payload, headers=_JSON) as resp:
-                    status, headers, raw = resp.status, resp.headers, await self._read(resp)
-            except asyncio.TimeoutError:
-                raise self._fault("timeout") from None
-            except aiohttp.ClientError as exc:
-                raise self._fault(type(exc).__name__) from None
-            except TooLarge:
-                raise self._fault(f"response over {self._max_bytes} bytes") from None
-            except Undecodable:
-                raise self._fault("malformed response") from None
-            self._observe(headers)
-            if status == 429:
-                wait = retry_after(headers)
-                self.limiter.throttled(permit, wait)
-                raise self._fault("HTTP 429", wait)
-            if status >= 500:
-                raise self._fault(f"HTTP {status}")
-            if status in (401, 403):
-                raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {self._error(raw)}")
-            if status == 404:
-                raise UsageError(f"HTTP 404 for model {self.model!r} at {self.base_url}: {self._error(raw)}")
-            if status >= 400:
-                raise RequestFailed(f"HTTP {status}: {self._error(raw)}")
-            try:
-                data = orjson.loads(raw)
-                if not isinstance(data["choices"][0]["message"]["content"], str):
-                    raise TypeError
-            except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-                raise self._fault("malformed response") from None
-            self._account(body, valid_usage(data.get("usage")), permit)
-            self.limiter.succeeded()
-            return data
+        self._go_ahead()
+        admission = self.limiter.admit(self._estimate(body))
+        with self._idle():
+            permit = await admission.__aenter__()
+        try:
+            self._go_ahead()
+            return await self._exchange(body, payload, permit)
+        finally:
+            await admission.__aexit__(None, None, None)
+
+    async def _exchange(self, body: dict, payload: bytes, permit) -> dict:
+        """One admitted attempt: send, read, classify, account."""
+        self.stats.requests += 1
+        try:
+            async with self._session.post(self._chat_url, data=payload, headers=_JSON) as resp:
+                status, headers, raw = resp.status, resp.headers, await self._read(resp)
+        except asyncio.TimeoutError:
+            raise self._fault("timeout") from None
+        except aiohttp.ClientError as exc:
+            raise self._fault(type(exc).__name__) from None
+        except TooLarge:
+            raise self._fault(f"response over {self._max_bytes} bytes") from None
+        except Undecodable:
+            raise self._fault("malformed response") from None
+        self._observe(headers)
+        if status == 429:
+            wait = self._honoured(retry_after(headers))
+            self.limiter.throttled(permit, wait)
+            raise self._fault("HTTP 429", wait)
+        if status >= 500:
+            raise self._fault(f"HTTP {status}")
+        if status in (401, 403):
+            raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {self._error(raw)}")
+        if status == 404:
+            raise UsageError(f"HTTP 404 for model {self.model!r} at {self.base_url}: {self._error(raw)}")
+        if status >= 400:
+            raise RequestFailed(f"HTTP {status}: {self._error(raw)}")
+        try:
+            data = scrub(orjson.loads(raw), self._secret)  # no result or cache entry holds our key
+            if not isinstance(data["choices"][0]["message"]["content"], str):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            raise self._fault("malformed response") from None
+        self._account(body, believed(data.get("usage"), len(payload), body["max_tokens"]), permit)
+        self.limiter.succeeded()
+        return data
 
     async def _read(self, resp) -> bytes:
-        """The body within the cap, with our key taken out (so no message, result or cache entry can hold it)."""
-        raw = await read_capped(resp, self._max_bytes)
-        if self._secret is not None and self._secret in raw:
-            raw = raw.replace(self._secret, REDACTED.encode())
-        return raw
+        """The body within the cap."""
+        return await read_capped(resp, self._max_bytes)
 
     def _error(self, raw: bytes) -> str:
-        return _error_message(raw, self._api_key)
+        return _error_message(raw, self._secret)
 
     def _account(self, body: dict, usage: dict[str, int] | None, permit) -> None:
-        """Count a response's usage (`valid_usage`) and settle its permit with it. Invalid usage (a negative count
-        would let the limiter admit more than the tpm) is counted in `stats.bad_usage` and ignored: the permit
-        keeps its estimate, as it does when the server reports no counts."""
+        """Count a response's usage (`believed`) and settle its permit with it. Bad usage (a negative count would
+        let the limiter admit more than the tpm, an absurd one stall it) is counted in `stats.bad_usage` and
+        ignored: the permit keeps its estimate, as it does when the server reports no counts."""
         if usage is None:
             self.stats.bad_usage += 1
             return
@@ -378,6 +407,15 @@ class Client:
         """Pause when the server says a quota is spent until its reset."""
         for kind in ("requests", "tokens"):
             remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
-            if remaining is not None and reset is not None and remaining.strip() in ("0", "-0"):
-                self.limiter.pause(reset)
+            if remaining is not None and remaining.strip() in ("0", "-0"):
+                reset = self._honoured(parse_duration(headers.get(f"x-ratelimit-reset-{kind}")))
+                if reset is not None:
+                    self.limiter.pause(reset)
+
+    def _honoured(self, seconds: float | None) -> float | None:
+        """A wait the server asked for (None: it asked for none), if it is one to wait out (`waits.honoured`); an
+        unusable one is counted as a fault (UNUSABLE_WAIT) and not waited out."""
+        if seconds is None or honoured(seconds, self.options.max_wait):
+            return seconds
+        self._count(UNUSABLE_WAIT)
+        return None

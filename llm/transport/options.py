@@ -13,6 +13,7 @@ from .dialects import DIALECTS
 from .endpoint import Endpoint
 from .levels import Ledger
 from .limiter import Limiter
+from .waits import MAX_WAIT
 
 ENDPOINT, LIMITS = "endpoint", "limits"  # the help groups of these flags
 
@@ -34,6 +35,9 @@ class ClientOptions:
     max_attempts: int = option(6, Whole(), "tries per request (429, 5xx, timeouts)", group=LIMITS)
     max_response_bytes: int = option(MAX_RESPONSE_BYTES, Whole(), "longest response body accepted, after "
                                      "decompression (default 8 MiB)", group=LIMITS)
+    max_wait: float = option(MAX_WAIT, Number(low=0, finite=True, unit=" of seconds"), "longest wait a server may "
+                             "ask for (Retry-After, x-ratelimit-reset-*); a longer one is a fault, retried under the "
+                             "backoff", group=LIMITS, metavar="SECONDS")
     backoff: tuple[float, float] = (0.5, 30.0)
     """First and longest wait between retries, in seconds (exponential, with jitter)."""
 

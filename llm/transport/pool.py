@@ -31,6 +31,18 @@ class Pool:
         for c in self.clients:  # one shared cache: the members after the first find nothing left to commit
             c.flush()
 
+    def halt(self, reason: Exception) -> None:
+        for c in self.clients:
+            c.halt(reason)
+
+    @property
+    def halted(self) -> bool:
+        return any(c.halted for c in self.clients)
+
+    @property
+    def unstored(self) -> int:
+        return sum(c.unstored for c in self.clients)
+
     @property
     def stats(self) -> ClientStats:
         total = ClientStats()

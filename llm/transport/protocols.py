@@ -86,3 +86,16 @@ class ChatClient(Protocol):
     def flush(self) -> None:
         """Make every response received so far durable (commit the request cache): the slot runner calls it before
         it hands out a result, so the answers behind a result are on disk before the caller writes the result."""
+
+    def halt(self, reason: Exception) -> None:
+        """Send nothing more (every later request raises `reason`; those waiting for the limiter or a backoff are
+        cancelled); requests in flight end and their answers are kept, in memory if the disk refuses them. The slot
+        runner halts the client when a result or an answer cannot be written, and then waits for those in flight."""
+
+    @property
+    def halted(self) -> bool:
+        """Whether the client was halted (or halted itself: its request cache's disk refused a commit)."""
+
+    @property
+    def unstored(self) -> int:
+        """Answers received that could not be stored (after a halt): a rerun asks them again."""
