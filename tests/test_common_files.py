@@ -115,34 +115,38 @@ def test_run_restores_the_signal_handlers_it_replaced():
 
 # ---- issue 26: signals wherever they land, and every standard stream closed, full or broken ----------------------
 
-def test_a_signal_inside_a_garbage_collector_callback_is_not_swallowed(capsys):
-    armed = [True]
+def test_a_signal_inside_a_garbage_collector_callback_is_not_swallowed():
+    """In a fresh interpreter (libraries other tests loaded run gc callbacks and threads of their own)."""
+    script = """
+import gc, os, signal, sys
+from common import cli
 
-    def callback(phase, info):  # as JAX's: Python swallows what a gc callback raises ("Exception ignored in")
-        if phase == "start" and armed:
-            armed.clear()
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(10_000):  # the handler runs in here
-                pass
+armed = [True]
 
-    def main(argv):
-        gc.collect()
-        for _ in range(10_000_000):  # ... and is delivered again out here
+def callback(phase, info):  # as JAX's: Python swallows what a gc callback raises ("Exception ignored in")
+    if phase == "start" and armed:
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10_000):  # the handler runs in here
             pass
-        return 0
 
-    gc.callbacks.append(callback)
-    try:
-        code = cli.run(main)
-    finally:
-        gc.callbacks.remove(callback)
-    assert code == 143 and capsys.readouterr().err == "error: terminated\n"
+def main(argv):
+    gc.collect()
+    for _ in range(30_000_000):  # ... and is delivered again out here
+        pass
+    return 0
+
+gc.callbacks.append(callback)
+sys.exit(cli.run(main))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143 and proc.stderr == "error: terminated\n", proc.stderr
 
 
 @pytest.mark.parametrize("signum, code, said", [(signal.SIGTERM, 143, "terminated"),
                                                (signal.SIGINT, 130, "interrupted")])
 def test_a_signal_early_in_a_run_ends_it_with_its_code_and_leaves_no_partial_file(tmp_path, signum, code, said):
-    from llm.testserver import Faults, spawned
+    from llm.testing.faults import Faults, spawned
 
     out = tmp_path / "out.jsonl"
     with spawned(Faults(latency=(0.2, 0.3))) as url:
@@ -176,7 +180,7 @@ def test_a_full_or_closed_stdout_is_one_line_and_exit_2():
 
 @pytest.mark.parametrize("stderr", ["full", "closed"])
 def test_a_failing_stderr_leaves_the_exit_code_alone_to_tell(tmp_path, stderr):
-    from llm.testserver import Faults, spawned
+    from llm.testing.faults import Faults, spawned
 
     def child(argv: list[str]) -> subprocess.CompletedProcess:
         with open("/dev/full", "wb") as full:
@@ -191,9 +195,19 @@ def test_a_failing_stderr_leaves_the_exit_code_alone_to_tell(tmp_path, stderr):
     assert done.returncode == 0 and out.read_bytes().count(b"\n") == 3
 
 
+def handles(pid: int, signum: int) -> bool:
+    """Whether process `pid` catches `signum` (a handler of its own installed: /proc's SigCgt mask)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(mask >> (signum - 1) & 1)
+
+
 def test_ctrl_c_right_after_model_sample_starts_is_one_line():
     proc = subprocess.Popen([sys.executable, "-m", "model.sample", "--n", "3000000"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # importing JAX (seconds): under `run`'s handlers, not before them
-    proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while not handles(proc.pid, signal.SIGTERM):  # `run` is in charge (its handlers installed: SIGTERM caught)...
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)  # ... and JAX is still being imported (seconds): under those handlers
     assert proc.wait(120) == 130 and proc.stderr.read() == b"error: interrupted\n"

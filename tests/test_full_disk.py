@@ -16,7 +16,7 @@ import pytest
 import llm.transport.cache as cache_module
 from common.errors import WriteRefused
 from confined import confined
-from llm.testserver import Faults, fetch, spawned
+from llm.testing.faults import Faults, fetch, spawned
 from llm.transport.cache import Cache
 
 REPO = Path(__file__).resolve().parents[1]

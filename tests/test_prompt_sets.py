@@ -168,7 +168,7 @@ def test_a_bounded_template_still_renders_what_a_prompt_needs(tmp_path):
 def test_a_bombed_template_stops_the_run_before_any_request(tmp_path):
     from common.cli import run
     from llm.generate import main
-    from llm.testserver import Faults, fetch, spawned
+    from llm.testing.faults import Faults, fetch, spawned
 
     prompts = custom(tmp_path, lambda t: with_bomb(t, BOMBS["nested-loops"][0]))
     out = tmp_path / "out.jsonl"

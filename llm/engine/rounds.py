@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from llm.transport.batch.jobs import Jobs
 from llm.transport.batch.ledger import Ledger
 from llm.transport.batch.lines import Outcome
-from llm.transport.client import Client, RequestFailed, completion, valid_usage
+from llm.transport.client import Client, RequestFailed, completion
 from llm.transport.protocols import ClientStats, Completion
 from llm.transport.spend import Bill, Spend
+from llm.transport.usage import believed
 
 
 class Rounds:
@@ -61,6 +62,18 @@ class Rounds:
     def flush(self) -> None:
         self.client.flush()
 
+    def halt(self, reason: Exception) -> None:
+        """Send nothing more (a write the system refused): the client is halted, and so is every round to come."""
+        self.client.halt(reason)
+
+    @property
+    def halted(self) -> bool:
+        return self.client.halted
+
+    @property
+    def unstored(self) -> int:
+        return self.client.unstored
+
     @contextmanager
     def working(self):
         """Held by each worker of the slot runner while it runs slots."""
@@ -87,14 +100,14 @@ class Rounds:
         data = self.client.cache.get(key)
         if data is not None:
             self.stats.cache_hits += 1
-            return completion(data, True)
+            return completion(data, True, payload, body["max_tokens"])
         future = asyncio.get_running_loop().create_future()
         if key not in self._waiting:
             self._waiting[key], self._bodies[key] = [], (body, payload)
         self._waiting[key].append(future)
         self._blocked += 1
         self._check()
-        return completion(await future, False)
+        return completion(await future, False, payload, body["max_tokens"])
 
     def _check(self) -> None:
         """Start a round when every working slot waits on a request."""
@@ -164,7 +177,11 @@ class Rounds:
         self.flush()
 
     def _count(self, key: str, data: dict) -> None:
-        usage = valid_usage(data.get("usage")) or {}
+        body, payload = self._bodies[key]
+        usage = believed(data.get("usage"), len(payload), body["max_tokens"])
+        if usage is None:
+            self.stats.bad_usage += 1
+        usage = usage or {}
         self.stats.prompt_tokens += usage.get("prompt_tokens", 0)
         self.stats.completion_tokens += usage.get("completion_tokens", 0)
         if self.spend is not None:

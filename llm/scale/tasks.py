@@ -118,7 +118,7 @@ async def _run_shard(job: Job, shard: Shard, todo: Iterator[dict], redraw, resum
     finally:
         cache.close()
     summary = {**stats.summary(pool.stats),
-               "endpoints": {e.url: asdict(c.stats) for e, c in zip(job.endpoints, clients)}}
+               "endpoints": {e.plain_url: asdict(c.stats) for e, c in zip(job.endpoints, clients)}}
     write_json(shard.path(job.directory, ".summary.json"), summary)
     return summary
 
@@ -148,7 +148,7 @@ def run_ray(job: Job, shards: list[Shard], *, retries: int = 3, on_progress: Cal
 
     Path(job.directory).mkdir(parents=True, exist_ok=True)
     actor = ray.remote(Budget).options(num_cpus=0, max_concurrency=10_000, max_restarts=3)
-    budgets = [actor.remote(lease_s=job.client.timeout + 30.0, ledger=(str(Path(job.directory) / "budget.sqlite"), e.url),
+    budgets = [actor.remote(lease_s=job.client.timeout + 30.0, ledger=(str(Path(job.directory) / "budget.sqlite"), e.plain_url),
                             **job.limits(e)) for e in job.endpoints]
     task = ray.remote(shard_task).options(num_cpus=1, max_retries=retries)
     refs = {task.remote(job, shard, budgets, spend): shard for shard in shards}

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from contextlib import contextmanager
 from types import SimpleNamespace
 
 import aiohttp
 import orjson
-import yarl
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from common.errors import UsageError
@@ -19,7 +17,8 @@ from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
 from .options import ClientOptions
 from .protocols import ClientStats, Completion, RateLimiter, Spending
-from .redact import redact, scrub
+from .credentials import url_credentials
+from .redact import error_message, redact, scrub
 from .usage import believed
 from .waits import honoured, parse_duration, retry_after
 
@@ -37,16 +36,6 @@ class _Transient(Exception):
         self.wait = wait
 
 
-def _error_message(raw: bytes, key: str | None) -> str:
-    """The server's words for an error response, redacted (see llm.transport.redact)."""
-    try:
-        error = orjson.loads(raw)["error"]
-        text = str(error.get("message", error) if isinstance(error, dict) else error)
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        text = raw[:200].decode("utf-8", "replace").strip()
-    return redact(text[:1000], key)
-
-
 def completion(data: dict, cached: bool, payload: bytes, max_tokens: int) -> Completion:
     """The Completion of a response body (`choices[0].message.content`) to the request `payload`, its usage where it
     could be true (llm.transport.usage)."""
@@ -55,20 +44,6 @@ def completion(data: dict, cached: bool, payload: bytes, max_tokens: int) -> Com
 
 
 UNUSABLE_WAIT = "server asked for an unusable wait"  # the fault kind of a wait over max_wait, infinite or unreadable
-
-
-def _credentials(base_url: str, api_key: str | None) -> tuple[str, str | None, str | None]:
-    """(the base URL without the `user:password@` it may carry, the Basic Authorization header those credentials
-    make, the password); UsageError when an API key is given too (one of them would be dropped silently)."""
-    url = yarl.URL(base_url)
-    if url.user is None and url.password is None:
-        return base_url, None, None
-    plain = str(url.with_user(None))
-    if api_key:
-        raise UsageError(f"{plain} is given with credentials in its URL (user:password@) and an API key is set too: "
-                         "give one or the other")
-    basic = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
-    return plain, f"Basic {basic}", url.password
 
 
 _JSON = {"Content-Type": "application/json"}
@@ -111,7 +86,7 @@ class Client:
         scope: str | None = None,
         spend: Spending | None = None,
     ):
-        base_url, self._basic, password = _credentials(base_url, api_key)
+        base_url, self._basic, password = url_credentials(base_url, api_key)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.options = options
@@ -383,7 +358,7 @@ class Client:
         return await read_capped(resp, self._max_bytes)
 
     def _error(self, raw: bytes) -> str:
-        return _error_message(raw, self._secret)
+        return error_message(raw, self._secret)
 
     def _account(self, body: dict, usage: dict[str, int] | None, permit) -> None:
         """Count a response's usage (`believed`) and settle its permit with it. Bad usage (a negative count would

@@ -32,6 +32,13 @@ class Endpoint:
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
     @property
+    def plain_url(self) -> str:
+        """The URL without the credentials it may carry (llm.transport.credentials), and without a trailing slash:
+        what names the endpoint in a cache scope or a saved limiter state."""
+        parts = urlsplit(self.url.rstrip("/"))
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    @property
     def host(self) -> str:
         """host[:port] of the URL, without credentials ("?" when it has none)."""
         parts = urlsplit(self.url)

@@ -27,7 +27,7 @@ from .protocols import ChatClient, RateLimiter, Spending
 
 def cache_scope(endpoints: Sequence[Endpoint], model: str, tag: str | None = None) -> str:
     """The cache scope of requests answered by `endpoints` serving `model` (see the module docstring)."""
-    urls = sorted(e.url.rstrip("/") for e in endpoints)
+    urls = sorted(e.plain_url for e in endpoints)
     scope = urls[0] if len(urls) == 1 else f"pool:{model}:{','.join(urls)}"
     return f"{scope}|{tag}" if tag else scope
 
@@ -41,7 +41,7 @@ def build_client(endpoint: Endpoint, model: str, options: ClientOptions, *, cach
     the endpoint's scope."""
     mine = options.for_endpoint(endpoint)
     if limiter is None:
-        limiter = mine.limiter(None if cache is None else cache.ledger(ledger or endpoint.url.rstrip("/")))
+        limiter = mine.limiter(None if cache is None else cache.ledger(ledger or endpoint.plain_url))
     return Client(endpoint.url, model, api_key=api_key, options=mine, cache=cache, scope=scope, limiter=limiter,
                   spend=spend)
 

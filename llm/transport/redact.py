@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 REDACTED = "[redacted]"
 # Shorter keys are placeholders (`EMPTY`, `ollama`, `x`): searching for them would garble ordinary text.
 MIN_SECRET = 8
@@ -69,3 +71,13 @@ def _scrubbed(obj, key: str):
     if isinstance(obj, dict):
         return {_without(k, key): _scrubbed(v, key) for k, v in obj.items()}
     return obj
+
+
+def error_message(raw: bytes, key: str | None) -> str:
+    """The server's words for an error response, redacted (see llm.transport.redact)."""
+    try:
+        error = orjson.loads(raw)["error"]
+        text = str(error.get("message", error) if isinstance(error, dict) else error)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        text = raw[:200].decode("utf-8", "replace").strip()
+    return redact(text[:1000], key)

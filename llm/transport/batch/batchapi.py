@@ -15,7 +15,8 @@ import orjson
 from common.errors import UsageError
 
 from ..body import TooLarge, Undecodable, read_capped
-from ..client import Client, _error_message
+from ..client import Client
+from ..redact import error_message
 from ..redact import REDACTED, redact, secret
 from .jobs import BatchFailed, Waiting
 from .ledger import Entry, Ledger
@@ -62,7 +63,7 @@ class BatchAPI:
                     status, raw = resp.status, await read_capped(resp, cap)
                 if status != 429 and status < 500:
                     return status, raw
-                why = f"HTTP {status}: {_error_message(raw, self._key)}"
+                why = f"HTTP {status}: {error_message(raw, self._key)}"
             except (aiohttp.ClientError, asyncio.TimeoutError, TooLarge, Undecodable) as exc:
                 why = redact(str(exc), self._key) or type(exc).__name__
                 if attempt + 1 == tries and not retry:
@@ -74,9 +75,9 @@ class BatchAPI:
 
     def _ok(self, status: int, raw: bytes, what: str) -> dict:
         if status in (401, 403):
-            raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {_error_message(raw, self._key)}")
+            raise UsageError(f"{self.base_url} refused the API key (HTTP {status}): {error_message(raw, self._key)}")
         if status != 200:
-            raise UsageError(f"{what} at {self.base_url} answered HTTP {status}: {_error_message(raw, self._key)}")
+            raise UsageError(f"{what} at {self.base_url} answered HTTP {status}: {error_message(raw, self._key)}")
         try:
             data = orjson.loads(raw)
             if not isinstance(data, dict):
