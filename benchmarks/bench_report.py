@@ -119,7 +119,7 @@ def child_plain(data: str, gold: str) -> dict:
     model = load_model()
     encode = timer.wrap("embedding", lambda s: model.encode(s, normalize_embeddings=True))
     x, x_train, x_test = encode(texts), encode(g.train.texts), encode(g.test.texts)
-    y_train, y_test = np.array(g.train.emotions, dtype=object), np.array(g.test.emotions, dtype=object)
+    y_train = np.array(g.train.emotions, dtype=object)
     timer.wrap("diversity", plain_diversity)(x, y)
     sample = np.random.default_rng(0).choice(len(x_train), min(len(x), len(x_train)), replace=False)
     for a, b in ((x, x_train), (x, x_test), (x_train[sample], x_test)):

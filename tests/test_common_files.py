@@ -1,7 +1,6 @@
 """The bottom layer's file output and command runner under faults: devices, full disks, unwritable places,
 closed pipes, closed or full standard streams, and signals."""
 import errno
-import gc
 import os
 import signal
 import subprocess

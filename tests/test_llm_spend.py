@@ -56,6 +56,9 @@ async def test_a_request_waits_for_requests_in_flight_and_the_budget_stops_when_
         await third
     assert stop.value.spent == pytest.approx(0.9) and "0.100000 remaining" in str(stop.value)
     assert spend.release(0.0, None) == 0.0  # a request never answered costs nothing
+    with pytest.raises(BudgetReached):  # once reached, even a request that would fit stays out: the run stops
+        await spend.hold(0, 0.05)
+    assert spend.in_flight == 0.0
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,7 @@ class Spend:
             raise ValueError(f"a budget is a finite number >= 0, got {limit!r}")
         self.prices, self.limit, self.spent, self.earlier = prices, limit, spent, spent
         self.in_flight = 0.0
+        self.reached: BudgetReached | None = None  # once reached, nothing more is admitted
         self._save, self._saved = save, spent
         self._scheduled = False
         self._freed = asyncio.Event()
@@ -117,12 +118,17 @@ class Spend:
         return True
 
     async def reserve(self, cost: float) -> None:
-        """Hold `cost`, waiting while requests in flight may free enough; BudgetReached when none can."""
-        while not self.fits(cost):
+        """Hold `cost`, waiting while requests in flight may free enough; BudgetReached when none can, and from
+        then on for every request (the run stops: a smaller request must not go out while it winds down)."""
+        while self.reached is None and not self.fits(cost):
             if self.in_flight <= EPSILON:
-                raise BudgetReached(self.spent, self.limit, cost)
-            self._freed.clear()
-            await self._freed.wait()
+                self.reached = BudgetReached(self.spent, self.limit, cost)
+                self._freed.set()  # the others waiting learn it too
+            else:
+                self._freed.clear()
+                await self._freed.wait()
+        if self.reached is not None:
+            raise BudgetReached(*self.reached.args)
         self.in_flight += cost
 
     def settle(self, held: float, cost: float) -> None:

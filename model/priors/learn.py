@@ -329,16 +329,16 @@ def fold(data: dict, profile: Profile, post: Posterior, min_effect: float = 0.1,
     tables = refactor(profile, factors)
     out = copy.deepcopy(data)
     out["name"] = f"{data.get('name', 'profile')}-learned"
-    for name, (parents, table) in tables.items():
+    for name, (parents, probs) in tables.items():
         spec = out["attributes"][name]
         cats = profile.attributes[name].categories
         for key in ("probs", "weights", "table", "parents"):
             spec.pop(key, None)
         if parents:
             spec["parents"] = parents
-            spec["table"] = table_rows(profile, parents, cats, table)
+            spec["table"] = table_rows(profile, parents, cats, probs)
         else:
-            spec["weights"] = {c: float(x) for c, x in zip(cats, table)}
+            spec["weights"] = {c: float(x) for c, x in zip(cats, probs)}
         spec["source"] = (f"{spec.get('source', '')} [reweighted by `python -m model.priors learn`: the masked "
                           "table times the learned plausibility factors, re-factorised exactly; see provenance]")
     prov = dict(data.get("provenance") or {})
