@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SHARED_DATA
+from tests.support.paths import REPO, SHARED_DATA
 from llm.testing.faults import Faults, spawned
 
 README = REPO / "README.md"

@@ -15,9 +15,9 @@ from common.userfile import MAX_INPUT_BYTES
 from eval import report
 from llm.generate import main as generate
 from model.sample import main as sample
+from tests.support.paths import REPO, TOY_PROFILE
 
-TOY = Path(__file__).parent / "profiles" / "toy.json"
-REPO = Path(__file__).resolve().parents[1]
+TOY = TOY_PROFILE
 
 
 def test_a_profile_naming_a_key_twice_is_refused(tmp_path, capsys):

@@ -4,8 +4,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("common", "model", "llm", "eval")  # bottom to top: a module may import its own layer or lower ones
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

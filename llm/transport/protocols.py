@@ -3,7 +3,7 @@ that cross them (`Completion`, `ClientStats`).
 
 `Client` and `Pool` (several endpoints used as one) are chat clients (and `llm.engine.rounds.Rounds`, batch mode's);
 `Limiter` (one process) and `llm.scale.budget.RemoteLimiter` (a lease on a shared Ray `Budget` actor) are limiters;
-`llm.transport.spend.Spend` and `llm.scale.shared_spend.RemoteSpend` are budgets in money. tests/test_llm_protocols.py
+`llm.transport.spend.Spend` and `llm.scale.shared_spend.RemoteSpend` are budgets in money. tests/llm/transport/test_protocols.py
 checks that each satisfies its protocol.
 """
 from __future__ import annotations
