@@ -18,12 +18,14 @@ API (and neither does the embedded server's process).
 """
 from common.lazy import lazy_exports
 
-__all__ = ["Cache", "Client", "ClientOptions", "Endpoint", "Limiter", "RequestFailed", "Run", "RunConfig",
-           "RunStats", "Settings", "SlotFailed", "agenerate_dataset", "generate_dataset", "generate_texts"]
+__all__ = ["Cache", "Client", "ClientOptions", "Endpoint", "Limiter", "MockTransport", "Reply", "Request",
+           "RequestFailed", "Run", "RunConfig", "RunStats", "Settings", "SlotFailed", "agenerate_dataset",
+           "generate_dataset", "generate_texts"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "Cache": "llm.transport.cache", "Client": "llm.transport.client", "ClientOptions": "llm.transport.options",
-    "Endpoint": "llm.transport.endpoint", "Limiter": "llm.transport.limiter", "RequestFailed": "llm.transport.client",
+    "Endpoint": "llm.transport.endpoint", "Limiter": "llm.transport.limiter", "MockTransport": "llm.transport.http",
+    "Reply": "llm.transport.http", "Request": "llm.transport.http", "RequestFailed": "llm.transport.client",
     "Run": "llm.api.run", "RunConfig": "llm.api.config", "RunStats": "llm.engine.stats",
     "Settings": "llm.engine.texts", "SlotFailed": "llm.engine.slots", "agenerate_dataset": "llm.api.run",
     "generate_dataset": "llm.api.run", "generate_texts": "llm.engine.texts",

@@ -1,2 +1,3 @@
 """What the tests and benchmarks run against: `faults`, a fault-injecting OpenAI-compatible chat server, with its
-Batch API (`batches`) and varied texts (`varied`), and `command`, its command line (`python -m llm.testserver`)."""
+Batch API (`batches`), varied texts (`varied`) and what it saw (`record`), reachable in process through its
+`transport()`, and `command`, its command line (`python -m llm.testserver`)."""

@@ -71,7 +71,7 @@ class BatchAPI:
                 "filename": name, "purpose": purpose}
 
     async def _upload(self, request: web.Request) -> web.Response:
-        if not self.server.authorized(request):
+        if not self.server.authorized(request.headers):
             return _error(401, "Incorrect API key provided")
         form = await request.post()
         upload = form.get("file")
@@ -86,7 +86,7 @@ class BatchAPI:
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def _create(self, request: web.Request) -> web.Response:
-        if not self.server.authorized(request):
+        if not self.server.authorized(request.headers):
             return _error(401, "Incorrect API key provided")
         body = await request.json()
         data = self.files.get(body.get("input_file_id"))

@@ -23,16 +23,19 @@ import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
 
 from common.hashing import canonical, hexdigest, unit_interval
 from llm.transport.bucket import Bucket
+from llm.transport.http import MockTransport, Reply, Request, Unreachable
 
 from .batches import BatchAPI, BatchFaults, argv as batch_argv
+from .record import Record
 from .varied import varied
 
 _OPENERS = [
@@ -83,67 +86,6 @@ def _fraction(*parts) -> float:
     return unit_interval(canonical(parts).decode())
 
 
-def max_in_window(events: list[tuple[float, int]], window: float) -> int:
-    """Largest sum of weights of events whose times lie in one half-open interval of length `window`."""
-    events = sorted(events)
-    best = total = start = 0
-    for t, w in events:
-        total += w
-        while events[start][0] <= t - window:
-            total -= events[start][1]
-            start += 1
-        best = max(best, total)
-    return best
-
-
-def over_limit(times: list[float], window: float, limit: int) -> int:
-    """How many arrivals found `limit` or more earlier arrivals in the window ending at them."""
-    times, start, over = sorted(times), 0, 0
-    for i, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        over += i - start >= limit
-    return over
-
-
-def _per_window(times: list[float], all_times: list[float], window: float) -> list[int]:
-    """Counts of `times` in consecutive windows from the first arrival; the last, partial window left out."""
-    if not all_times:
-        return []
-    first, last = min(all_times), max(all_times)
-    counts = [0] * int((last - first) // window)
-    for t in times:
-        k = int((t - first) // window)
-        if k < len(counts):
-            counts[k] += 1
-    return counts
-
-
-@dataclass
-class Record:
-    arrivals: list[float] = field(default_factory=list)  # every POST, whatever happened to it
-    served: list[tuple[float, int, str]] = field(default_factory=list)  # (arrival, tokens, kind) of 200s
-    completed: Counter = field(default_factory=Counter)  # body hash -> 200 responses
-    statuses: Counter = field(default_factory=Counter)
-    limited: int = 0  # 429s of the enforced limits (not the injected ones)
-    bodies: list[dict] = field(default_factory=list)  # every parsed request body, in arrival order
-
-    def summary(self, window: float, rpm: int | None) -> dict:
-        return {
-            "arrivals": len(self.arrivals),
-            "over_limit": over_limit(self.arrivals, window, rpm) if rpm else 0,
-            "served": len(self.served),
-            "kinds": dict(Counter(kind for _, _, kind in self.served)),  # "text", "validation", "score" answers
-            "max_requests_in_window": max_in_window([(t, 1) for t in self.arrivals], window),
-            "max_tokens_in_window": max_in_window([(t, n) for t, n, _ in self.served], window),
-            "repeated_completions": sum(c - 1 for c in self.completed.values() if c > 1),
-            "statuses": dict(self.statuses),
-            "limited": self.limited,
-            "per_window": _per_window(self.arrivals, self.arrivals, window),
-            "served_per_window": _per_window([t for t, _, _ in self.served], self.arrivals, window),
-        }
-
-
 class FaultServer:
     """`async with FaultServer(Faults(...)) as s:` then point a client at `s.url`."""
 
@@ -182,14 +124,36 @@ class FaultServer:
     async def __aexit__(self, *exc) -> None:
         await self._runner.cleanup()
 
-    def authorized(self, request: web.Request) -> bool:
-        return self.faults.api_key is None or request.headers.get("Authorization") == f"Bearer {self.faults.api_key}"
+    def authorized(self, headers) -> bool:
+        """Whether a request's headers carry the key the server wants (any, when it wants none)."""
+        return self.faults.api_key is None or headers.get("Authorization") == f"Bearer {self.faults.api_key}"
+
+    def transport(self) -> MockTransport:
+        """A transport that reaches this server in process, with no socket (entering the server is not needed):
+        `Client(url, model, transport=server.transport())` for any `url`. It answers GET /models and POST
+        /chat/completions as over HTTP, faults and limits included (a dropped connection raises `Unreachable`);
+        every other request gets a 404. The Batch API needs the server entered."""
+        return MockTransport(self._in_process)
+
+    async def _in_process(self, request: Request) -> Reply:
+        path = urlsplit(request.url).path
+        if request.method == "GET" and path.endswith("/models"):
+            return self._models_reply(request.headers)
+        if request.method == "POST" and path.endswith("/chat/completions"):
+            reply = await self._exchange(request.headers, request.body or b"")
+            if reply is None:
+                raise Unreachable("connection dropped")
+            return reply
+        return _reply(404, {"error": {"message": f"no route {request.method} {path}"}})
 
     async def _models(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
+        return _web(self._models_reply(request.headers))
+
+    def _models_reply(self, headers) -> Reply:
+        if not self.authorized(headers):
             return _error(401, "Incorrect API key provided")
         data = [{"id": m, "object": "model", "owned_by": self.faults.owned_by} for m in self.faults.models]
-        return web.json_response({"object": "list", "data": data})
+        return _reply(200, {"object": "list", "data": data})
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.record.summary(self.faults.window, self.faults.rpm))
@@ -201,17 +165,24 @@ class FaultServer:
         return web.json_response(getattr(self.record, request.path.removeprefix("/_")))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        reply = await self._exchange(request.headers, await request.read())
+        if reply is None:
+            request.transport.close()
+            return web.Response(status=500)
+        return _web(reply)
+
+    async def _exchange(self, headers, raw: bytes) -> Reply | None:
+        """The answer to a chat request (None: the connection is to be dropped), recorded."""
         now = time.monotonic()
         self.record.arrivals.append(now)
-        response = await self._answer(request, now)
-        self.record.statuses[response.status] += 1
-        return response
+        reply = await self._answer(headers, raw, now)
+        self.record.statuses[500 if reply is None else reply.status] += 1
+        return reply
 
-    async def _answer(self, request: web.Request, now: float) -> web.StreamResponse:
+    async def _answer(self, headers, raw: bytes, now: float) -> Reply | None:
         f = self.faults
-        if not self.authorized(request):
+        if not self.authorized(headers):
             return _error(401, "Incorrect API key provided")
-        raw = await request.read()
         try:
             body = orjson.loads(raw)
             if not isinstance(body["messages"], list):
@@ -230,7 +201,7 @@ class FaultServer:
         if wait is not None:  # over an enforced limit
             self.record.limited += 1
             return _error(429, "Rate limit reached", self._limit_headers(now) | {"Retry-After": f"{wait:.3f}"})
-        headers = self._limit_headers(now)
+        limits = self._limit_headers(now)
         roll = self._rng.random()
         for p, fault in ((f.p429, "429"), (f.p500, "500"), (f.p503, "503"), (f.p_slow, "slow"),
                          (f.p_drop, "drop"), (f.p_malformed, "malformed"), (f.p_garbled, "garbled")):
@@ -245,17 +216,16 @@ class FaultServer:
         if fault in ("500", "503"):
             return _error(int(fault), "server error (injected)")
         if fault == "drop":
-            request.transport.close()
-            return web.Response(status=500)
+            return None
         low, high = f.latency
         await asyncio.sleep(f.slow_s if fault == "slow" else self._rng.uniform(low, high))
         if fault == "malformed":
-            return web.Response(status=200, body=b'{"choices": [{"message": ', content_type="application/json")
+            return Reply(200, _JSON, b'{"choices": [{"message": ')
         if fault == "garbled":
             answer["choices"][0]["message"]["content"] = "Sure! Here is my answer: natural"
         self.record.served.append((now, total, kind))
         self.record.completed[hexdigest(raw)] += 1
-        return web.json_response(answer, headers=headers)
+        return _reply(200, answer, limits)
 
     def completion(self, body: dict) -> tuple[int, dict]:
         """(200, the chat.completion) of a request body when nothing fails (a batch line's answer too; 404 and an
@@ -362,8 +332,19 @@ class FaultServer:
         return headers
 
 
-def _error(status: int, message: str, headers: dict | None = None) -> web.Response:
-    return web.json_response({"error": {"message": message, "code": status}}, status=status, headers=headers)
+_JSON = {"Content-Type": "application/json"}
+
+
+def _reply(status: int, data, headers: dict | None = None) -> Reply:
+    return Reply(status, _JSON | (headers or {}), orjson.dumps(data))
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> Reply:
+    return _reply(status, {"error": {"message": message, "code": status}}, headers)
+
+
+def _web(reply: Reply) -> web.Response:
+    return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
 
 @contextmanager

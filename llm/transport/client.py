@@ -1,20 +1,20 @@
-"""One aiohttp session speaking OpenAI's chat-completions API, behind the limiter and the cache."""
+"""OpenAI's chat-completions API over a transport (llm.transport.http), behind the limiter and the cache."""
 from __future__ import annotations
 
 import asyncio
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-import aiohttp
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from common.errors import UsageError
 from common.hashing import canonical, hexdigest
 
-from .body import ACCEPT_ENCODING, TooLarge, Undecodable, read_capped
+from .body import ACCEPT_ENCODING, TooLarge, Undecodable
 from .cache import Cache
 from .dialects import Dialect, detect, find_dialect
+from .http import AiohttpTransport, InvalidURL, Reply, Request, Transport, Unreachable
 from .options import ClientOptions
 from .protocols import ClientStats, Completion, RateLimiter, Spending
 from .credentials import url_credentials
@@ -46,7 +46,6 @@ def completion(data: dict, cached: bool, payload: bytes, max_tokens: int) -> Com
 UNUSABLE_WAIT = "server asked for an unusable wait"  # the fault kind of a wait over max_wait, infinite or unreadable
 
 
-_JSON = {"Content-Type": "application/json"}
 # The most the prompt estimate learns from `usage` (a byte-level tokenizer needs at most 4 tokens for a character,
 # plus the 1.25 margin): a server reporting absurd usage cannot raise every estimate past --tpm and stop the run.
 _MAX_TOKENS_PER_CHAR = 5.0
@@ -55,7 +54,8 @@ _MAX_TOKENS_PER_CHAR = 5.0
 class Client:
     """`async with Client(...) as c: await c.chat(messages, schema=...)`.
 
-    Entering checks the endpoint (reachable, key accepted, model served) and settles the dialect;
+    Requests go through `transport` (llm.transport.http): HTTP over aiohttp by default, or a `MockTransport`
+    that answers in process. Entering checks the endpoint (reachable, key accepted, model served) and settles the dialect;
     a problem there raises UsageError. Every HTTP attempt passes the limiter; completed responses
     go to the cache, keyed by the full request body plus `scope` (the endpoint's identity):
     `common.hashing.content_hash({"scope": scope, "body": body})`, so existing cache files stay valid. `options`
@@ -85,6 +85,7 @@ class Client:
         cache: Cache | None = None,
         scope: str | None = None,
         spend: Spending | None = None,
+        transport: Transport | None = None,
     ):
         base_url, self._basic, password = url_credentials(base_url, api_key)
         self.base_url = base_url.rstrip("/")
@@ -95,7 +96,6 @@ class Client:
         self.stats = ClientStats()
         self.spend = spend  # a --max-cost budget (llm.transport.spend), or None
         self.dialect: Dialect | None = None if options.dialect == "auto" else find_dialect(options.dialect)
-        self._api_key = api_key
         self._secret = api_key or password  # kept out of everything we print or store
         self._max_bytes = options.max_response_bytes
         self._scope = scope or self.base_url
@@ -103,42 +103,40 @@ class Client:
         # sorted body is serialised once, hashed for the key and sent as the payload (key order is immaterial).
         self._key_tail = b',"scope":' + orjson.dumps(self._scope) + b"}"
         self._chat_url = f"{self.base_url}/chat/completions"
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout)
         first, longest = options.backoff
         self._wait = wait_exponential_jitter(multiplier=first, max=longest, jitter=first)
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = transport if transport is not None else AiohttpTransport(self.limiter.concurrency)
+        self._headers = {"Accept-Encoding": ACCEPT_ENCODING}
+        if api_key or self._basic:
+            self._headers["Authorization"] = f"Bearer {api_key}" if api_key else self._basic
+        self._json_headers = self._headers | {"Content-Type": "application/json"}
         self._chars_to_tokens = 0.35  # raised to 1.25x the largest ratio seen in `usage`
         self._halt: Exception | None = None  # see `halt`
         self._waiting: set[asyncio.Task] = set()  # tasks waiting for the limiter or a backoff: cancelled by `halt`
 
     async def __aenter__(self) -> Client:
-        n = self.limiter.concurrency
-        headers = {"Accept-Encoding": ACCEPT_ENCODING}
-        if self._api_key or self._basic:
-            headers["Authorization"] = f"Bearer {self._api_key}" if self._api_key else self._basic
-        self._session = aiohttp.ClientSession(  # bodies are inflated by read_capped, within the cap
-            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n), headers=headers, timeout=self._timeout,
-            auto_decompress=False,
-        )
         try:
             await self._check()
         except BaseException:
-            await self._session.close()
+            await self._transport.aclose()
             raise
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self._session.close()
+        await self._transport.aclose()
 
     @property
     def concurrency(self) -> int:
         return self.limiter.concurrency
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The open session (the endpoint's key in its headers; bodies read with `read_capped`): the Batch API's
-        calls share it (llm.transport.batch.batchapi)."""
-        return self._session
+    async def call(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None,
+                   cap: int | None = None, timeout: float | None = None) -> Reply:
+        """One exchange with `base_url + path` through the client's transport, with its credentials, outside the
+        limiter and the cache and without retries (the Batch API's calls: llm.transport.batch.batchapi); `cap`
+        and `timeout` default to the options'. Raises what the transport raises."""
+        headers = self._headers if content_type is None else self._headers | {"Content-Type": content_type}
+        return await self._transport.send(Request(method, self.base_url + path, headers, body),
+                                          cap=cap or self._max_bytes, timeout=timeout or self.options.timeout)
 
     def flush(self) -> None:
         """Commit the responses the cache holds in memory (see `Cache.flush`), and what they cost."""
@@ -186,11 +184,10 @@ class Client:
     async def _check(self) -> None:
         url = f"{self.base_url}/models"
         try:
-            async with self._session.get(url) as resp:
-                status, raw = resp.status, await self._read(resp)
-        except aiohttp.InvalidURL:
+            status, raw = (reply := await self.call("GET", "/models")).status, reply.body
+        except InvalidURL:
             raise UsageError(f"not a valid base URL: {self.base_url!r}") from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (Unreachable, asyncio.TimeoutError) as exc:
             why = redact(str(exc), self._secret) or type(exc).__name__
             raise UsageError(f"cannot reach {self.base_url}: {why}") from None
         except TooLarge:
@@ -320,12 +317,13 @@ class Client:
         """One admitted attempt: send, read, classify, account."""
         self.stats.requests += 1
         try:
-            async with self._session.post(self._chat_url, data=payload, headers=_JSON) as resp:
-                status, headers, raw = resp.status, resp.headers, await self._read(resp)
+            reply = await self._transport.send(Request("POST", self._chat_url, self._json_headers, payload),
+                                               cap=self._max_bytes, timeout=self.options.timeout)
+            status, headers, raw = reply.status, reply.headers, reply.body
         except asyncio.TimeoutError:
             raise self._fault("timeout") from None
-        except aiohttp.ClientError as exc:
-            raise self._fault(type(exc).__name__) from None
+        except Unreachable as exc:
+            raise self._fault(exc.kind) from None
         except TooLarge:
             raise self._fault(f"response over {self._max_bytes} bytes") from None
         except Undecodable:
@@ -352,10 +350,6 @@ class Client:
         self._account(body, believed(data.get("usage"), len(payload), body["max_tokens"]), permit)
         self.limiter.succeeded()
         return data
-
-    async def _read(self, resp) -> bytes:
-        """The body within the cap."""
-        return await read_capped(resp, self._max_bytes)
 
     def _error(self, raw: bytes) -> str:
         return error_message(raw, self._secret)

@@ -22,10 +22,10 @@ def records(n: int) -> list[dict]:
 
 
 async def judge(faults: Faults, n: int, **kw):
-    async with FaultServer(faults) as server:
-        async with clients.client(server.url) as client:
-            scores = await judge_texts(records(n), client, **kw)
-        return scores, server.record
+    server = FaultServer(faults)
+    async with clients.in_process(server) as client:
+        scores = await judge_texts(records(n), client, **kw)
+    return scores, server.record
 
 
 async def test_every_text_gets_four_scores_on_the_scale_deterministically():

@@ -6,8 +6,9 @@ import orjson
 import pytest
 from scipy.stats import chi2_contingency, chisquare
 
-from llm import Client, RunStats, Settings, generate_texts
+from llm import RunStats, Settings, generate_texts
 from llm.generate import main
+from tests.support import clients
 from llm.testing.faults import FaultServer, Faults, fetch, spawned
 from model.baselines import persona_profile, uniform_independent
 from common.cli import run
@@ -110,16 +111,16 @@ def test_priorwork_scores_texts_and_drops_those_under_the_threshold(tmp_path):
 
 
 async def test_the_threshold_is_the_bar_and_unreadable_scores_never_pass():
-    async with FaultServer(Faults()) as server:
-        async with Client(server.url, "test-model") as client:
-            results = [r async for r in generate_texts([record(i) for i in range(10)], client, redraw=redraw,
-                                                       settings=Settings(validate=False, min_score=5))]
+    server = FaultServer(Faults())
+    async with clients.in_process(server) as client:
+        results = [r async for r in generate_texts([record(i) for i in range(10)], client, redraw=redraw,
+                                                   settings=Settings(validate=False, min_score=5))]
     assert len(results) == 10 and {r["score"] for r in results} == {5}
     stats = RunStats()
-    async with FaultServer(Faults(p_garbled=1.0)) as server:  # every answer is prose, no JSON
-        async with Client(server.url, "test-model") as client:
-            results = [r async for r in generate_texts([record(0)], client, stats=stats,
-                                                       settings=Settings(validate=False, min_score=1, max_draws=1))]
+    server = FaultServer(Faults(p_garbled=1.0))  # every answer is prose, no JSON
+    async with clients.in_process(server) as client:
+        results = [r async for r in generate_texts([record(0)], client, stats=stats,
+                                                   settings=Settings(validate=False, min_score=1, max_draws=1))]
     assert results == [] and "no acceptable text" in stats.failures[0]
 
 

@@ -8,14 +8,15 @@ text in our messages is redacted, and the API key is removed from every download
 from __future__ import annotations
 
 import asyncio
+import secrets
 
-import aiohttp
 import orjson
 
 from common.errors import UsageError
 
-from ..body import TooLarge, Undecodable, read_capped
+from ..body import TooLarge, Undecodable
 from ..client import Client
+from ..http import Unreachable
 from ..redact import error_message
 from ..redact import REDACTED, redact, secret
 from .jobs import BatchFailed, Waiting
@@ -32,13 +33,13 @@ class _Retry(Exception):
 
 
 class BatchAPI:
-    """The Batch API of the endpoint of `client` (an entered `Client`, whose session it shares; `api_key` is
+    """The Batch API of the endpoint of `client` (an entered `Client`, whose transport it shares; `api_key` is
     removed from what it reads). `await BatchAPI.checked(client, key)` is one that has a Batch API."""
 
     def __init__(self, client: Client, api_key: str | None):
-        self.base_url, self.options, self._session = client.base_url, client.options, client.session
+        self.base_url, self.options, self._client = client.base_url, client.options, client
         self._key, self._secret = api_key, None if secret(api_key) is None else api_key.encode()
-        self._timeout = aiohttp.ClientTimeout(total=max(self.options.timeout, LONG_CALL_S))
+        self._timeout = max(self.options.timeout, LONG_CALL_S)
 
     @classmethod
     async def checked(cls, client: Client, api_key: str | None) -> BatchAPI:
@@ -53,18 +54,19 @@ class BatchAPI:
                              "--batch, or write batch files for its server with --batch-dir DIR")
         self._ok(status, raw, "GET /batches")
 
-    async def _call(self, method: str, path: str, *, retry: bool = True, cap: int = 2**24, **kw
-                    ) -> tuple[int, bytes]:
+    async def _call(self, method: str, path: str, *, retry: bool = True, cap: int = 2**24, body: bytes | None = None,
+                    content_type: str | None = None) -> tuple[int, bytes]:
         first, longest = self.options.backoff
         tries = self.options.max_attempts if retry else 1
         for attempt in range(tries):
             try:
-                async with self._session.request(method, self.base_url + path, timeout=self._timeout, **kw) as resp:
-                    status, raw = resp.status, await read_capped(resp, cap)
+                reply = await self._client.call(method, path, body=body, content_type=content_type, cap=cap,
+                                                timeout=self._timeout)
+                status, raw = reply.status, reply.body
                 if status != 429 and status < 500:
                     return status, raw
                 why = f"HTTP {status}: {error_message(raw, self._key)}"
-            except (aiohttp.ClientError, asyncio.TimeoutError, TooLarge, Undecodable) as exc:
+            except (Unreachable, asyncio.TimeoutError, TooLarge, Undecodable) as exc:
                 why = redact(str(exc), self._key) or type(exc).__name__
                 if attempt + 1 == tries and not retry:
                     raise UsageError(f"cannot reach {self.base_url}: {why}") from None
@@ -87,10 +89,8 @@ class BatchAPI:
             raise UsageError(f"{what} at {self.base_url} did not answer a JSON object") from None
 
     async def submit(self, entry: Entry, data: bytes, ledger: Ledger) -> None:
-        form = aiohttp.FormData()
-        form.add_field("purpose", "batch")
-        form.add_field("file", data, filename=f"{entry.name}.jsonl", content_type="application/jsonl")
-        uploaded = self._ok(*await self._call("POST", "/files", data=form), "POST /files")
+        form, content_type = _form(data, f"{entry.name}.jsonl")
+        uploaded = self._ok(*await self._call("POST", "/files", body=form, content_type=content_type), "POST /files")
         ledger.update(entry, state="uploaded", file_id=str(uploaded.get("id")))
         await self._create(entry, ledger)
 
@@ -98,7 +98,8 @@ class BatchAPI:
         ledger.update(entry, state="creating")  # from here on, a rerun looks for this file's batch first
         body = {"input_file_id": entry.file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h",
                 "metadata": {"personagen": entry.name}}
-        made = self._ok(*await self._call("POST", "/batches", json=body), "POST /batches")
+        made = self._ok(*await self._call("POST", "/batches", body=orjson.dumps(body),
+                                          content_type="application/json"), "POST /batches")
         ledger.update(entry, state="submitted", batch_id=str(made.get("id")))
 
     async def adopt(self, entry: Entry, ledger: Ledger) -> bool:
@@ -147,3 +148,14 @@ class BatchAPI:
 
     def waiting(self, entries: list[Entry]) -> Waiting | None:
         return None
+
+
+def _form(data: bytes, filename: str) -> tuple[bytes, str]:
+    """The multipart/form-data body of an upload for a batch (purpose "batch", the file `data`), and its
+    Content-Type; the boundary is random, so it is in no file."""
+    boundary = f"personagen-{secrets.token_hex(16)}"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/jsonl\r\n\r\n")
+    return b"".join((head.encode(), data, f"\r\n--{boundary}--\r\n".encode())), \
+        f"multipart/form-data; boundary={boundary}"

@@ -10,8 +10,9 @@ import pytest
 
 from llm import RunStats, Settings, generate_texts
 from llm.engine.texts import uniform
+from tests.support import clients
 from llm.testing.faults import FaultServer, Faults
-from llm.transport.client import Client, ClientStats
+from llm.transport.client import ClientStats
 from common.errors import UsageError
 from model.priors.learn import read_records
 from model.priors.simulate import Validator
@@ -121,11 +122,11 @@ def _record(i: int, attempt: int = 0) -> dict:
 
 async def _run(settings, n):
     stats = RunStats()
-    async with FaultServer(Faults()) as server:
-        async with Client(server.url, "test-model") as client:
-            results = [r async for r in generate_texts([_record(i) for i in range(n)], client, settings=settings,
-                                                       redraw=lambda rec, k: _record(rec["id"], k), stats=stats)]
-        kinds = Counter(kind for _, _, kind in server.record.served)
+    server = FaultServer(Faults())
+    async with clients.in_process(server) as client:
+        results = [r async for r in generate_texts([_record(i) for i in range(n)], client, settings=settings,
+                                                   redraw=lambda rec, k: _record(rec["id"], k), stats=stats)]
+    kinds = Counter(kind for _, _, kind in server.record.served)
     return sorted(results, key=lambda r: r["id"]), stats, kinds
 
 

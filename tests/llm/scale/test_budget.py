@@ -8,7 +8,7 @@ import math
 import pytest
 
 from llm.scale.budget import Budget, RemoteLimiter, Superseded
-from llm.testing.faults import max_in_window
+from llm.testing.record import max_in_window
 
 
 class Handle:

@@ -4,7 +4,7 @@ import math
 import time
 
 import pytest
-from aiohttp import web
+from llm.transport.http import Reply
 
 from common.hashing import content_hash as request_key
 from llm.transport.cache import Cache
@@ -78,10 +78,10 @@ async def test_retry_after_is_honoured():
 async def test_a_lone_429_delays_its_own_retry_and_holds_nobody_else_back():
     # before: it paused every admission for its Retry-After (a smooth limiter cannot make such pauses up)
     class First429(FaultServer):
-        async def _answer(self, request, now):
+        async def _answer(self, headers, raw, now):
             if len(self.record.arrivals) == 1:
-                return web.json_response({"error": {"message": "busy"}}, status=429, headers={"Retry-After": "3"})
-            return await super()._answer(request, now)
+                return Reply(429, {"Retry-After": "3"}, b'{"error": {"message": "busy"}}')
+            return await super()._answer(headers, raw, now)
 
     async with First429() as server, client(server.url, max_attempts=2) as c:
         first = asyncio.ensure_future(c.chat([{"role": "user", "content": "first"}]))
@@ -117,7 +117,7 @@ def test_the_server_can_enforce_its_limits_over_short_periods():
 
 async def test_the_connection_pool_is_sized_to_the_concurrency():
     async with FaultServer() as server, client(server.url, limiter=Limiter(concurrency=150)) as c:
-        assert c._session.connector.limit == 150
+        assert c._transport._session.connector.limit == 150
 
 
 async def test_finished_requests_come_from_the_cache(tmp_path):

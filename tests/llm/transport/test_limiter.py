@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from llm.transport.limiter import Limiter, LimitError
 from llm.transport.factory import flag_words
-from llm.testing.faults import max_in_window
+from llm.testing.record import max_in_window
 from common.errors import UsageError
 
 
