@@ -82,12 +82,14 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: Fini
 
             try:
                 await write_results(produce(client, stats), client, keep)
-            except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM: what was done is kept
+            except (asyncio.CancelledError, KeyboardInterrupt) as exc:  # what was done is kept
                 bar.close()
-                publish({**summary(), **(spent(spends[0]) if spends else {}), "interrupted": True}, out,
-                        config.quiet)
-                print(f"interrupted with {totals.summary()['results']} of {config.total} {config.mode}s written (see "
-                      f"{out}.summary.json); rerun the same command to resume", file=sys.stderr)
+                why = _reason(exc)
+                publish({**summary(), **(spent(spends[0]) if spends else {}),
+                         **({"stopped": why} if why else {"interrupted": True})}, out, config.quiet)
+                if not why:
+                    print(f"interrupted with {totals.summary()['results']} of {config.total} {config.mode}s written "
+                          f"(see {out}.summary.json); rerun the same command to resume", file=sys.stderr)
                 raise
             except Stopped as exc:  # a budget reached, batch files left to run: the summary says so; raised below
                 stopped = exc
@@ -103,6 +105,12 @@ async def drive(config: RunConfig, out: Path, results: Path, produce, done: Fini
     if stopped is not None:
         raise stopped
     return done_summary
+
+
+def _reason(exc: BaseException) -> str | None:
+    """Why the run was cancelled, if whoever cancelled it said (a dead embedded server, which reports its own
+    error); None for the user's Ctrl-C or SIGTERM."""
+    return exc.args[0] if isinstance(exc, asyncio.CancelledError) and exc.args else None
 
 
 def batch_stats(client) -> dict:

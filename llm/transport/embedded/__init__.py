@@ -6,8 +6,9 @@ server (`llm.transport.embedded.server`) on PyTorch, from wheels only.
 stops it. The server batches every request in flight step by step, so the engine's concurrency is what fills its
 batches: at its default of 16, decoding runs at 198 tokens/s against 213 at 32 here (2 cores), with half the
 wait per request (at 32, some long answers of `--n 70` ran past the 60 s `--timeout` and were asked again). If
-the server dies while the block runs, the block is cancelled and `ServerExited` says so in one line
-("the embedded server exited with code ...: <its last words>"), not as connection errors.
+the server dies while the block runs, the block is cancelled with a reason (so a run does not take it for the
+user's interruption) and `ServerExited` says so in one line ("the embedded server exited with code ...: <its last
+words>"), not as connection errors.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ class NotInstalled(UsageError):
 
 class ServerExited(UsageError):
     """The embedded server stopped on its own while it was in use."""
+
+
+EXITED = "the embedded server exited"  # the reason its watcher gives when it cancels the block
 
 
 def gguf_path() -> Path:
@@ -66,7 +70,7 @@ async def embedded_server(model: Path, threads: int | None = None,
 
             async def watch() -> None:
                 died.append(await proc.wait())
-                owner.cancel()
+                owner.cancel(EXITED)  # a cancel with a reason: the run reports this error, not an interruption
 
             watcher = asyncio.ensure_future(watch())
             try:
@@ -75,7 +79,7 @@ async def embedded_server(model: Path, threads: int | None = None,
                 if not died:
                     raise
                 owner.uncancel()
-                raise ServerExited(f"the embedded server exited with code {died[0]}: {_last_words(log)}") from None
+                raise ServerExited(f"{EXITED} with code {died[0]}: {_last_words(log)}") from None
             finally:
                 watcher.cancel()
         finally:
