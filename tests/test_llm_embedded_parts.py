@@ -1,5 +1,5 @@
 """The embedded server's parts on their own: the GGUF reader, the tokenizer and chat template, the model's batch
-independence, sampling, and the response formats the grammar takes."""
+independence, kept prompt prefixes, sampling, and the response formats the grammar takes."""
 import json
 
 import gguf
@@ -10,7 +10,8 @@ import torch
 from llm.transport.embedded import gguf_path
 from llm.transport.embedded import llama as llama_module
 from llm.transport.embedded.grammar import BadSchema, schema_of
-from llm.transport.embedded.llama import Llama, row_block
+from llm.transport.embedded.llama import CHUNK, Llama, row_block
+from llm.transport.embedded.prefix import Prefixes
 from llm.transport.embedded.sampling import Sampler
 from llm.transport.embedded.tokens import ChatTokenizer
 from llm.transport.embedded.weights import read, tokenizer_file
@@ -83,6 +84,43 @@ def test_a_sequences_logits_are_the_same_alone_and_in_any_batch(model):
     alone = run([1, 0, 0, 0])
     assert all(torch.equal(a, b) for a, b in zip(alone, run([1, 2, 1, 1])))  # prefills beside its decodes
     assert all(torch.equal(a, b) for a, b in zip(alone, run([3, 0, 2, 0])))
+
+
+def test_a_kept_prefix_gives_the_logits_of_reading_the_prompt_again(model):
+    *_, m = model
+    first = [1, 9690, 198] + list(range(500, 600))  # 103 tokens
+    second = first[:70] + list(range(900, 950))  # its first 70
+
+    def answer(prompt: list[int], kept: Prefixes | None = None) -> tuple[int, list[torch.Tensor]]:
+        """(positions taken from `kept`, the logits after the prompt and after each of three more tokens)."""
+        seq = m.new_sequence(200)
+        reused = seq.length = kept.reuse(prompt, seq) if kept else 0
+        seq.pending = prompt[reused:]
+        seen = [m.step([seq])[0]]
+        if kept:
+            kept.keep(prompt, seq)
+        for token in (5, 6, 7):
+            seq.pending = [token]
+            seen.append(m.step([seq])[0])
+        return reused, seen
+
+    kept = Prefixes()
+    assert answer(first, kept)[0] == 0
+    for prompt, reused in ((first, 3 * CHUNK), (second, 2 * CHUNK)):  # never the piece of the last token
+        got, fresh = answer(prompt, kept), answer(prompt)
+        assert got[0] == reused and all(torch.equal(a, b) for a, b in zip(got[1], fresh[1]))
+
+
+def test_kept_prefixes_stay_within_their_budget_the_least_recently_used_going_first(model):
+    *_, m = model
+    piece = m.new_sequence(CHUNK).cache.nbytes
+    kept = Prefixes(budget=3 * piece)
+    old, new = list(range(100, 100 + 3 * CHUNK)), list(range(900, 900 + 2 * CHUNK))
+    kept.keep(old, m.new_sequence(len(old)))
+    kept.keep(new, m.new_sequence(len(new)))  # two pieces more: the two of `old` used least recently go
+    assert kept.used == 3 * piece
+    assert kept.reuse(new + [1], m.new_sequence(200)) == 2 * CHUNK
+    assert kept.reuse(old + [1], m.new_sequence(200)) == CHUNK  # its first piece outlived the later ones
 
 
 def test_without_a_row_exact_block_the_probe_says_so(monkeypatch):

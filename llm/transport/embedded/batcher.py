@@ -1,5 +1,6 @@
 """Step-level batching: every request in flight advances by one model step together, and a request that arrives
-joins at the next step (its whole prompt read in that step), while one that finishes leaves at once.
+joins at the next step (its prompt read in that step, less the prefix kept from earlier requests:
+llm.transport.embedded.prefix), while one that finishes leaves at once.
 
 The model runs in one worker thread; the event loop only queues requests and awaits their futures. A request
 stops at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .grammar import Grammars
 from .llama import Llama, Sequence
+from .prefix import Prefixes
 from .sampling import Sampler
 from .tokens import ChatTokenizer
 
@@ -47,6 +49,7 @@ class Job:
 class Batcher:
     def __init__(self, model: Llama, tokenizer: ChatTokenizer, grammars: Grammars):
         self.model, self.tokenizer, self.grammars = model, tokenizer, grammars
+        self.prefixes = Prefixes()
         self._queue: queue.Queue[Job] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="embedded-model", daemon=True)
         self._thread.start()
@@ -89,15 +92,19 @@ class Batcher:
             if job.gone:
                 continue
             job.sequence = self.model.new_sequence(len(job.prompt) + job.max_tokens)
-            job.sequence.pending = list(job.prompt)
+            job.sequence.length = self.prefixes.reuse(job.prompt, job.sequence)
+            job.sequence.pending = job.prompt[job.sequence.length:]
             job.finish = "running"
             active.append(job)
-            budget -= len(job.prompt)
+            budget -= len(job.sequence.pending)
             if budget <= 0:
                 return
 
     def _step(self, active: list[Job]) -> None:
+        opened = [(j.prompt, j.sequence) for j in active if j.sequence.length < len(j.prompt)]
         logits = self.model.step([j.sequence for j in active])
+        for head, sequence in opened:
+            self.prefixes.keep(head, sequence)
         if any(j.matcher is not None for j in active):
             logits = logits.masked_fill(~self.grammars.allowed([j.matcher for j in active]), float("-inf"))
         for job, row in zip(active, logits):

@@ -1,13 +1,15 @@
 """A llama-architecture decoder over packed rows, written so that a sequence's numbers never depend on the others.
 
-One `step` runs every active sequence's new tokens together: a prompt (prefill) or one token (decode) each,
+One `step` runs every active sequence's new tokens together: a prompt (prefill) or a few tokens (decode) each,
 packed into one [rows, hidden] matrix for every matrix product, with attention done per sequence against its own
-key/value cache. On the CPU, BLAS computes a row of a product the same way whatever the other rows hold, but not
-whatever their number: one row takes a matrix-vector path, and small counts other kernels. `step` pads the packed
-matrix to a multiple of the smallest block for which this machine's products are row-exact (`row_block`, probed
-once at load), so a sequence's logits are bitwise the same alone or in any batch, and sampling (seeded per
-request) makes the same tokens. Rotary embeddings are applied to adjacent pairs: GGUF files store q and k permuted
-for that convention.
+key/value cache, in pieces: a sequence's new positions are cut at multiples of CHUNK and each piece attends, in a
+call of its own, to the positions up to its end, so a piece is computed the same way whether the positions before it
+were fed at this step or earlier (what lets llm.transport.embedded.prefix keep prompt prefixes). On the CPU, BLAS
+computes a row of a product the same way whatever the other rows hold, but not whatever their number: one row takes
+a matrix-vector path, and small counts other kernels. `step` pads the packed matrix to a multiple of the smallest
+block for which this machine's products are row-exact (`row_block`, probed once at load), so a sequence's logits are
+bitwise the same alone or in any batch, and sampling (seeded per request) makes the same tokens. Rotary embeddings
+are applied to adjacent pairs: GGUF files store q and k permuted for that convention.
 
 Matrix products run in bfloat16 where the hardware has it (`compute_dtype`: AVX512-BF16 or AMX on the CPU, a GPU
 that supports it): 2.2-2.6x faster than float32 in a one-off timing on the 2-core AVX512-BF16 machine, since the
@@ -24,6 +26,13 @@ import torch.nn.functional as F
 from .weights import Shape
 
 BLOCKS = (4, 8, 16, 32, 64)  # row blocks tried by `row_block`, smallest first
+CHUNK = 32  # positions per attention piece: tokens fed together attend in pieces cut at multiples of CHUNK
+
+
+def chunks(first: int, n: int) -> list[tuple[int, int]]:
+    """(position, count) of the pieces that positions first .. first+n-1 are cut into at multiples of CHUNK."""
+    cuts = [first, *range((first // CHUNK + 1) * CHUNK, first + n, CHUNK), first + n]
+    return [(a, b - a) for a, b in zip(cuts, cuts[1:])]
 
 
 def compute_dtype(device: str) -> torch.dtype:
@@ -104,6 +113,10 @@ class Llama:
         """x @ w.T in the compute dtype, as float32 (x holds the step's padded rows)."""
         return F.linear(x.to(self.dtype), w).float()
 
+    def _causal(self, first: int, n: int) -> torch.Tensor | None:
+        """The attention mask of positions first .. first+n-1 over positions 0 .. first+n-1 (None for one)."""
+        return torch.ones(n, first + n, dtype=torch.bool, device=self.device).tril(first) if n > 1 else None
+
     def _norm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.shape.rms_eps) * w
 
@@ -112,14 +125,15 @@ class Llama:
         even, odd = x[..., 0::2], x[..., 1::2]
         return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
 
-    def _attend(self, cache: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """One sequence's attention output [n, hidden] for its queries q [n, heads, d] (already scaled by
-        1/sqrt(d)), the last n of its positions, against its cache [2, kv_heads, positions, d]."""
+    def _attend(self, cache: torch.Tensor, q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """One piece's attention output [n, hidden] for its queries q [n, heads, d] (already scaled by 1/sqrt(d)),
+        the last n of the positions in its sequence's cache [2, kv_heads, positions, d]; `mask` [n, positions]
+        (causal) where n > 1."""
         s = self.shape
         n, keys, values = q.shape[0], cache[0], cache[1]
-        if n > 1:  # a whole prompt (it starts at position 0): causal
-            out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None],
-                                                 is_causal=True, scale=1.0, enable_gqa=True)[0]
+        if n > 1:
+            out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None], attn_mask=mask,
+                                                 scale=1.0, enable_gqa=True)[0]
             return out.transpose(0, 1).reshape(n, s.hidden)
         group = s.heads // s.kv_heads  # query head h reads key/value head h // group
         scores = torch.matmul(q.view(s.kv_heads, group, s.head_dim), keys.transpose(1, 2))
@@ -127,9 +141,9 @@ class Llama:
 
     @torch.inference_mode()
     def step(self, sequences: list[Sequence]) -> torch.Tensor:
-        """Feed every sequence its `pending` tokens (appended to its cache): its whole prompt at its first step,
-        one token at each later one. The logits after each sequence's last fed token, [len(sequences), vocab]
-        float32 on the CPU."""
+        """Feed every sequence its `pending` tokens (appended to its cache): at its first step its prompt, from
+        where its cache ends; later its last sampled token and those its grammar forces after it. The logits
+        after each sequence's last fed token, [len(sequences), vocab] float32 on the CPU."""
         s = self.shape
         d, heads, kv = s.head_dim, s.heads, s.kv_heads
         counts = [len(q.pending) for q in sequences]
@@ -140,19 +154,18 @@ class Llama:
         positions = torch.tensor(positions + [0] * len(pad), device=self.device)
         cos, sin = self.cos[positions][:, None, :], self.sin[positions][:, None, :]
         qk, scale = (heads + kv) * d, d ** -0.5
+        pieces = [(seq, slice(start + at - seq.length, start + at - seq.length + n), at + n, self._causal(at, n))
+                  for seq, start in zip(sequences, accumulate([0] + counts))
+                  for at, n in chunks(seq.length, len(seq.pending))]  # (sequence, its rows, end, mask)
         for layer, (an, wqkv, wo, fn, wgu, wd) in enumerate(self.blocks):
             qkv = self._linear(self._norm(x, an), wqkv)
             rotated = self._rotate(qkv[:, :qk].view(padded, heads + kv, d), cos, sin)
             q, k = rotated[:, :heads] * scale, rotated[:, heads:]
             v = qkv[:, qk:].view(padded, kv, d)
-            parts, start = [], 0
-            for seq, n in zip(sequences, counts):
-                end, first = start + n, seq.length
-                cache = seq.cache[layer, :, :, :first + n]
-                cache[0, :, first:] = k[start:end].transpose(0, 1)
-                cache[1, :, first:] = v[start:end].transpose(0, 1)
-                parts.append(self._attend(cache, q[start:end]))
-                start = end
+            for seq, start, n in zip(sequences, accumulate([0] + counts), counts):
+                cache = seq.cache[layer, :, :, seq.length:seq.length + n]
+                cache[0], cache[1] = k[start:start + n].transpose(0, 1), v[start:start + n].transpose(0, 1)
+            parts = [self._attend(seq.cache[layer, :, :, :end], q[rows], mask) for seq, rows, end, mask in pieces]
             x = x + self._linear(torch.cat(parts + [pad]), wo)
             gate, up = self._linear(self._norm(x, fn), wgu).chunk(2, dim=-1)
             x = x + self._linear(F.silu(gate) * up, wd)
