@@ -1,5 +1,6 @@
 """The embedded server's parts on their own: the GGUF reader, the tokenizer and chat template, the model's batch
-independence, kept prompt prefixes, sampling, and the response formats the grammar takes."""
+independence, kept prompt prefixes, sampling, tokens forced by a grammar, and the response formats the grammar
+takes."""
 import json
 
 import gguf
@@ -9,7 +10,8 @@ import torch
 
 from llm.transport.embedded import gguf_path
 from llm.transport.embedded import llama as llama_module
-from llm.transport.embedded.grammar import BadSchema, schema_of
+from llm.transport.embedded.batcher import Batcher, Job
+from llm.transport.embedded.grammar import BadSchema, Grammars, schema_of
 from llm.transport.embedded.llama import CHUNK, Llama, row_block
 from llm.transport.embedded.prefix import Prefixes
 from llm.transport.embedded.sampling import Sampler
@@ -139,6 +141,21 @@ def test_greedy_takes_the_first_maximum_and_sampling_follows_the_seed():
     assert draws(4) == draws(4) and draws(4) != draws(5)
     assert 3 not in draws(4) + draws(5)  # a masked token is never drawn
     assert set(Sampler(1.0, 0.01, 0)(torch.tensor([5.0, 0.0, 0.0])) for _ in range(20)) == {0}  # top_p
+
+
+async def test_tokens_a_grammar_forces_are_fed_together_not_one_step_each(model, tmp_path, monkeypatch):
+    *_, m = model
+    tok = ChatTokenizer(tokenizer_file(gguf_path(), tmp_path))
+    grammars, steps, step = Grammars(tok), [], m.step
+    monkeypatch.setattr(m, "step", lambda sequences: steps.append(len(sequences[0].pending)) or step(sequences))
+    schema = {"type": "object", "properties": {"label": {"enum": ["natural", "rare", "implausible"]},
+                                               "reason": {"type": "string", "maxLength": 30}},
+              "required": ["label", "reason"], "additionalProperties": False}
+    prompt = tok.chat([{"role": "user", "content": "Is a retired teacher who posts daily natural?"}])
+    job = await Batcher(m, tok, grammars).complete(Job(prompt, 60, Sampler(1.0, 1.0, 3), grammars.matcher(schema)))
+    assert set(json.loads(job.text)) == {"label", "reason"} and job.finish == "stop"
+    assert steps[0] == len(prompt) + 3  # the prompt and '{"', 'label', '":"'
+    assert len(steps) < len(job.tokens) - 3 and max(steps[1:]) > 1
 
 
 @pytest.mark.parametrize("fmt, schema", [

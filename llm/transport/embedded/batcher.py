@@ -2,12 +2,14 @@
 joins at the next step (its prompt read in that step, less the prefix kept from earlier requests:
 llm.transport.embedded.prefix), while one that finishes leaves at once.
 
-The model runs in one worker thread; the event loop only queues requests and awaits their futures. A request
-stops at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at
-`max_tokens`. A request whose caller went away (a client that disconnected) is dropped at the next step, and the
-others go on. Each sequence's logits do not depend on its batch (llm.transport.embedded.llama) and its sampler is
-its own, so a request's answer is the same whatever else is in flight. On hardware where no row block is exact
-(none seen so far) the batcher runs one request at a time, so that this still holds, only slower."""
+The model runs in one worker thread; the event loop only queues requests and awaits their futures. A request stops
+at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at `max_tokens`.
+Tokens that a request's grammar forces (`{"label":"` at the start of a JSON answer) are added to its answer without
+sampling and fed to the model together at its next step, not one step each. A request whose caller went away (a
+client that disconnected) is dropped at the next step, and the others go on. Each sequence's logits do not depend on
+its batch (llm.transport.embedded.llama) and its sampler is its own, so a request's answer is the same whatever else
+is in flight. On hardware where no row block is exact (none seen so far) the batcher runs one request at a time, so
+that this still holds, only slower."""
 from __future__ import annotations
 
 import asyncio
@@ -92,8 +94,9 @@ class Batcher:
             if job.gone:
                 continue
             job.sequence = self.model.new_sequence(len(job.prompt) + job.max_tokens)
-            job.sequence.length = self.prefixes.reuse(job.prompt, job.sequence)
-            job.sequence.pending = job.prompt[job.sequence.length:]
+            head = job.prompt + self._forced(job, job.max_tokens - 1)  # room for one sampled token
+            job.sequence.length = self.prefixes.reuse(head, job.sequence)
+            job.sequence.pending = head[job.sequence.length:]
             job.finish = "running"
             active.append(job)
             budget -= len(job.sequence.pending)
@@ -101,7 +104,7 @@ class Batcher:
                 return
 
     def _step(self, active: list[Job]) -> None:
-        opened = [(j.prompt, j.sequence) for j in active if j.sequence.length < len(j.prompt)]
+        opened = [(j.prompt + j.tokens, j.sequence) for j in active if j.sequence.length < len(j.prompt)]
         logits = self.model.step([j.sequence for j in active])
         for head, sequence in opened:
             self.prefixes.keep(head, sequence)
@@ -110,12 +113,25 @@ class Batcher:
         for job, row in zip(active, logits):
             self._advance(job, job.sampler(row))
 
+    def _forced(self, job: Job, room: int) -> list[int]:
+        """The tokens `job`'s grammar forces next (at most `room`), added to its answer: fed to the model together
+        at its next step instead of one step each."""
+        if job.matcher is None or room <= 0:
+            return []
+        forced = job.matcher.compute_ff_tokens()[:room]
+        job.matcher.consume_tokens(forced)
+        job.tokens += forced
+        return forced
+
     def _advance(self, job: Job, token: int) -> None:
-        done = token in self.tokenizer.eos
+        done, fed = token in self.tokenizer.eos, [token]
         if not done:
             job.tokens.append(token)
             matcher = job.matcher  # a grammar that is complete ends it (an error cannot happen under its own mask)
             done = matcher is not None and (not matcher.consume_token(token) or matcher.is_stopped())
+            if not done:
+                fed += self._forced(job, job.max_tokens - len(job.tokens))
+                done = matcher is not None and matcher.is_stopped()
         full = len(job.tokens) >= job.max_tokens
         if job.stop or done or full:  # the text is decoded only where it is looked at
             job.text = self.tokenizer.decode(job.tokens)
@@ -127,7 +143,7 @@ class Batcher:
         elif full:
             job.finish = "length"
         else:
-            job.sequence.pending = [token]
+            job.sequence.pending = fed
 
 
 def _settle(job: Job, exc: BaseException | None) -> None:
