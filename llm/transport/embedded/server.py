@@ -133,9 +133,9 @@ def load(gguf: Path, cache_dir: Path, threads: int):
     from .weights import read, tokenizer_file
 
     torch.set_num_threads(threads)
-    shape, tensors = read(gguf)
+    shape, tensors, q4_1 = read(gguf)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return Llama(shape, tensors, device), ChatTokenizer(tokenizer_file(gguf, cache_dir))
+    return Llama(shape, tensors, device, q4_1), ChatTokenizer(tokenizer_file(gguf, cache_dir))
 
 
 def _die_with_parent() -> None:
