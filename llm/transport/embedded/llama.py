@@ -21,6 +21,7 @@ sequence only. Norms, rotary embeddings, attention and the residual stream stay 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -70,6 +71,18 @@ def _row_exact(k: int, product: Callable, block: int, trials: int, gen, device: 
     return True
 
 
+@contextmanager
+def _one_thread():
+    """Torch on one thread inside: preparing the weights is copies, and torch's threads wait on each other on a
+    busy machine (0.5 s on one thread against 3.7-5 s on two at load 5, 2 cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @dataclass
 class Sequence:
     """One request's state in the model: its key/value cache ([layers, 2, kv_heads, capacity, head_dim]), how
@@ -84,23 +97,24 @@ class Llama:
     def __init__(self, shape: Shape, tensors: dict[str, torch.Tensor], device: str = "cpu",
                  q4_1: dict[str, Q4_1] | None = None):
         self.shape, self.device, self.dtype = shape, device, compute_dtype(device)
-        t = {name: w.to(device) for name, w in tensors.items()}
-        self.embed = t["token_embd.weight"]
-        self.head = t.get("output.weight", self.embed).to(self.dtype)  # tied when the file has no output matrix
-        self.final_norm = t["output_norm.weight"]
-        self.blocks = [self._block(t, f"blk.{i}.") for i in range(shape.layers)]
+        late = q4_1 is not None and int4.available(device, self.dtype) and all(
+            f"blk.{i}.{name}.weight" in q4_1 for i in range(shape.layers) for name in _MATRICES)
+        with _one_thread():
+            t = {name: w.to(device) for name, w in tensors.items()}
+            self.embed = t["token_embd.weight"]
+            self.head = t.get("output.weight", self.embed).to(self.dtype)  # tied when the file has no output matrix
+            self.final_norm = t["output_norm.weight"]
+            self.blocks = [self._block(t, f"blk.{i}.") for i in range(shape.layers)]
+            self.late = [self._late(q4_1, f"blk.{i}.") for i in range(shape.layers)] if late else None
         d = shape.head_dim
         inv = 1.0 / (shape.rope_base ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
         angles = torch.outer(torch.arange(shape.context, dtype=torch.float64), inv)
         self.cos, self.sin = angles.cos().float().to(device), angles.sin().float().to(device)
         linear = [(w.shape[1], lambda x, w=w: F.linear(x, w)) for w in (*self.blocks[0][1:3], *self.blocks[0][4:])]
         self.block = row_block(linear + [(shape.hidden, lambda x: F.linear(x, self.head))], device, self.dtype)
-        self.late, self.late_block = None, None  # int4 products for the rows of a sequence's later steps
-        if q4_1 is not None and int4.available(device, self.dtype) and all(
-                f"blk.{i}.{name}.weight" in q4_1 for i in range(shape.layers) for name in _MATRICES):
-            late = [self._late(q4_1, f"blk.{i}.") for i in range(shape.layers)]
-            self.late_block = row_block([(w.columns, w) for w in late[0]], device, self.dtype)
-            self.late = late if self.late_block is not None else None
+        # int4 products for the rows of a sequence's later steps, where they are row-exact
+        self.late_block = row_block([(w.columns, w) for w in self.late[0]], device, self.dtype) if late else None
+        self.late = self.late if self.late_block is not None else None
 
     def _block(self, t: dict, prefix: str) -> tuple:
         """One layer's weights: its two norms (float32) and, in the compute dtype, q, k and v as one matrix, the
