@@ -109,7 +109,8 @@ class Llama:
         d = shape.head_dim
         inv = 1.0 / (shape.rope_base ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
         angles = torch.outer(torch.arange(shape.context, dtype=torch.float64), inv)
-        self.cos, self.sin = angles.cos().float().to(device), angles.sin().float().to(device)
+        self.cos = angles.cos().float().repeat_interleave(2, dim=-1).to(device)
+        self.sin = (angles.sin().float()[..., None] * torch.tensor([-1.0, 1.0])).flatten(-2).to(device)
         linear = [(w.shape[1], lambda x, w=w: F.linear(x, w)) for w in (*self.blocks[0][1:3], *self.blocks[0][4:])]
         self.block = row_block(linear + [(shape.hidden, lambda x: F.linear(x, self.head))], device, self.dtype)
         # int4 products for the rows of a sequence's later steps, where they are row-exact
@@ -160,8 +161,9 @@ class Llama:
 
     @staticmethod
     def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        even, odd = x[..., 0::2], x[..., 1::2]
-        return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
+        """Adjacent pairs (even, odd) turned to (even cos - odd sin, odd cos + even sin): `cos` holds each angle's
+        cosine twice, `sin` its sine as (-sin, sin), so this is x cos + (x with each pair swapped) sin."""
+        return x * cos + x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2) * sin
 
     def _attend(self, cache: torch.Tensor, q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """One piece's attention output [n, hidden] for its queries q [n, heads, d] (already scaled by 1/sqrt(d)),
@@ -173,9 +175,10 @@ class Llama:
             out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None], attn_mask=mask,
                                                  scale=1.0, enable_gqa=True)[0]
             return out.transpose(0, 1).reshape(n, s.hidden)
-        group = s.heads // s.kv_heads  # query head h reads key/value head h // group
-        scores = torch.matmul(q.view(s.kv_heads, group, s.head_dim), keys.transpose(1, 2))
-        return torch.matmul(scores.softmax(-1), values).reshape(1, s.hidden)
+        group = s.heads // s.kv_heads  # one query: the heads that share a key/value head as its queries
+        out = F.scaled_dot_product_attention(q.view(1, s.kv_heads, group, s.head_dim), keys[None], values[None],
+                                             scale=1.0)
+        return out.view(1, s.hidden)
 
     @torch.inference_mode()
     def step(self, sequences: list[Sequence]) -> torch.Tensor:
@@ -199,25 +202,30 @@ class Llama:
             split = split if late else len(tokens)
         x = self.embed[torch.tensor(tokens, device=self.device)]
         positions = torch.tensor(positions, device=self.device)
-        cos, sin = self.cos[positions][:, None, :], self.sin[positions][:, None, :]
+        cos, sin = self.cos[positions][:, None, :], self.sin[positions][:, None, :]  # [rows, 1, head_dim]
         qk, scale = (heads + kv) * d, d ** -0.5
         spans = [slice(starts[i], starts[i] + len(seq.pending)) for i, seq in enumerate(sequences)]  # their rows
-        pieces = [(seq, slice(rows.start + at - seq.length, rows.start + at - seq.length + n), at + n,
-                   self._causal(at, n)) for seq, rows in zip(sequences, spans)
-                  for at, n in chunks(seq.length, len(seq.pending))]  # (sequence, its rows, end, mask)
+        pieces = sorted(((seq, slice(rows.start + at - seq.length, rows.start + at - seq.length + n), at + n,
+                          self._causal(at, n)) for seq, rows in zip(sequences, spans)
+                         for at, n in chunks(seq.length, len(seq.pending))), key=lambda piece: piece[1].start)
+        layout, row = [], 0  # in row order: (sequence, its rows, end, mask) of each piece, zeros for padding rows
+        for piece in pieces:
+            layout += [x.new_zeros(piece[1].start - row, s.hidden)] if piece[1].start > row else []
+            layout.append(piece)
+            row = piece[1].stop
+        layout += [x.new_zeros(len(x) - row, s.hidden)] if len(x) > row else []
         for layer, (an, wqkv, wo, fn, wgu, wd) in enumerate(self.blocks):
             late = self.late[layer] if self.late is not None else (None,) * 4
             qkv = self._linear(self._norm(x, an), wqkv, late[0], split)
             rotated = self._rotate(qkv[:, :qk].view(len(x), heads + kv, d), cos, sin)
             q, k = rotated[:, :heads] * scale, rotated[:, heads:]
             v = qkv[:, qk:].view(len(x), kv, d)
-            for seq, rows in zip(sequences, spans):
-                cache = seq.cache[layer, :, :, seq.length:seq.length + len(seq.pending)]
-                cache[0], cache[1] = k[rows].transpose(0, 1), v[rows].transpose(0, 1)
-            attended = x.new_zeros(len(x), s.hidden)
-            for seq, rows, end, mask in pieces:
-                attended[rows] = self._attend(seq.cache[layer, :, :, :end], q[rows], mask)
-            x = x + self._linear(attended, wo, late[1], split)
+            torch._foreach_copy_([seq.cache[layer, i, :, seq.length:seq.length + len(seq.pending)]
+                                  for seq in sequences for i in (0, 1)],
+                                 [t[rows].transpose(0, 1) for rows in spans for t in (k, v)])
+            parts = [self._attend(item[0].cache[layer, :, :, :item[2]], q[item[1]], item[3])
+                     if isinstance(item, tuple) else item for item in layout]
+            x = x + self._linear(torch.cat(parts), wo, late[1], split)
             gate, up = self._linear(self._norm(x, fn), wgu, late[2], split).chunk(2, dim=-1)
             x = x + self._linear(F.silu(gate) * up, wd, late[3], split)
         last = torch.tensor([rows.stop - 1 for rows in spans], device=self.device)
