@@ -32,7 +32,7 @@ from .weights import Q4_1, Shape
 
 BLOCKS = (1, 2, 4, 8, 16, 32, 64)  # row blocks tried by `row_block`, smallest first
 _MATRICES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
-CHUNK = 32  # positions per attention piece: tokens fed together attend in pieces cut at multiples of CHUNK
+CHUNK = 16  # positions per attention piece: tokens fed together attend in pieces cut at multiples of CHUNK
 
 
 def chunks(first: int, n: int) -> list[tuple[int, int]]:
