@@ -34,6 +34,7 @@ from .formats import write
 from .plan import SAMPLE, cost, plan
 from .prompting import Prompting, prompting
 from .running import drive, settings_for
+from .transport.session import embedded_early
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,13 @@ async def _generate(config: RunConfig, out: Path | None, signals: bool) -> Run:
     path = Path(config.out)
     if path.is_dir() or not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: {'it is a directory' if path.is_dir() else 'no such directory'}")
-    from model.compilation import enable_compilation_cache
-
-    enable_compilation_cache()
     args = config.namespace()
-    run = _dialogue if config.mode == "dialogue" else _text
-    results, summary, (profile, settings) = await run(args, path, signals)
+    async with embedded_early(args):  # its start-up runs while the persona model is imported and first sampled
+        from model.compilation import enable_compilation_cache
+
+        enable_compilation_cache()
+        run = _dialogue if config.mode == "dialogue" else _text
+        results, summary, (profile, settings) = await run(args, path, signals)
     if out is not None:
         configs.save(config, f"{out}.config.toml")
         text = card(config, summary, results, profile, settings.definitions, settings.prompts.language)

@@ -55,6 +55,24 @@ async def _embedded(stack: AsyncExitStack) -> tuple[str, str, str]:
 
 
 @asynccontextmanager
+async def embedded_early(args) -> AsyncIterator[None]:
+    """With no --base-url (and no --ray), the embedded server started at once (llm.transport.embedded.started_early),
+    its start-up overlapping what the block does before `connect`, which takes it; nothing otherwise, nor where the
+    model is not installed (`connect` says so)."""
+    from .embedded import NotInstalled, gguf_path, started_early
+
+    try:
+        model = None if args.base_url is not None or getattr(args, "ray", None) is not None else gguf_path()
+    except NotInstalled:
+        model = None
+    if model is None:
+        yield
+        return
+    async with started_early(model):
+        yield
+
+
+@asynccontextmanager
 async def connect(args, cache: str | Path, tag: str | None = None) -> AsyncIterator[Client]:
     """A checked Client for parsed options (`base_url`, `model` and add_client_options'), answers cached in the
     SQLite file `cache` (under a scope extended by `tag`, e.g. a prompt set's); with no base_url, on the embedded

@@ -116,7 +116,8 @@ class Q4_1:
 
         rows, columns = self.codes.shape
         groups = self.codes.numpy().reshape(rows, -1, 32).astype(np.float32)
-        return torch.from_numpy((groups * self.scales.numpy()[..., None] + self.mins.numpy()[..., None]).reshape(rows, columns))
+        weights = groups * self.scales.numpy()[..., None] + self.mins.numpy()[..., None]
+        return torch.from_numpy(weights.reshape(rows, columns))
 
 
 def _q4_1(raw: np.ndarray) -> Q4_1:
@@ -126,7 +127,8 @@ def _q4_1(raw: np.ndarray) -> Q4_1:
 
     packed = raw[..., 4:]
     codes = np.concatenate([packed & 0x0F, packed >> 4], axis=-1).reshape(raw.shape[0], -1)
-    return Q4_1(torch.from_numpy(codes), torch.from_numpy(_halves(raw[..., 0:2])), torch.from_numpy(_halves(raw[..., 2:4])))
+    scales, mins = _halves(raw[..., 0:2]), _halves(raw[..., 2:4])
+    return Q4_1(torch.from_numpy(codes), torch.from_numpy(scales), torch.from_numpy(mins))
 
 
 def _halves(raw: np.ndarray) -> np.ndarray:
