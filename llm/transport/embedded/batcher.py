@@ -17,6 +17,8 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .grammar import Grammars
 from .llama import Llama, Sequence
 from .prefix import Prefixes
@@ -105,11 +107,11 @@ class Batcher:
 
     def _step(self, active: list[Job]) -> None:
         opened = [(j.prompt + j.tokens, j.sequence) for j in active if j.sequence.length < len(j.prompt)]
-        logits = self.model.step([j.sequence for j in active])
+        logits = self.model.step([j.sequence for j in active]).numpy()  # sampled in numpy, on this thread
         for head, sequence in opened:
             self.prefixes.keep(head, sequence)
         if any(j.matcher is not None for j in active):
-            logits = logits.masked_fill(~self.grammars.allowed([j.matcher for j in active]), float("-inf"))
+            logits[~self.grammars.allowed([j.matcher for j in active])] = -np.inf
         for job, row in zip(active, logits):
             self._advance(job, job.sampler(row))
 
