@@ -157,7 +157,7 @@ class Llama:
         return torch.ones(n, first + n, dtype=torch.bool, device=self.device).tril(first) if n > 1 else None
 
     def _norm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.shape.rms_eps) * w
+        return F.rms_norm(x, (self.shape.hidden,), w, self.shape.rms_eps)
 
     @staticmethod
     def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
