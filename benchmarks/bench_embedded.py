@@ -13,6 +13,7 @@ Each run is a fresh process with a fresh output and request cache (no answer com
 start to exit (server start-up included, as a user waits for it). Round i runs every set-up of a job with --seed i,
 the order alternating; the rates are summed over rounds. Every run's output goes through the format checks of the
 embedded tests (n texts, emotions balanced, validation stages, model name); a run that fails them counts as failed.
+Each run's line gives the 1-minute load average at its start: on a shared machine the set-ups' times move with it.
 
     python benchmarks/bench_embedded.py [--rounds 1] [--jobs 7,70] [--emotions paper]
 """
@@ -103,6 +104,7 @@ def _wait_ready(url: str, timeout: float = 120) -> None:
 
 
 def one_run(extra: list[str], n: int, emotions: str, seed: int) -> dict:
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.jsonl"
         start = time.perf_counter()
@@ -111,11 +113,11 @@ def one_run(extra: list[str], n: int, emotions: str, seed: int) -> dict:
                               capture_output=True, text=True)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
-            return {"wall": wall, "requests": 0, "texts": 0, "errors": [proc.stderr.strip()[-300:]]}
+            return {"wall": wall, "requests": 0, "texts": 0, "load": load, "errors": [proc.stderr.strip()[-300:]]}
         summary = orjson.loads(Path(f"{out}.summary.json").read_bytes())
         records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     labels = load_emotions(emotions).labels
-    return {"wall": wall, "requests": summary["requests"], "texts": summary["texts"],
+    return {"wall": wall, "requests": summary["requests"], "texts": summary["texts"], "load": load,
             "errors": format_errors(records, n, labels)}
 
 
@@ -146,7 +148,7 @@ def main() -> None:
                     r = one_run(extra, n, args.emotions, seed=i)
                     runs[name].append(r)
                     print(f"--n {n} round {i + 1} {name:28} {r['wall']:6.1f} s  {r['requests']:4} requests  "
-                          f"{r['texts']:3} texts  "
+                          f"{r['texts']:3} texts  load {r['load']:.2f}  "
                           f"{'format OK' if not r['errors'] else 'FORMAT ERRORS: ' + '; '.join(r['errors'])}",
                           flush=True)
             got = {name: rates(rs) for name, rs in runs.items()}

@@ -214,6 +214,11 @@ class RunConfig:
                              "(--batch-dir DIR writes batch files for any server)")
 
     @property
+    def embedded(self) -> bool:
+        """The run's requests go to the embedded server, in this process: no endpoint, no --ray, no batch mode."""
+        return not self.endpoints and self.ray is None and not self.batching
+
+    @property
     def batching(self) -> bool:
         """Batch mode: the Batch API (--batch) or batch files (--batch-dir)."""
         return self.batch or self.batch_dir is not None

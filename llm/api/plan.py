@@ -69,7 +69,8 @@ def plan(records: list[dict], n: int, settings: Settings, profile, config, last:
     rate, source = rejection(records, settings, profile, config.expected_rejection, last)
     totals = [sum(values) * n / len(records) for values in zip(*(_per_slot(r, settings, rate) for r in records))]
     requests, tokens, completion = (round(t) for t in totals)
-    minutes = [x / limit for x, limit in ((requests, config.client.rpm), (tokens + completion, config.client.tpm)) if limit]
+    minutes = [x / limit for x, limit in ((requests, config.client.rpm), (tokens + completion, config.client.tpm))
+               if limit]
     result = {
         "slots": n,
         "requests": requests,

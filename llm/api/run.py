@@ -30,6 +30,7 @@ from .config import RunConfig
 from .batch_plan import with_rounds
 from .modes import dialogue_mode, journal_of, prepared, text_mode
 from .plan import SAMPLE, plan
+from ..transport.factory import embedded_early
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,14 @@ async def _generate(config: RunConfig, out: Path | None, signals: bool) -> Run:
     path = Path(config.out)
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory")
-    from model.compilation import enable_compilation_cache
-
-    enable_compilation_cache()
     run = dialogue_mode if config.mode == "dialogue" else text_mode
-    with parents_made(path):  # its folder is made, and removed again if the run is refused before writing
-        results, summary, (profile, settings) = await run(config, path, signals)
+    # the embedded server's start-up runs while the persona model is imported and first sampled
+    async with embedded_early(config.embedded):
+        from model.compilation import enable_compilation_cache
+
+        enable_compilation_cache()
+        with parents_made(path):  # its folder is made, and removed again if the run is refused before writing
+            results, summary, (profile, settings) = await run(config, path, signals)
     if out is not None:
         configs.save(config, f"{out}.config.toml")
         jsonl = journal_of(config, out)  # none beside a --ray run's csv or parquet: then the output itself

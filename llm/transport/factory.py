@@ -84,6 +84,24 @@ async def _embedded(stack: AsyncExitStack) -> tuple[Endpoint, str, str]:
 
 
 @asynccontextmanager
+async def embedded_early(wanted: bool) -> AsyncIterator[None]:
+    """If `wanted` (a run that will `connect` to no endpoint), the embedded server started at once
+    (llm.transport.embedded.started_early), its start-up overlapping what the block does before `connect` takes
+    it; nothing otherwise, nor where the model is not installed (`connect` says so)."""
+    from .embedded import NotInstalled, gguf_path, started_early
+
+    try:
+        model = gguf_path() if wanted else None
+    except NotInstalled:
+        model = None
+    if model is None:
+        yield
+        return
+    async with started_early(model):
+        yield
+
+
+@asynccontextmanager
 async def connect(endpoints: Sequence[Endpoint], model: str | None, options: ClientOptions, cache: str | Path,
                   tag: str | None = None, spending: Callable[[Cache], Spending] | None = None
                   ) -> AsyncIterator[ChatClient]:

@@ -1,12 +1,15 @@
 """Step-level batching: every request in flight advances by one model step together, and a request that arrives
-joins at the next step (its whole prompt read in that step), while one that finishes leaves at once.
+joins at the next step (its prompt read in that step, less the prefix kept from earlier requests:
+llm.transport.embedded.prefix), while one that finishes leaves at once.
 
-The model runs in one worker thread; the event loop only queues requests and awaits their futures. A request
-stops at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at
-`max_tokens`. A request whose caller went away (a client that disconnected) is dropped at the next step, and the
-others go on. Each sequence's logits do not depend on its batch (llm.transport.embedded.llama) and its sampler is
-its own, so a request's answer is the same whatever else is in flight. On hardware where no row block is exact
-(none seen so far) the batcher runs one request at a time, so that this still holds, only slower."""
+The model runs in one worker thread; the event loop only queues requests and awaits their futures. A request stops
+at the end-of-text token, when its grammar is complete, at one of its `stop` strings (cut there) or at `max_tokens`.
+Tokens that a request's grammar forces (`{"label":"` at the start of a JSON answer) are added to its answer without
+sampling and fed to the model together at its next step, not one step each. A request whose caller went away (a
+client that disconnected) is dropped at the next step, and the others go on. Each sequence's logits do not depend on
+its batch (llm.transport.embedded.llama) and its sampler is its own, so a request's answer is the same whatever else
+is in flight. On hardware where no row block is exact (none seen so far) the batcher runs one request at a time, so
+that this still holds, only slower."""
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +17,11 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .grammar import Grammars
 from .llama import Llama, Sequence
+from .prefix import Prefixes
 from .sampling import Sampler
 from .tokens import ChatTokenizer
 
@@ -47,6 +53,7 @@ class Job:
 class Batcher:
     def __init__(self, model: Llama, tokenizer: ChatTokenizer, grammars: Grammars):
         self.model, self.tokenizer, self.grammars = model, tokenizer, grammars
+        self.prefixes = Prefixes()
         self._queue: queue.Queue[Job] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="embedded-model", daemon=True)
         self._thread.start()
@@ -89,26 +96,44 @@ class Batcher:
             if job.gone:
                 continue
             job.sequence = self.model.new_sequence(len(job.prompt) + job.max_tokens)
-            job.sequence.pending = list(job.prompt)
+            head = job.prompt + self._forced(job, job.max_tokens - 1)  # room for one sampled token
+            job.sequence.length = self.prefixes.reuse(head, job.sequence)
+            job.sequence.pending = head[job.sequence.length:]
             job.finish = "running"
             active.append(job)
-            budget -= len(job.prompt)
+            budget -= len(job.sequence.pending)
             if budget <= 0:
                 return
 
     def _step(self, active: list[Job]) -> None:
-        logits = self.model.step([j.sequence for j in active])
+        opened = [(j.prompt + j.tokens, j.sequence) for j in active if j.sequence.length < len(j.prompt)]
+        logits = self.model.step([j.sequence for j in active]).numpy()  # sampled in numpy, on this thread
+        for head, sequence in opened:
+            self.prefixes.keep(head, sequence)
         if any(j.matcher is not None for j in active):
-            logits = logits.masked_fill(~self.grammars.allowed([j.matcher for j in active]), float("-inf"))
+            logits[~self.grammars.allowed([j.matcher for j in active])] = -np.inf
         for job, row in zip(active, logits):
             self._advance(job, job.sampler(row))
 
+    def _forced(self, job: Job, room: int) -> list[int]:
+        """The tokens `job`'s grammar forces next (at most `room`), added to its answer: fed to the model together
+        at its next step instead of one step each."""
+        if job.matcher is None or room <= 0:
+            return []
+        forced = job.matcher.compute_ff_tokens()[:room]
+        job.matcher.consume_tokens(forced)
+        job.tokens += forced
+        return forced
+
     def _advance(self, job: Job, token: int) -> None:
-        done = token in self.tokenizer.eos
+        done, fed = token in self.tokenizer.eos, [token]
         if not done:
             job.tokens.append(token)
             matcher = job.matcher  # a grammar that is complete ends it (an error cannot happen under its own mask)
             done = matcher is not None and (not matcher.consume_token(token) or matcher.is_stopped())
+            if not done:
+                fed += self._forced(job, job.max_tokens - len(job.tokens))
+                done = matcher is not None and matcher.is_stopped()
         full = len(job.tokens) >= job.max_tokens
         if job.stop or done or full:  # the text is decoded only where it is looked at
             job.text = self.tokenizer.decode(job.tokens)
@@ -120,7 +145,7 @@ class Batcher:
         elif full:
             job.finish = "length"
         else:
-            job.sequence.pending = [token]
+            job.sequence.pending = fed
 
 
 def _settle(job: Job, exc: BaseException | None) -> None:

@@ -6,7 +6,7 @@ its whole `max_tokens` on it."""
 from __future__ import annotations
 
 import llguidance
-import torch
+import numpy as np
 
 OPTIONS = {"whitespace_flexible": False}
 
@@ -56,12 +56,14 @@ class Grammars:
             raise BadSchema(f"the JSON schema cannot be compiled: {messages[0]}")
         return llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
 
-    def allowed(self, matchers: list) -> torch.Tensor:
-        """[len(matchers), vocab] bool: the tokens each matcher allows next (every token for None)."""
+    def allowed(self, matchers: list) -> np.ndarray:
+        """[len(matchers), vocab] bool: the tokens each matcher allows next (every token for None). In numpy, on
+        one thread: torch would share these vocabulary-wide rows between its threads, which wait on each other
+        on a busy machine."""
         words = -(-self.vocab // 32)
-        bits = torch.full((len(matchers), words), -1, dtype=torch.int32)  # all 32 bits set: all allowed
+        bits = np.full((len(matchers), words), -1, dtype=np.int32)  # all 32 bits set: all allowed
         for row, matcher in enumerate(matchers):
             if matcher is not None:
-                matcher.unsafe_compute_mask_ptr(bits[row].data_ptr(), words * 4)
-        unpacked = (bits.unsqueeze(-1) >> torch.arange(32, dtype=torch.int32)) & 1
-        return unpacked.view(len(matchers), words * 32)[:, :self.vocab].bool()
+                matcher.unsafe_compute_mask_ptr(bits[row].ctypes.data, words * 4)
+        unpacked = np.unpackbits(bits.view(np.uint8), axis=-1, bitorder="little")  # token 32w+b: bit b of word w
+        return unpacked[:, :self.vocab].view(np.bool_)

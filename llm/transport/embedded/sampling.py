@@ -5,7 +5,6 @@ else is in its batch."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 class Sampler:
@@ -13,11 +12,11 @@ class Sampler:
         self.temperature, self.top_p = temperature, top_p
         self.rng = np.random.Generator(np.random.PCG64(seed))
 
-    def __call__(self, logits: torch.Tensor) -> int:
+    def __call__(self, logits: np.ndarray) -> int:
         """The next token for one row of logits (tokens the grammar forbids already at -inf)."""
         if self.temperature == 0:
-            return int(torch.argmax(logits))  # the first of equal maxima
-        z = logits.double().numpy() / self.temperature
+            return int(np.argmax(logits))  # the first of equal maxima
+        z = np.asarray(logits, dtype=np.float64) / self.temperature
         p = np.exp(z - z.max())
         if self.top_p < 1.0:
             order = np.argsort(-p, kind="stable")

@@ -1,5 +1,5 @@
 """The shipped GGUF file read into what the embedded model needs: its shape (`Shape`), its weights as float32
-torch tensors (dequantized by the `gguf` package, about 1.5 s for SmolLM2-135M), and its tokenizer with the chat
+torch tensors (and its Q4_1 matrices as stored, for llm.transport.embedded.int4), and its tokenizer with the chat
 template stored in the file (converted by transformers once, about 6 s, and kept under the cache directory, named
 by the file's content hash; later runs load it without importing transformers)."""
 from __future__ import annotations
@@ -10,10 +10,14 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common.hashing import hexdigest
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,45 @@ def _value(meta: dict, key: str):
     return meta[key]
 
 
-def read(path: Path) -> tuple[Shape, dict]:
-    """(shape, name -> float32 torch tensor) of the llama GGUF file `path`; ValueError for another architecture or
-    a file that is not GGUF. (gguf's own GGUFReader takes 2.6 s on SmolLM2's tokenizer arrays; this 0.1 s.)"""
+@dataclass(frozen=True)
+class Q4_1:
+    """A matrix stored as Q4_1: codes 0..15 [rows, columns] (uint8) and, for each group of 32 columns of a row, a
+    scale and a minimum [rows, columns / 32] (float32); a weight is code * scale + minimum."""
+    codes: torch.Tensor
+    scales: torch.Tensor
+    mins: torch.Tensor
+
+    def dequantized(self) -> torch.Tensor:
+        """The float32 weights (in numpy: one thread, 10x torch's two threads on a busy machine)."""
+        import torch
+
+        rows, columns = self.codes.shape
+        groups = self.codes.numpy().reshape(rows, -1, 32).astype(np.float32)
+        weights = groups * self.scales.numpy()[..., None] + self.mins.numpy()[..., None]
+        return torch.from_numpy(weights.reshape(rows, columns))
+
+
+def _q4_1(raw: np.ndarray) -> Q4_1:
+    """Q4_1 blocks [rows, blocks, 20 bytes] (half scale, half minimum, 16 bytes of codes: the low nibbles are
+    the block's first 16 columns, the high ones its last 16) as a Q4_1."""
+    import torch
+
+    packed = raw[..., 4:]
+    codes = np.concatenate([packed & 0x0F, packed >> 4], axis=-1).reshape(raw.shape[0], -1)
+    scales, mins = _halves(raw[..., 0:2]), _halves(raw[..., 2:4])
+    return Q4_1(torch.from_numpy(codes), torch.from_numpy(scales), torch.from_numpy(mins))
+
+
+def _halves(raw: np.ndarray) -> np.ndarray:
+    """Little-endian half floats, two bytes each along the last axis, as float32 (that axis dropped)."""
+    return raw.copy().view(np.float16)[..., 0].astype(np.float32)
+
+
+def read(path: Path) -> tuple[Shape, dict, dict]:
+    """(shape, name -> float32 torch tensor, name -> Q4_1 of the matrices stored so) of the llama GGUF file
+    `path`; ValueError for another architecture or a file that is not GGUF. Q4_1 and Q8_0 (the shipped file's
+    types) are dequantized here as the `gguf` package does, others by it. (gguf's own GGUFReader takes 2.6 s on
+    SmolLM2's tokenizer arrays, its dequantization 1.5 s; this 0.1 s and 0.3 s.)"""
     import gguf
     import torch
 
@@ -119,15 +159,23 @@ def read(path: Path) -> tuple[Shape, dict]:
         vocab=int(_value(meta, "llama.vocab_size")), context=int(_value(meta, "llama.context_length")),
         rope_base=float(_value(meta, "llama.rope.freq_base")),
         rms_eps=float(_value(meta, "llama.attention.layer_norm_rms_epsilon")))
-    tensors = {}
+    tensors, q4_1 = {}, {}
     for name, dims, kind, offset in infos:
         qtype = gguf.GGMLQuantizationType(kind)
         block, size = gguf.GGML_QUANT_SIZES[qtype]
         rows = list(reversed(dims[1:]))
         nbytes = int(np.prod(dims)) // block * size
         raw = np.frombuffer(buf, np.uint8, nbytes, start + offset).reshape(*rows, dims[0] // block * size)
-        tensors[name] = torch.from_numpy(np.array(gguf.quants.dequantize(raw, qtype), dtype=np.float32))
-    return shape, tensors
+        if qtype == gguf.GGMLQuantizationType.Q4_1 and len(rows) == 1:
+            q4_1[name] = _q4_1(raw.reshape(rows[0], -1, size))
+            tensors[name] = q4_1[name].dequantized()
+        elif qtype == gguf.GGMLQuantizationType.Q8_0:  # blocks of a half scale and 32 int8 codes
+            blocks = raw.reshape(-1, size)
+            codes = blocks[:, 2:].copy().view(np.int8).astype(np.float32)
+            tensors[name] = torch.from_numpy((codes * _halves(blocks[:, :2])[:, None]).reshape(*rows, dims[0]))
+        else:
+            tensors[name] = torch.from_numpy(np.array(gguf.quants.dequantize(raw, qtype), dtype=np.float32))
+    return shape, tensors, q4_1
 
 
 def tokenizer_file(path: Path, cache_dir: Path) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.transport.embedded import MODEL, ServerExited, embedded_server, gguf_path
+from llm.transport.embedded import MODEL, ServerExited, embedded_server, gguf_path, started_early
 from tests.support.paths import REPO
 
 SCHEMA = {"type": "object", "properties": {"label": {"enum": ["natural", "rare", "implausible"]},
@@ -162,8 +162,29 @@ async def test_a_server_that_dies_in_use_raises_one_clear_error():
             await asyncio.sleep(60)
 
 
+async def test_a_server_started_early_is_the_one_served_and_is_stopped_either_way():
+    before = set(_child_servers())
+    async with started_early(gguf_path()):
+        early = set(_child_servers()) - before
+        assert len(early) == 1  # started at once, before anything asks for it
+        async with embedded_server(gguf_path()) as url:
+            assert set(_child_servers()) - before == early  # taken, not another
+            with urllib.request.urlopen(f"{url}/models") as resp:
+                assert json.loads(resp.read())["data"][0]["id"] == MODEL
+        assert not set(_child_servers()) - before
+    async with started_early(gguf_path()):  # not taken: stopped at the end of the block
+        assert len(set(_child_servers()) - before) == 1
+    assert not set(_child_servers()) - before
+
+
 def _newest_child_server() -> int:
     """The embedded server this process started last (the module's fixture is one too)."""
+    started = _child_servers()
+    return max(started, key=started.get)
+
+
+def _child_servers() -> dict[int, int]:
+    """The embedded servers this process started that are running: pid -> start time."""
     started = {}
     for name in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -173,7 +194,7 @@ def _newest_child_server() -> int:
                 started[int(name)] = int(stat[19])  # start time, in clock ticks since boot
         except (OSError, IndexError, ValueError):
             pass
-    return max(started, key=started.get)
+    return started
 
 
 async def test_a_server_that_cannot_start_says_why(tmp_path):
