@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llm.testing.faults import Faults, fetch, max_in_window, spawned
+from llm.testing.faults import Faults, fetch, spawned
+from llm.testing.record import max_in_window
 from tests.support.paths import REPO
 
 RPM, BURST = 600, 45.0  # 10 requests a second; a burst of 45 s worth (448 requests at once), so a rerun that
