@@ -40,7 +40,7 @@ def _problem(path: str, exc: sqlite3.Error) -> UsageError:
     code = (getattr(exc, "sqlite_errorcode", None) or sqlite3.SQLITE_ERROR) & 0xFF
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         return CacheDamaged(f"request cache {path} is damaged ({exc})")
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+    if _busy(exc):
         return UsageError(f"request cache {path} was held by another process for over {BUSY_SECONDS:g} s")
     full = code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _no_room(path))
     return WriteRefused(f"request cache {path}", "the disk is full" if full else str(exc))
@@ -73,13 +73,24 @@ def _usable(path: str) -> None:
         raise refused(f"request cache {path}", exc) from None
 
 
+def _busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _opened(path: str) -> sqlite3.Connection:
     """A connection to the cache file `path`, checked (`CacheDamaged`; an SQLite file with other tables is refused
-    before anything in it changes), in WAL mode, with the table."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_SECONDS)
-    try:
-        problem = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if problem == "ok":
+    before anything in it changes), in WAL mode, with the table. Two processes opening a new file at once both
+    read it, then both want it exclusively (to switch it to WAL, to create the table): SQLite answers one of them
+    "busy" at once rather than let them wait on each other, so the opening is tried again, for up to
+    BUSY_SECONDS."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_SECONDS)
+        try:
+            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                conn.close()
+                raise CacheDamaged(f"request cache {path} is damaged ({problem})")
             tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
             if set(tables) - OURS or tables.get("responses", _TABLE) != _TABLE:
                 conn.close()
@@ -91,11 +102,11 @@ def _opened(path: str) -> sqlite3.Connection:
             for table in (_TABLE, _LIMITS):
                 conn.execute(table.replace("TABLE", "TABLE IF NOT EXISTS", 1))
             return conn
-    except sqlite3.Error as exc:
-        conn.close()
-        raise _problem(path, exc) from None
-    conn.close()
-    raise CacheDamaged(f"request cache {path} is damaged ({problem})")
+        except sqlite3.Error as exc:
+            conn.close()
+            if not (_busy(exc) and time.monotonic() < deadline):
+                raise _problem(path, exc) from None
+        time.sleep(0.02)
 
 
 class Cache:

@@ -98,3 +98,23 @@ def test_two_runs_sharing_one_cache_wait_for_each_other(tmp_path):
     with sqlite3.connect(cache) as conn:
         assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
         assert conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0] >= 40
+
+
+def test_opening_a_file_another_connection_is_setting_up_waits_for_it(tmp_path):
+    """Two processes opening one new cache file at once: while the other holds its write lock (setting the file
+    up), SQLite answers "busy" at once rather than wait; the opening waits for it instead of failing with "held
+    for over 60 s" (seen with two endpoints' Ray budgets on one ledger file)."""
+    import threading
+
+    from llm.transport.cache import Cache
+
+    path = tmp_path / "c.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, response BLOB NOT NULL)")
+    threading.Timer(0.5, other.execute, ("COMMIT",)).start()
+    cache = Cache(path)
+    cache.put("k", {"a": 1})
+    cache.close()
+    other.close()
+    assert Cache(path).get("k") == {"a": 1}
