@@ -102,6 +102,7 @@ def test_an_emotion_set_or_chain_that_is_a_directory_is_one_line(tmp_path, capsy
     one_line(capsys, "set.json is a directory, not a regular file")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("node", ["fifo", "device"])
 def test_a_results_journal_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path, node):
     out = tmp_path / "out"
@@ -117,6 +118,7 @@ def test_a_results_journal_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.slow
 def test_model_sample_into_a_fifo_writes_to_its_reader_or_refuses_one_without(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -62,6 +62,7 @@ def test_the_command_says_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_the_command_quietly():
     proc = subprocess.Popen([sys.executable, "-m", "model.sample", "--n", "200000"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -74,6 +75,7 @@ def test_a_closed_pipe_ends_the_command_quietly():
 
 @pytest.mark.parametrize("signum, code, said", [(signal.SIGTERM, 143, b"terminated"),
                                                (signal.SIGINT, 130, b"interrupted")])
+@pytest.mark.slow
 def test_a_signal_mid_write_removes_the_temp_file_and_exits_with_its_code(tmp_path, signum, code, said):
     out = tmp_path / "big.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "model.sample", "--n", "5000000", "--out", str(out)], cwd=REPO,
@@ -144,6 +146,7 @@ sys.exit(cli.run(main))
 
 @pytest.mark.parametrize("signum, code, said", [(signal.SIGTERM, 143, "terminated"),
                                                (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.slow
 def test_a_signal_early_in_a_run_ends_it_with_its_code_and_leaves_no_partial_file(tmp_path, signum, code, said):
     from llm.testing.faults import Faults, spawned
 
@@ -168,6 +171,7 @@ def _child(argv: list[str], closed: tuple[int, ...] = (), **kw) -> subprocess.Co
     return subprocess.run(confined([sys.executable, "-m", *argv], closed=closed), cwd=REPO, **kw)
 
 
+@pytest.mark.slow
 def test_a_full_or_closed_stdout_is_one_line_and_exit_2():
     with open("/dev/full", "wb") as full:
         done = _child(["model.sample", "--n", "10"], stdout=full, stderr=subprocess.PIPE, text=True)
@@ -177,6 +181,7 @@ def test_a_full_or_closed_stdout_is_one_line_and_exit_2():
     assert done.stderr == "error: cannot write to stdout: it was closed when the command started\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stderr", ["full", "closed"])
 def test_a_failing_stderr_leaves_the_exit_code_alone_to_tell(tmp_path, stderr):
     from llm.testing.faults import Faults, spawned

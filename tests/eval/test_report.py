@@ -99,6 +99,7 @@ def test_bad_input_is_one_line_and_exit_2(small, tmp_path, capsys, content, mess
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_missing_field_through_python_m(tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "hello"}\n', encoding="utf-8")

@@ -29,6 +29,8 @@ from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a browser: see pyproject's slow marker
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):

@@ -84,6 +84,7 @@ def test_bad_emotion_files_are_refused(tmp_path, labels, message):
         load_emotions(write(tmp_path, labels))
 
 
+@pytest.mark.slow
 def test_a_bad_emotion_file_is_one_line_exit_2_and_nothing_written(tmp_path):
     bad = write(tmp_path, [{"label": "joy"}, {"label": "joy"}])
     out = tmp_path / "s.jsonl"

@@ -76,6 +76,7 @@ def test_missing_output_directory(tmp_path, capsys):
     assert code == 2 and "does not exist" in err
 
 
+@pytest.mark.slow
 def test_module_entry_point_is_byte_identical_across_runs(tmp_path):
     outs = []
     for name in ("a.jsonl", "b.jsonl"):

@@ -125,6 +125,7 @@ def test_round_files_stay_under_the_request_and_byte_limits(tmp_path, online):
     assert s["batch"]["rounds"] == summary(out)["batch"]["rounds"]  # more files, not more rounds
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kill_9_while_polling_then_the_same_command_resumes_the_same_batches(tmp_path, online):
     out = tmp_path / "out.jsonl"

@@ -25,6 +25,7 @@ def online(tmp_path_factory) -> list[dict]:
     return online_records(tmp_path_factory.mktemp("online"), FAULTS, N)
 
 
+@pytest.mark.slow
 def test_the_no_wait_round_trip_writes_each_round_exits_3_and_picks_the_outputs_up(tmp_path, online, capsys):
     out, directory = tmp_path / "out.jsonl", tmp_path / "rounds"
     command = argv(None, out, N, "--batch-dir", str(directory), "--no-wait")
@@ -71,6 +72,7 @@ def test_a_waiting_run_takes_each_output_as_it_appears(tmp_path, online):
     assert records(out) == online
 
 
+@pytest.mark.slow
 def test_batch_dir_answers_are_cached_under_base_url_so_an_online_run_there_costs_nothing(tmp_path, online):
     out, directory = tmp_path / "out.jsonl", tmp_path / "rounds"
     with spawned(FAULTS) as url:

@@ -32,6 +32,7 @@ def one_line(stderr: str) -> str:
     return stderr
 
 
+@pytest.mark.slow
 def test_a_disk_filling_mid_run_stops_the_sending_and_the_rerun_asks_only_what_was_lost(tmp_path):
     out = tmp_path / "out.jsonl"
     with spawned(Faults(latency=(0.05, 0.1))) as url:
@@ -48,6 +49,7 @@ def test_a_disk_filling_mid_run_stops_the_sending_and_the_rerun_asks_only_what_w
     assert out.read_bytes().count(b"\n") == 60
 
 
+@pytest.mark.slow
 def test_a_disk_too_full_to_open_the_cache_is_named_so_and_nothing_is_sent(tmp_path):
     out = tmp_path / "out.jsonl"
     with spawned(Faults()) as url:

@@ -32,6 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_a_run_killed_and_resumed_equals_an_uninterrupted_one(tmp_path):
     n, port = 60, free_port()
     killed, straight = tmp_path / "killed" / "out.jsonl", tmp_path / "straight" / "out.jsonl"
@@ -113,6 +114,7 @@ def test_the_module_entry_point_exits_2_with_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_run_writes_its_summary_and_says_how_to_resume(tmp_path, sig, code):
     out = tmp_path / "out.jsonl"

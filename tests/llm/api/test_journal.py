@@ -52,6 +52,7 @@ def _another_name(out: Path, how: str) -> Path:
     return out if how == "same" else other
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["same", "symlink", "hardlink"])
 def test_a_second_run_on_the_same_out_refuses_with_one_line_and_sends_nothing(tmp_path, how):
     out = tmp_path / "out.jsonl"

@@ -32,8 +32,8 @@ def test_an_idset_is_a_set_of_ids_whose_full_pages_cost_nothing():
         ids.add(i)
     assert len(ids) == 3 + PAGE and list(ids.missing(range(2 * PAGE - 2, 3 * PAGE + 2))) == [
         2 * PAGE - 2, 2 * PAGE - 1, 3 * PAGE, 3 * PAGE + 1]
-    full = peak(lambda: IdSet(range(20 * PAGE)))  # 1.3 million ids
-    assert full < 300_000  # a Python set of them: about 60 MB
+    full = peak(lambda: IdSet(range(5 * PAGE)))  # 327,680 ids
+    assert full < 300_000  # a Python set of them: about 16 MB
 
 
 def test_finished_reads_a_journal_without_keeping_its_results(tmp_path):

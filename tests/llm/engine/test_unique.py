@@ -95,6 +95,7 @@ def test_dedup_keeps_size_and_emotions_and_the_same_bytes_at_concurrency_1_and_3
     assert f"`--dedup {spec} --dedup-scope {scope}`" in card and f"| all | {len(redrawn)} | 0 |" in card
 
 
+@pytest.mark.slow
 def test_kill_9_and_rerun_give_the_bytes_of_an_unbroken_run(tmp_path):
     with spawned(Faults(duplicate_rate=0.5, latency=(0.1, 0.2))) as url:
         whole = tmp_path / "whole" / "out.jsonl"

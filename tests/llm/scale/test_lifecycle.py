@@ -13,6 +13,8 @@ import pytest
 from llm.testing.faults import Faults, fetch, spawned
 from tests.support.paths import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses: see pyproject's slow marker
+
 pytest.importorskip("ray", reason="the optional extra 'ray' is not installed")
 
 

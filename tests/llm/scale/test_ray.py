@@ -152,6 +152,7 @@ def test_a_ray_resume_with_another_prompt_set_is_refused_before_any_request(tmp_
 # ---------------------------------------------------------------- on Ray
 
 
+@pytest.mark.slow
 def test_ray_cli_two_endpoints_jsonl_and_parquet_equal_the_single_process_run(tmp_path, single, ray_instance):
     out = tmp_path / "out.parquet"
     faults_b = dataclasses.replace(FAULTS, seed=4, p503=0.05)
@@ -171,6 +172,7 @@ def test_ray_cli_two_endpoints_jsonl_and_parquet_equal_the_single_process_run(tm
     assert summary["texts"] == N and summary["shards"] == 3 and summary["failed"] == 0
 
 
+@pytest.mark.slow
 def test_ray_global_budget_keeps_each_endpoint_under_its_limits(tmp_path, ray_instance):
     from llm.scale.tasks import run_ray
 
@@ -224,6 +226,7 @@ def _ray_workers_running(task: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_ray_a_killed_worker_is_retried_and_resumes_without_loss_or_duplicate(tmp_path, single, ray_instance):
     from llm.scale.tasks import run_ray
@@ -266,6 +269,7 @@ def test_ray_a_killed_worker_is_retried_and_resumes_without_loss_or_duplicate(tm
     assert comparable(lines(out)) == single
 
 
+@pytest.mark.slow
 def test_ray_cli_errors_are_one_line(tmp_path, capsys, ray_instance):
     out = tmp_path / "o.jsonl"
     assert run(main, argv(out, ["http://127.0.0.1:9/v1"], "--ray")) == 2

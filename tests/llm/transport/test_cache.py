@@ -57,6 +57,7 @@ CASES = {  # name: (the --cache path under tmp, how to make what is there, what 
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=CASES)
 def test_an_unusable_cache_is_one_line_before_anything_is_sent_or_changed(tmp_path, case):
     where, make, said = CASES[case]
@@ -73,6 +74,7 @@ def test_an_unusable_cache_is_one_line_before_anything_is_sent_or_changed(tmp_pa
     assert sent == 0 and tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_two_runs_sharing_one_cache_wait_for_each_other(tmp_path):
     cache = tmp_path / "shared.sqlite"
     with spawned(Faults(latency=(0.3, 0.4))) as url:

@@ -14,6 +14,8 @@ from llm.testing.faults import Faults, fetch, spawned
 from llm.testing.record import max_in_window
 from tests.support.paths import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses: see pyproject's slow marker
+
 RPM, BURST = 600, 45.0  # 10 requests a second; a burst of 45 s worth (448 requests at once), so a rerun that
 # forgot the killed run's admissions would send a second burst into the same minute (900 > 600)
 

@@ -17,6 +17,7 @@ from llm.transport.embedded import MODEL, gguf_path
 from tests.support.paths import REPO
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                        reason="llama-cpp-python is not installed (pip install -e '.[llamacpp]')"),
     pytest.mark.skipif(has_amx(), reason="this CPU has AMX, where llama.cpp segfaults (llama.cpp issue 20824)"),

@@ -4,6 +4,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 
 from common.cli import run
 from llm.generate import main, parse
@@ -13,6 +14,7 @@ from llm.transport.pool import Pool
 from llm.engine.promptset import shipped
 
 
+@pytest.mark.slow
 def test_two_weighted_endpoints_split_the_traffic_and_keep_their_limits(tmp_path):
     out = tmp_path / "out.jsonl"
     with spawned(Faults(rpm=6, latency=(0.0, 0.02))) as heavy, spawned(Faults(rpm=2, latency=(0.0, 0.02))) as light:

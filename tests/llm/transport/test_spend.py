@@ -87,9 +87,11 @@ def test_the_budget_is_never_crossed_stops_in_one_line_and_a_larger_one_goes_on(
         assert s["output_spent"] == pytest.approx(spent, abs=1e-6) and s["stopped"].startswith("budget reached")
         assert err == f"error: {s['stopped']}\n" and f"spent {s['output_spent']:.6f} of --max-cost {budget:g}" in err
         assert f"({budget - s['output_spent']:.6f} remaining" in err
-        arrivals = fetch(url)["served"]
-        assert run(main, argv(url, out, N, *priced("--max-cost", str(budget)), *batch)) == 1  # spent counts
-        assert fetch(url)["served"] == arrivals  # nothing more was sent
+        # what was spent counts: a rerun sends only what fits in the rest (a smaller request may still go: which
+        # request comes first depends on timing), so the server's count stays within the budget
+        assert run(main, argv(url, out, N, *priced("--max-cost", str(budget)), *batch)) == 1
+        again = served_cost(url, discount)
+        assert spent <= again <= budget and summary(out)["output_spent"] == pytest.approx(again, abs=1e-6)
         capsys.readouterr()
         larger = round(2 * full * discount, 3)
         assert run(main, argv(url, out, N, *priced("--max-cost", str(larger)), *batch)) == 0
@@ -98,6 +100,7 @@ def test_the_budget_is_never_crossed_stops_in_one_line_and_a_larger_one_goes_on(
     assert summary(out)["output_spent"] == pytest.approx(total, abs=1e-6) and total <= larger
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_under_ray_the_budget_is_global_across_shards(tmp_path, capsys, reference, ray_instance):
     expected, full = reference
@@ -119,6 +122,7 @@ def test_under_ray_the_budget_is_global_across_shards(tmp_path, capsys, referenc
     assert summary(out)["output_spent"] == pytest.approx(total, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_what_a_killed_run_spent_counts_for_the_next(tmp_path):
     out = tmp_path / "out.jsonl"

@@ -8,10 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pytest
 
 from llm.transport.embedded import MODEL
 from tests.support.paths import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses: see pyproject's slow marker
 
 
 def servers(parent: int | None = None) -> list[int]:

@@ -19,6 +19,8 @@ import pytest
 from llm.transport.embedded import MODEL, ServerExited, embedded_server, gguf_path, started_early
 from tests.support.paths import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses: see pyproject's slow marker
+
 SCHEMA = {"type": "object", "properties": {"label": {"enum": ["natural", "rare", "implausible"]},
                                            "reason": {"type": "string", "maxLength": 40}},
           "required": ["label", "reason"], "additionalProperties": False}
