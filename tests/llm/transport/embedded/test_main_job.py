@@ -13,9 +13,6 @@ import pytest
 from llm.transport.embedded import MODEL
 from tests.support.paths import REPO
 
-pytestmark = pytest.mark.slow  # subprocesses: see pyproject's slow marker
-
-
 def servers(parent: int | None = None) -> list[int]:
     """Pids of running embedded servers (by their module on the command line), those whose parent is `parent`
     if given (other work on the machine may run servers of its own)."""
@@ -35,25 +32,36 @@ def command(out: Path, n: int, *extra: str) -> list[str]:
             "--emotions", "joy,anger", "--quiet", *extra]
 
 
-def test_embedded_smollm2_writes_the_same_bytes_at_any_concurrency(tmp_path):
-    """Four well-formed texts on the real model; the output bytes are the same at the default concurrency (the
-    server batches the requests in flight) and at --concurrency 1 (batch 1)."""
-    outputs, before = [], set(servers())
-    for extra in ((), ("--concurrency", "1")):
-        out = tmp_path / f"out{len(outputs)}.jsonl"
-        proc = subprocess.run(command(out, 4, *extra), cwd=REPO, capture_output=True, text=True, timeout=400)
-        assert proc.returncode == 0, proc.stderr
-        outputs.append(out.read_bytes())
-    results = [orjson.loads(line) for line in outputs[0].splitlines()]
-    assert sorted(r["id"] for r in results) == [0, 1, 2, 3]
-    assert Counter(r["emotion"] for r in results) == {"joy": 2, "anger": 2}
+def _main_job(out: Path, n: int, *extra: str) -> list[dict]:
+    """Run llm.generate on the embedded model; its results, after the checks every run's output passes."""
+    proc = subprocess.run(command(out, n, *extra), cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr
+    results = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert sorted(r["id"] for r in results) == list(range(n))
+    assert Counter(r["emotion"] for r in results) == {"joy": n // 2, "anger": n // 2}
     for r in results:
         assert isinstance(r["text"], str) and r["text"].strip()
         assert r["model"] == MODEL and r["domain"] == "sns"
         assert set(r["validation"]) == {"stage1", "stage2", "stage3"}
         assert r["usage"]["requests"] >= 4 and r["prompt"][-1]["role"] == "user"
-    assert outputs[1] == outputs[0]
-    assert not set(servers()) - before  # stopped on exit
+    return results
+
+
+def test_embedded_smollm2_writes_well_formed_texts_and_stops_its_server(tmp_path):
+    """The real model end to end, in the quick run: two texts, and no server left running."""
+    before = set(servers())
+    _main_job(tmp_path / "out.jsonl", 2)
+    assert not set(servers()) - before
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_writes_the_same_bytes_at_any_concurrency(tmp_path):
+    """Four texts; the output bytes are the same at the default concurrency (the server batches the requests in
+    flight) and at --concurrency 1 (batch 1)."""
+    batched, single = tmp_path / "batched.jsonl", tmp_path / "single.jsonl"
+    _main_job(batched, 4)
+    _main_job(single, 4, "--concurrency", "1")
+    assert batched.read_bytes() == single.read_bytes()
 
 
 def _started(proc: subprocess.Popen) -> int:
@@ -64,6 +72,7 @@ def _started(proc: subprocess.Popen) -> int:
     return servers(proc.pid)[0]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_embedded_server(tmp_path):
     proc = subprocess.Popen(command(tmp_path / "out.jsonl", 50), cwd=REPO, stderr=subprocess.PIPE, text=True)
     server = _started(proc)
@@ -83,6 +92,7 @@ def _answering(proc: subprocess.Popen, out: Path) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_a_server_that_dies_is_one_line_not_connection_errors(tmp_path):
     """Killed while the run is under way (not while it loads: that is the start's own error): one line that says
     so, no 'interrupted ... rerun' line and no connection errors; what was written is kept."""
