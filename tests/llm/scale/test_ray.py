@@ -113,6 +113,7 @@ def test_summaries_combine():
 # ---------------------------------------------------------------- deterministic sharding, no Ray
 
 
+@pytest.mark.slow
 def test_shards_merged_equal_the_single_process_run(tmp_path, single):
     out = tmp_path / "out.jsonl"
     with spawned(FAULTS) as url:

@@ -2,6 +2,7 @@
 independence, kept prompt prefixes, sampling, tokens forced by a grammar, and the response formats the grammar
 takes."""
 import json
+from pathlib import Path
 
 import gguf
 import numpy as np
@@ -23,6 +24,12 @@ from llm.transport.embedded.weights import read, tokenizer_file
 def model():
     shape, tensors, q4_1 = read(gguf_path())
     return shape, tensors, Llama(shape, tensors, q4_1=q4_1)
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory) -> Path:
+    """The tokenizer converted once for the module (about 4 s) into a cache directory of its own."""
+    return tokenizer_file(gguf_path(), tmp_path_factory.mktemp("cache"))
 
 
 def test_the_reader_gives_the_gguf_packages_own_dequantized_tensors(model):
@@ -51,11 +58,10 @@ def test_a_file_that_is_not_a_llama_gguf_is_refused(tmp_path):
         read(other)
 
 
-def test_the_chat_template_renders_as_transformers_renders_it(tmp_path):
+def test_the_chat_template_renders_as_transformers_renders_it(kept):
     from transformers import AutoTokenizer
 
-    kept = tokenizer_file(gguf_path(), tmp_path)
-    assert tokenizer_file(gguf_path(), tmp_path) == kept  # converted once, then found
+    assert tokenizer_file(gguf_path(), kept.parent.parent) == kept  # converted once, then found
     ours, theirs = ChatTokenizer(kept), AutoTokenizer.from_pretrained(kept.parent)
     for messages in ([{"role": "user", "content": "hi"}],
                      [{"role": "system", "content": 'Answer in JSON {"a": 1}.'},
@@ -157,9 +163,9 @@ def test_greedy_takes_the_first_maximum_and_sampling_follows_the_seed():
     assert set(Sampler(1.0, 0.01, 0)(np.array([5.0, 0.0, 0.0])) for _ in range(20)) == {0}  # top_p
 
 
-async def test_tokens_a_grammar_forces_are_fed_together_not_one_step_each(model, tmp_path, monkeypatch):
+async def test_tokens_a_grammar_forces_are_fed_together_not_one_step_each(model, kept, monkeypatch):
     *_, m = model
-    tok = ChatTokenizer(tokenizer_file(gguf_path(), tmp_path))
+    tok = ChatTokenizer(kept)
     grammars, steps, step = Grammars(tok), [], m.step
     monkeypatch.setattr(m, "step", lambda sequences: steps.append(len(sequences[0].pending)) or step(sequences))
     schema = {"type": "object", "properties": {"label": {"enum": ["natural", "rare", "implausible"]},
@@ -190,7 +196,6 @@ def test_malformed_response_formats_are_refused(fmt):
         schema_of(fmt)
 
 
-def test_the_tokenizer_is_kept_whole(tmp_path):
-    kept = tokenizer_file(gguf_path(), tmp_path)
+def test_the_tokenizer_is_kept_whole(kept):
     assert json.loads(kept.read_text())["model"]["type"] == "BPE"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tokenizer-")]  # no temp folder left
+    assert not [p for p in kept.parent.parent.iterdir() if p.name.startswith(".tokenizer-")]  # no temp folder left
