@@ -35,7 +35,6 @@ def carer_slice(shared_data):
             hashed_words(gold.test.texts[test]), gold.test.emotions[test], gold.labels)
 
 
-@pytest.mark.slow  # trains LightGBM twice on a CARER slice
 def test_the_settings_score_as_lightgbm_defaults_on_a_fixed_carer_slice(carer_slice):
     x_train, y_train, x_test, y_test, labels = carer_slice
     ours = transfer(x_train, y_train, x_test, y_test, seed=0, labels=labels)

@@ -46,7 +46,6 @@ def test_fitted_meld_chain_is_stochastic_and_matches_data(chain, meld_train):
     assert chain.same[0, 0] > chain.other[0, 0]
 
 
-@pytest.mark.slow  # NUTS: compiling and sampling
 def test_conjugate_posterior_agrees_with_nuts():
     from jax import random
     from numpyro.infer import MCMC, NUTS
