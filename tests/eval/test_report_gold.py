@@ -1,29 +1,16 @@
 """eval.report against any gold corpus: label map, reference rows, small inputs, fixed class order, bad input.
 A 16-d hashed embedder stands in for MiniLM (test_eval_report runs the real model), so these runs take seconds."""
 import csv
-import hashlib
 
-import numpy as np
 import orjson
 import pytest
 
 from eval import report
+from tests.support.embedders import HashEmbedder
 
 PAPER = ["joy", "anger", "sadness", "pleasure", "surprise", "fear", "neutral"]
 CARER = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 TEST_COUNTS = {"sadness": 4, "joy": 12, "love": 4, "anger": 4, "fear": 4, "surprise": 4}
-
-
-class HashEmbedder:
-    """Unit vectors in 16 dimensions drawn from each text's SHA-256 (same text, same vector)."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __call__(self, texts):
-        seeds = [int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little") for t in texts]
-        x = np.array([np.random.default_rng(s).normal(size=16) for s in seeds], np.float32).reshape(-1, 16)
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,7 @@
 """eval.erc on a conversation corpus that is not MELD: column options, a dialogue id of several columns,
 train/test files; macro-F1 next to weighted F1."""
 import csv
-import hashlib
 
-import numpy as np
 import orjson
 import pytest
 
@@ -11,21 +9,16 @@ from eval import embed
 from eval.erc import main
 from common.cli import run
 from model.dialogue.corpus import benchmark_labels, read_dialogues
+from tests.support import embedders
 
 EMORY = benchmark_labels("emorynlp")
 HEADER = ["Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_ID", "Season", "Episode"]
 
 
-class HashEmbedder:
+class HashEmbedder(embedders.HashEmbedder):
     """Unit vectors in 8 dimensions from each text's SHA-256."""
 
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __call__(self, texts):
-        seeds = [int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little") for t in texts]
-        x = np.array([np.random.default_rng(s).normal(size=8) for s in seeds], np.float32).reshape(-1, 8)
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
+    dim = 8
 
 
 def write(path, episodes):
